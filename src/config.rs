@@ -1,0 +1,410 @@
+//! The config model (DESIGN §3): structs, defaults, loading and validation.
+//!
+//! Key names are binding: they come verbatim from the original feature description
+//! (`cluster.heartbeat_interval`, `sessions.redis.host`, …). Every struct denies unknown keys so
+//! a typo is an error, never a silently ignored setting.
+//!
+//! YAML: `serde_yaml` is deprecated upstream; we use `serde-saphyr`, which is maintained,
+//! panic-free on hostile input, honours `deny_unknown_fields` and reports line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub cluster: ClusterConfig,
+    pub sessions: SessionsConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub agent: AgentConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 asks the OS for a free one (tests).
+    pub port: u16,
+    /// The URL other nodes and `lb gen-*` use to reach this node; derived from hostname and
+    /// port when absent.
+    pub advertise_url: Option<String>,
+    /// How long a draining node keeps serving, so the load balancer notices before it exits.
+    pub drain_timeout: Secs,
+    /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` we believe (CIDR list).
+    pub trusted_proxies: Vec<String>,
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "0.0.0.0".into(),
+            port: 8768,
+            advertise_url: None,
+            drain_timeout: Secs::from_secs(10),
+            trusted_proxies: vec!["127.0.0.1/32".into()],
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// Where shared state lives. Each backend module owns its layout; nothing outside it matches
+/// on this enum except the factory that builds the backend.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Redis,
+    #[default]
+    Sqlite,
+    File,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Redis => "redis",
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::File => "file",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    pub backend: BackendKind,
+    /// `auto` or absent: detected from the OS.
+    pub hostname: Option<String>,
+    /// `auto` or absent: `<hostname>-<6 random chars>`.
+    pub node_id: Option<String>,
+    pub heartbeat_interval: Secs,
+    /// A node without a heartbeat for this long is `inactive`.
+    pub node_timeout: Secs,
+    /// Inactive nodes are forgotten after this long.
+    pub prune_after: Secs,
+    pub redis_host: String,
+    pub redis_port: u16,
+    pub redis_db: i64,
+    pub redis_password: Option<String>,
+    pub redis_password_file: Option<PathBuf>,
+    /// Directory for the sqlite and file backends.
+    pub state_path: PathBuf,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            backend: BackendKind::Sqlite,
+            hostname: None,
+            node_id: None,
+            heartbeat_interval: Secs::from_secs(10),
+            node_timeout: Secs::from_secs(30),
+            prune_after: Secs::from_secs(86_400),
+            redis_host: "localhost".into(),
+            redis_port: 6379,
+            redis_db: 0,
+            redis_password: None,
+            redis_password_file: None,
+            state_path: PathBuf::from("fleet-data/cluster"),
+        }
+    }
+}
+
+/// Connection settings for a Redis server used by sessions or storage.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub host: String,
+    pub port: u16,
+    /// Database number; absent means the section's own default (sessions 1, storage 2), so
+    /// `redis: { host: x }` does not silently move sessions into the cluster's database 0.
+    pub db: Option<i64>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            host: "localhost".into(),
+            port: 6379,
+            db: None,
+            password: None,
+            password_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub backend: BackendKind,
+    /// Idle timeout, sliding.
+    pub ttl: Secs,
+    /// Absolute timeout from login.
+    pub max_lifetime: Secs,
+    pub redis: RedisConfig,
+    pub db_path: PathBuf,
+    pub session_dir: PathBuf,
+}
+
+impl SessionsConfig {
+    /// Sessions live in Redis database 1 unless the config says otherwise.
+    pub fn redis_db(&self) -> i64 {
+        self.redis.db.unwrap_or(1)
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            backend: BackendKind::Sqlite,
+            ttl: Secs::from_secs(3600),
+            max_lifetime: Secs::from_secs(43_200),
+            redis: RedisConfig::default(),
+            db_path: PathBuf::from("fleet-data/sessions.db"),
+            session_dir: PathBuf::from("fleet-data/sessions"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: BackendKind,
+    pub db_path: PathBuf,
+    pub redis: RedisConfig,
+    /// A machine without a report for this long is `offline`.
+    pub offline_after: Secs,
+    /// A machine without a report for this long is forgotten.
+    pub forget_after: Secs,
+}
+
+impl StorageConfig {
+    /// Fleet data lives in Redis database 2 unless the config says otherwise.
+    pub fn redis_db(&self) -> i64 {
+        self.redis.db.unwrap_or(2)
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: BackendKind::Sqlite,
+            db_path: PathBuf::from("fleet-data/fleet.db"),
+            redis: RedisConfig::default(),
+            offline_after: Secs::from_secs(300),
+            forget_after: Secs::from_secs(30 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub users: Vec<UserEntry>,
+    pub api_keys: Vec<KeyEntry>,
+    pub admin_tokens: Vec<KeyEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub username: String,
+    /// argon2id PHC string; the password itself is never stored.
+    pub password_hash: String,
+}
+
+/// An agent API key or admin token: only its SHA-256 is kept.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    pub name: String,
+    /// Lowercase hex SHA-256 of the key.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub server: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    pub interval: Secs,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            server: None,
+            api_key_file: None,
+            interval: Secs::from_secs(10),
+        }
+    }
+}
+
+/// A duration written as integer seconds or a string with a unit (`500ms`, `10s`, `5m`, `1h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Secs(pub Duration);
+
+impl Secs {
+    pub const fn from_secs(s: u64) -> Self {
+        Secs(Duration::from_secs(s))
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+
+    /// Parse `10`, `10s`, `500ms`, `5m`, `1h`, `1d`.
+    pub fn parse(text: &str) -> Result<Secs, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("`{text}` is not a duration; write seconds (30) or a number with a unit (500ms, 10s, 5m, 1h, 1d)")
+        })?;
+        let ms = match unit.trim() {
+            "ms" => Some(n),
+            "" | "s" => n.checked_mul(1000),
+            "m" => n.checked_mul(60_000),
+            "h" => n.checked_mul(3_600_000),
+            "d" => n.checked_mul(86_400_000),
+            other => {
+                return Err(format!(
+                    "unknown duration unit `{other}` in `{text}`; use ms, s, m, h or d"
+                ));
+            }
+        };
+        ms.map(|ms| Secs(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("duration `{text}` is too large"))
+    }
+}
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if !ms.is_multiple_of(1000) {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", ms / 1000)
+        }
+    }
+}
+
+impl Serialize for Secs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Secs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: seconds (30) or a number with a unit (500ms, 10s, 5m)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secs, E> {
+                Ok(Secs::from_secs(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secs, E> {
+                u64::try_from(v)
+                    .map(Secs::from_secs)
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secs, E> {
+                Secs::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A config that failed to load or validate. Its `Display` lists every problem, one per line,
+/// each with file:line:column.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid config:")?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A config together with where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// `None` for the embedded standalone default.
+    pub path: Option<PathBuf>,
+}
+
+impl Loaded {
+    /// `--config` if given, else `./fleet.yaml` if present, else the embedded default.
+    pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("fleet.yaml")).filter(|p| p.exists()),
+        };
+        match path {
+            None => Ok(Loaded {
+                config: Config::default(),
+                path: None,
+            }),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::Error::new(e)
+                        .context(format!("cannot read config file {}", path.display()))
+                })?;
+                let config = Config::from_yaml(&text, &path)?;
+                Ok(Loaded {
+                    config,
+                    path: Some(path),
+                })
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Parse YAML text; `origin` names the file in error messages.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| ConfigError {
+            problems: vec![format!("{}: {e}", origin.display())],
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! Table and JSON rendering shared by all commands.
