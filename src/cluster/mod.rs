@@ -1,1 +1,4 @@
-//! placeholder
+//! Cluster membership: nodes, their states, and the manager that registers this node,
+//! heartbeats, holds the leader lease and drains.
+
+pub mod backend;
