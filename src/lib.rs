@@ -9,8 +9,10 @@
 //! does lives in this library so tests can drive it without a process.
 
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod credentials;
 pub mod exit;
 pub mod fleet;
 pub mod lb;

@@ -2,8 +2,14 @@
 
 use clap::{Args, Subcommand};
 
-use super::Globals;
-use crate::exit::{ExitCode, not_implemented};
+use std::io::Write;
+use std::time::Duration;
+
+use super::{Globals, OutputFormat};
+use crate::cluster::ClusterStatus;
+use crate::cluster::admin::Registry;
+use crate::exit::ExitCode;
+use crate::output;
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
@@ -50,10 +56,94 @@ pub struct Status {
     pub interval: u64,
 }
 
+impl Remote {
+    /// The registry these flags name: a node over HTTP, or the backend from the config.
+    pub async fn registry(&self, g: &Globals) -> anyhow::Result<Registry> {
+        let config = match &self.server {
+            // Talking to a node needs no local config; don't fail on a missing one.
+            Some(_) => crate::config::Config::default(),
+            None => g.load_config()?.config,
+        };
+        Registry::connect(&config, self.server.as_deref(), self.token.clone()).await
+    }
+}
+
 impl ClusterCommand {
-    pub async fn run(self, _g: &Globals) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
         match self {
-            ClusterCommand::Status(_) => Err(not_implemented("cluster status")),
+            ClusterCommand::Status(s) => s.run(g).await,
         }
+    }
+}
+
+impl Status {
+    async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        let registry = self.remote.registry(g).await?;
+        if !self.watch {
+            let status = registry.status().await?;
+            return self.print(g, &status, false);
+        }
+        loop {
+            // In watch mode a failed read is shown and retried, not fatal: the point of
+            // watching is to see the cluster through trouble.
+            match registry.status().await {
+                Ok(status) => {
+                    self.print(g, &status, true)?;
+                }
+                Err(e) => {
+                    if g.output == OutputFormat::Table {
+                        print!("\x1b[2J\x1b[H");
+                    }
+                    eprintln!("fleetctl: error: {e:#} (retrying)");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(self.interval.max(1))) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::OK),
+            }
+        }
+    }
+
+    fn print(&self, g: &Globals, status: &ClusterStatus, redraw: bool) -> anyhow::Result<ExitCode> {
+        let code = exit_code(status, self.min_active);
+        match g.output {
+            OutputFormat::Json if redraw => println!("{}", serde_json::to_string(status)?),
+            OutputFormat::Json => output::print_json(status)?,
+            OutputFormat::Table => {
+                if redraw {
+                    // Clear the screen and home the cursor: refresh in place.
+                    print!("\x1b[2J\x1b[H");
+                }
+                println!("{}", output::cluster_status(status));
+            }
+        }
+        std::io::stdout().flush()?;
+        if !g.quiet {
+            match code {
+                ExitCode::DOWN => eprintln!("cluster down: no active node"),
+                ExitCode::DEGRADED if status.leader.is_none() => {
+                    eprintln!("cluster degraded: no leader")
+                }
+                ExitCode::DEGRADED => eprintln!(
+                    "cluster degraded: {} active node{}, --min-active is {}",
+                    status.active_nodes,
+                    if status.active_nodes == 1 { "" } else { "s" },
+                    self.min_active
+                ),
+                _ => {}
+            }
+        }
+        Ok(code)
+    }
+}
+
+/// 4 when nothing is active, 3 when fewer than `min_active` are or nobody leads, else 0.
+pub fn exit_code(status: &ClusterStatus, min_active: usize) -> ExitCode {
+    if status.active_nodes == 0 {
+        ExitCode::DOWN
+    } else if status.active_nodes < min_active || status.leader.is_none() {
+        ExitCode::DEGRADED
+    } else {
+        ExitCode::OK
     }
 }

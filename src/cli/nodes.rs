@@ -2,9 +2,10 @@
 
 use clap::{Args, Subcommand};
 
-use super::Globals;
 use super::cluster::Remote;
-use crate::exit::{ExitCode, not_implemented};
+use super::{Globals, OutputFormat};
+use crate::exit::ExitCode;
+use crate::output;
 
 #[derive(Debug, Subcommand)]
 pub enum NodesCommand {
@@ -44,13 +45,55 @@ pub struct Remove {
 }
 
 impl NodesCommand {
-    pub async fn run(self, _g: &Globals) -> anyhow::Result<ExitCode> {
-        let name = match self {
-            NodesCommand::List(_) => "nodes list",
-            NodesCommand::Drain(_) => "nodes drain",
-            NodesCommand::Undrain(_) => "nodes undrain",
-            NodesCommand::Remove(_) => "nodes remove",
-        };
-        Err(not_implemented(name))
+    pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        match self {
+            NodesCommand::List(a) => {
+                let status = a.remote.registry(g).await?.status().await?;
+                match g.output {
+                    OutputFormat::Json => output::print_json(&status.nodes)?,
+                    OutputFormat::Table => println!("{}", output::cluster_status(&status)),
+                }
+            }
+            NodesCommand::Drain(a) => {
+                a.remote
+                    .registry(g)
+                    .await?
+                    .set_draining(&a.node_id, true)
+                    .await?;
+                report(
+                    g,
+                    &a.node_id,
+                    "draining: its health check fails from its next heartbeat; `fleetctl nodes undrain` reverses it",
+                );
+            }
+            NodesCommand::Undrain(a) => {
+                a.remote
+                    .registry(g)
+                    .await?
+                    .set_draining(&a.node_id, false)
+                    .await?;
+                report(g, &a.node_id, "back in service from its next heartbeat");
+            }
+            NodesCommand::Remove(a) => {
+                a.remote
+                    .registry(g)
+                    .await?
+                    .remove(&a.node_id, a.force)
+                    .await?;
+                report(g, &a.node_id, "removed from the registry");
+            }
+        }
+        Ok(ExitCode::OK)
+    }
+}
+
+fn report(g: &Globals, node_id: &str, what: &str) {
+    match g.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({ "node_id": node_id, "result": what })
+        ),
+        OutputFormat::Table if !g.quiet => eprintln!("node {node_id}: {what}"),
+        OutputFormat::Table => {}
     }
 }

@@ -1,16 +1,27 @@
-//! `fleetctl serve`: run one server node.
+//! `fleetctl serve`: run one server node until SIGTERM/SIGINT, then drain and leave.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Args;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use super::Globals;
-use crate::exit::{ExitCode, not_implemented};
+use crate::cluster::{self, ClusterManager, NodeInfo, Timings};
+use crate::config::Config;
+use crate::exit::{ExitCode, UsageError};
+use crate::server::{self, AppState};
 
 /// Run a server node.
 ///
-/// Starts the HTTP server (agent API, fleet API, dashboard, cluster endpoints). In cluster mode
-/// the node registers in the shared backend, heartbeats, and on SIGTERM or SIGINT drains: its
-/// health check answers 503 at once, it keeps serving for `server.drain_timeout`, finishes
-/// in-flight requests, deregisters and exits 0.
+/// Starts the HTTP server (cluster endpoints now; agent API, fleet API and dashboard as they
+/// land). The node registers in the cluster backend, heartbeats every
+/// `cluster.heartbeat_interval`, and on SIGTERM or SIGINT drains: its health check answers 503
+/// at once, it keeps serving for `server.drain_timeout` so the load balancer notices, then
+/// finishes in-flight requests, deregisters and exits 0. A second signal skips the wait.
 #[derive(Debug, Args)]
 pub struct Serve {
     /// Address to listen on, overriding `server.host`
@@ -20,10 +31,178 @@ pub struct Serve {
     /// Port to listen on, overriding `server.port` (0 picks a free port)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
+
+    /// Node id, overriding `cluster.node_id` [default: <hostname>-<6 random chars>]
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
 }
 
 impl Serve {
-    pub async fn run(self, _g: &Globals) -> anyhow::Result<ExitCode> {
-        Err(not_implemented("serve"))
+    pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        let loaded = g.load_config()?;
+        let mut config = loaded.config;
+        match &loaded.path {
+            Some(p) => info!(config = %p.display(), "config loaded"),
+            None => info!("no config file: standalone mode on the embedded default"),
+        }
+        if let Some(h) = self.host {
+            config.server.host = h;
+        }
+        if let Some(p) = self.port {
+            config.server.port = p;
+        }
+        if let Some(id) = self.node_id {
+            config.cluster.node_id = Some(id);
+        }
+
+        let addr = format!("{}:{}", config.server.host, config.server.port);
+        let listener = TcpListener::bind(&addr).await.map_err(|e| {
+            anyhow::Error::new(e).context(UsageError(format!(
+                "cannot listen on {addr}: is another fleetctl serve running? choose another --port or `server.port`"
+            )))
+        })?;
+        let local = listener.local_addr()?;
+        let info = node_info(&config, local);
+
+        let backend = cluster::backend::open(&config.cluster)
+            .await
+            .with_context(|| {
+                format!("cannot open the {} cluster backend", config.cluster.backend)
+            })?;
+        let manager = ClusterManager::new(
+            backend,
+            info.clone(),
+            Timings::from_config(&config.cluster),
+            Vec::new(),
+        );
+        // Register before taking traffic; a backend outage here is not fatal — the node
+        // serves, reports unhealthy and keeps retrying.
+        manager.tick().await;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let heartbeats = manager.spawn(stop_rx);
+
+        info!(
+            node_id = %info.node_id,
+            url = %info.url,
+            cluster = if config.cluster.enabled { "on" } else { "off" },
+            backend = %config.cluster.backend,
+            "fleetctl serve listening on http://{local}"
+        );
+        let drain_timeout = config.server.drain_timeout.as_duration();
+        let state = AppState::new(config, manager.clone());
+        let shutdown = drain_on_signal(manager.clone(), drain_timeout);
+        server::run(listener, state, shutdown)
+            .await
+            .context("HTTP server failed")?;
+
+        let _ = stop_tx.send(true);
+        let _ = heartbeats.await;
+        if let Err(e) = manager.deregister().await {
+            warn!(error = %e, "could not deregister; peers will see this node inactive after node_timeout");
+        }
+        info!(node_id = %info.node_id, "stopped");
+        Ok(ExitCode::OK)
+    }
+}
+
+/// Who this node says it is: node id, hostname and the URL peers and load balancers use.
+fn node_info(config: &Config, local: SocketAddr) -> NodeInfo {
+    let auto = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty() && *s != "auto")
+            .map(str::to_string)
+    };
+    let hostname = auto(&config.cluster.hostname).unwrap_or_else(|| {
+        hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into())
+    });
+    let node_id =
+        auto(&config.cluster.node_id).unwrap_or_else(|| cluster::generate_node_id(&hostname));
+    let url = config.server.advertise_url.clone().unwrap_or_else(|| {
+        let scheme = if config.server.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        // A wildcard bind address is not reachable; peers and LBs need the host name.
+        let host = if local.ip().is_unspecified() {
+            hostname.clone()
+        } else {
+            local.ip().to_string()
+        };
+        format!("{scheme}://{host}:{}", local.port())
+    });
+    NodeInfo {
+        node_id,
+        hostname,
+        port: local.port(),
+        url,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Resolves when the server should stop accepting: after the first SIGTERM/SIGINT, the node
+/// drains for `drain_timeout` (health 503, still serving); a second signal cuts that short.
+async fn drain_on_signal(manager: std::sync::Arc<ClusterManager>, drain_timeout: Duration) {
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            // Without signal handling the node can only be killed; keep serving rather than
+            // refusing to start, and say why a SIGTERM will not drain.
+            warn!(error = %e, "cannot install SIGTERM/SIGINT handlers: the node will not drain on signals");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    let which = signals.next().await;
+    info!(
+        signal = which,
+        "draining: health check now answers 503; serving for {}s before stopping",
+        drain_timeout.as_secs_f64()
+    );
+    manager.begin_shutdown().await;
+    tokio::select! {
+        _ = tokio::time::sleep(drain_timeout) => info!("drain period over: finishing in-flight requests"),
+        s = signals.next() => warn!(signal = s, "second signal: stopping without waiting for the drain period"),
+    }
+}
+
+/// SIGTERM and SIGINT as one stream.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }

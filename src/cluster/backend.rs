@@ -125,3 +125,15 @@ pub trait ClusterBackend: Send + Sync + 'static {
     /// The current lease holder, if the lease has not expired.
     async fn leader(&self) -> BackendResult<Option<String>>;
 }
+
+/// Open the backend named by `config.backend`. (Interim: implementations land with the
+/// backend modules.)
+pub async fn open(
+    config: &crate::config::ClusterConfig,
+) -> Result<std::sync::Arc<dyn ClusterBackend>, BackendError> {
+    Err(BackendError::Unavailable {
+        backend: config.backend,
+        location: String::new(),
+        message: "backend not built yet".into(),
+    })
+}

@@ -1,1 +1,157 @@
-//! placeholder
+//! The HTTP server: one axum `Router` for the agent API, fleet API, dashboard and cluster
+//! endpoints, and `run`, which serves it until a shutdown future completes.
+//!
+//! `run` takes its listener and its shutdown signal as arguments (the mini-redis pattern), so
+//! tests bind 127.0.0.1:0 and stop the server at will; `app` builds the router alone so tests
+//! can call it with `tower::ServiceExt::oneshot` without a socket.
+
+pub mod auth;
+pub mod cluster_api;
+pub mod error;
+pub mod health;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::cluster::{ClusterManager, ClusterStatus, Health};
+use crate::config::Config;
+use error::ApiError;
+
+/// Largest request body any route accepts; agent reports are a few KiB.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// A request (including reading a slow client's body) gets this long before 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Every response names the node that served it, so operators (and failover tests) can tell
+/// which node behind the load balancer answered.
+pub const NODE_HEADER: &str = "x-fleet-node";
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    node: Arc<ClusterManager>,
+    /// `cluster.enabled`: standalone nodes still keep a one-node registry, but say so.
+    cluster_enabled: bool,
+    /// The node id as a header value, built once.
+    node_header: HeaderValue,
+}
+
+impl AppState {
+    pub fn new(config: Config, node: Arc<ClusterManager>) -> AppState {
+        let node_header = HeaderValue::from_str(node.node_id())
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid-node-id"));
+        AppState {
+            inner: Arc::new(Inner {
+                cluster_enabled: config.cluster.enabled,
+                config,
+                node,
+                node_header,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn node(&self) -> &Arc<ClusterManager> {
+        &self.inner.node
+    }
+
+    pub fn health(&self) -> Health {
+        self.inner.node.health()
+    }
+
+    /// The registry as this node sees it, marked with this node's id.
+    pub async fn cluster_status(&self) -> Result<ClusterStatus, ApiError> {
+        let node = &self.inner.node;
+        let mut status = ClusterStatus::read(
+            node.backend().as_ref(),
+            Some(node.node_id().to_string()),
+            node.timings().node_timeout,
+        )
+        .await?;
+        status.enabled = self.inner.cluster_enabled;
+        Ok(status)
+    }
+}
+
+/// The whole router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/fleet/cluster/health", get(health::health))
+        .route("/api/fleet/cluster/status", get(cluster_api::status))
+        .route("/api/fleet/cluster/nodes", get(cluster_api::nodes))
+        .route("/api/fleet/cluster/nodes/{id}", delete(cluster_api::remove))
+        .route(
+            "/api/fleet/cluster/nodes/{id}/drain",
+            post(cluster_api::drain),
+        )
+        .route(
+            "/api/fleet/cluster/nodes/{id}/undrain",
+            post(cluster_api::undrain),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), node_headers))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Adds `X-Fleet-Node`, and while draining asks keep-alive clients (the load balancer) to
+/// close the connection, so their next request opens a new one to a healthy node.
+async fn node_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(NODE_HEADER, state.inner.node_header.clone());
+    if matches!(state.health(), Health::Draining { .. }) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// Serve `state` on `listener` until `shutdown` completes, then stop accepting and let
+/// in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,385 @@
+//! `ClusterManager`: this node's life in the cluster.
+//!
+//! It registers the node, heartbeats every `heartbeat_interval`, follows the drain flag an
+//! admin sets in the backend, holds the leader lease and — as leader — runs the singleton
+//! jobs (pruning dead nodes, plus whatever `LeaderJob`s the server adds). It never panics or
+//! exits on a backend failure: it logs once, reports `unhealthy`, retries with backoff and
+//! registers again when the backend returns.
+//!
+//! It owns no HTTP: the server reads `health()` for the load balancer's check.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::NodeState;
+use super::backend::{BackendError, ClusterBackend, NodeInfo, NodeRecord};
+use crate::config::ClusterConfig;
+
+/// The intervals that drive membership, from `cluster.*` in the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub heartbeat_interval: Duration,
+    /// No heartbeat for this long = inactive. Also the leader lease length, so a dead
+    /// leader's lease runs out exactly when it would be declared inactive.
+    pub node_timeout: Duration,
+    pub prune_after: Duration,
+}
+
+impl Timings {
+    pub fn from_config(c: &ClusterConfig) -> Timings {
+        Timings {
+            heartbeat_interval: c.heartbeat_interval.as_duration(),
+            node_timeout: c.node_timeout.as_duration(),
+            prune_after: c.prune_after.as_duration(),
+        }
+    }
+}
+
+/// What the health check tells the load balancer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// Still serving, but asking the load balancer to send new work elsewhere.
+    Draining {
+        reason: String,
+    },
+    /// The cluster backend cannot be reached, or the node has not registered yet.
+    Unhealthy {
+        reason: String,
+    },
+}
+
+/// A job only one node in the cluster should run at a time (expired-session GC, marking
+/// machines offline). The leader runs each job every `every()`.
+#[async_trait]
+pub trait LeaderJob: Send + Sync {
+    fn name(&self) -> &str;
+    fn every(&self) -> Duration;
+    /// Returns a short summary for the log ("deleted 12 expired sessions").
+    async fn run(&self) -> anyhow::Result<String>;
+}
+
+/// Mutable knowledge about this node, behind one lock so health is always consistent.
+#[derive(Debug, Default)]
+struct Local {
+    registered: bool,
+    /// SIGTERM/SIGINT drain: final, never undone by the backend flag.
+    shutting_down: bool,
+    /// Drain flag read from the backend at the last heartbeat (`fleetctl nodes drain`).
+    admin_drained: bool,
+    /// Since when and why the backend is unreachable; `None` when it is fine.
+    outage: Option<(Instant, String)>,
+    /// Consecutive failed ticks, for the backoff.
+    failures: u32,
+}
+
+/// A leader job and when this node last ran it.
+type ScheduledJob = (Arc<dyn LeaderJob>, Mutex<Option<Instant>>);
+
+pub struct ClusterManager {
+    backend: Arc<dyn ClusterBackend>,
+    info: NodeInfo,
+    timings: Timings,
+    local: Mutex<Local>,
+    is_leader: AtomicBool,
+    /// The node never prunes within its first `node_timeout`: after a whole-cluster restart
+    /// every peer looks dead until it heartbeats again.
+    started: Instant,
+    jobs: Vec<ScheduledJob>,
+}
+
+impl ClusterManager {
+    pub fn new(
+        backend: Arc<dyn ClusterBackend>,
+        info: NodeInfo,
+        timings: Timings,
+        jobs: Vec<Arc<dyn LeaderJob>>,
+    ) -> Arc<ClusterManager> {
+        Arc::new(ClusterManager {
+            backend,
+            info,
+            timings,
+            local: Mutex::new(Local::default()),
+            is_leader: AtomicBool::new(false),
+            started: Instant::now(),
+            jobs: jobs.into_iter().map(|j| (j, Mutex::new(None))).collect(),
+        })
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.info.node_id
+    }
+
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    pub fn backend(&self) -> &Arc<dyn ClusterBackend> {
+        &self.backend
+    }
+
+    pub fn timings(&self) -> Timings {
+        self.timings
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.is_leader.load(Ordering::SeqCst)
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, Local> {
+        // A panic while holding this lock cannot leave `Local` half-updated in a way that
+        // matters (every field is independently meaningful), so recover from poisoning.
+        self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the load balancer's health check should answer right now.
+    pub fn health(&self) -> Health {
+        let l = self.local();
+        if l.shutting_down {
+            Health::Draining {
+                reason: "node is shutting down; finishing in-flight requests".into(),
+            }
+        } else if let Some((since, reason)) = &l.outage {
+            Health::Unhealthy {
+                reason: format!(
+                    "cluster backend unavailable for {:.0}s: {reason}",
+                    since.elapsed().as_secs_f64()
+                ),
+            }
+        } else if l.admin_drained {
+            Health::Draining {
+                reason: format!(
+                    "drained by an administrator; `fleetctl nodes undrain {}` returns it to service",
+                    self.info.node_id
+                ),
+            }
+        } else if !l.registered {
+            Health::Unhealthy {
+                reason: "not registered in the cluster backend yet".into(),
+            }
+        } else {
+            Health::Healthy
+        }
+    }
+
+    /// Run the heartbeat loop until `stop` turns true.
+    pub fn spawn(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                me.tick().await;
+                let delay = me.next_delay();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        })
+    }
+
+    /// The pause before the next tick: the heartbeat interval, or a short, growing backoff
+    /// while the backend is down so the node is back within one interval of its return.
+    fn next_delay(&self) -> Duration {
+        let failures = self.local().failures;
+        if failures == 0 {
+            return self.timings.heartbeat_interval;
+        }
+        let backoff = Duration::from_millis(250u64.saturating_mul(1 << failures.min(10)));
+        backoff.min(self.timings.heartbeat_interval)
+    }
+
+    /// One heartbeat: register or refresh, follow the drain flag, keep or take the lease,
+    /// and run leader jobs. Failures are recorded, never propagated.
+    pub async fn tick(&self) {
+        // A hung backend must not freeze the loop: bound each tick.
+        let limit = self.timings.heartbeat_interval.max(Duration::from_secs(5));
+        let result = match tokio::time::timeout(limit, self.heartbeat_or_register()).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::Unavailable {
+                backend: self.backend.kind(),
+                location: self.backend.location(),
+                message: format!("no answer within {}s", limit.as_secs()),
+            }),
+        };
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.note_failure(&e);
+                return;
+            }
+        };
+        self.note_success();
+        {
+            let mut l = self.local();
+            if !l.shutting_down && l.admin_drained != record.draining {
+                if record.draining {
+                    info!(node_id = %self.info.node_id, "drained by an administrator: health check now fails");
+                } else {
+                    info!(node_id = %self.info.node_id, "undrained: back in service");
+                }
+                l.admin_drained = record.draining;
+            }
+        }
+        if let Err(e) = self.lead().await {
+            self.note_failure(&e);
+        }
+    }
+
+    async fn heartbeat_or_register(&self) -> Result<NodeRecord, BackendError> {
+        let registered = self.local().registered;
+        if registered {
+            if let Some(rec) = self.backend.heartbeat(&self.info.node_id).await? {
+                return Ok(rec);
+            }
+            warn!(node_id = %self.info.node_id, "this node's record vanished from the {} backend; registering again", self.backend.kind());
+            self.local().registered = false;
+        }
+        let mut rec = self.backend.register(&self.info).await?;
+        let (shutting_down, admin_drained) = {
+            let mut l = self.local();
+            l.registered = true;
+            (l.shutting_down, l.admin_drained)
+        };
+        // A fresh record has no drain flag; keep the intent the node already knew about.
+        if shutting_down || admin_drained {
+            self.backend.set_draining(&self.info.node_id, true).await?;
+            rec.draining = true;
+        }
+        info!(node_id = %self.info.node_id, backend = %self.backend.kind(), location = %self.backend.location(), "registered in the cluster");
+        Ok(rec)
+    }
+
+    fn note_failure(&self, e: &BackendError) {
+        let mut l = self.local();
+        l.failures = l.failures.saturating_add(1);
+        if l.outage.is_none() {
+            // Logged once per outage, not once per retry.
+            warn!(node_id = %self.info.node_id, error = %e, "cluster backend unavailable: health check reports unhealthy; retrying with backoff");
+            l.outage = Some((Instant::now(), e.to_string()));
+        } else {
+            debug!(error = %e, "cluster backend still unavailable");
+        }
+        drop(l);
+        // We cannot renew the lease, so we must assume we lost it.
+        if self.is_leader.swap(false, Ordering::SeqCst) {
+            warn!(node_id = %self.info.node_id, "gave up leadership: cannot renew the lease");
+        }
+    }
+
+    fn note_success(&self) {
+        let mut l = self.local();
+        l.failures = 0;
+        if let Some((since, _)) = l.outage.take() {
+            info!(node_id = %self.info.node_id, "cluster backend reachable again after {:.1}s", since.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Hold or take the leader lease and, as leader, run the singleton jobs. Draining nodes
+    /// hand leadership over so the jobs keep running elsewhere.
+    async fn lead(&self) -> Result<(), BackendError> {
+        let draining = {
+            let l = self.local();
+            l.shutting_down || l.admin_drained
+        };
+        if draining {
+            if self.is_leader.swap(false, Ordering::SeqCst) {
+                self.backend.release_leader(&self.info.node_id).await?;
+                info!(node_id = %self.info.node_id, "released leadership while draining");
+            }
+            return Ok(());
+        }
+        let won = self
+            .backend
+            .try_acquire_leader(&self.info.node_id, self.timings.node_timeout)
+            .await?;
+        let was = self.is_leader.swap(won, Ordering::SeqCst);
+        if won && !was {
+            info!(node_id = %self.info.node_id, "became cluster leader");
+        } else if was && !won {
+            warn!(node_id = %self.info.node_id, "lost cluster leadership");
+        }
+        if won && self.started.elapsed() >= self.timings.node_timeout {
+            self.prune().await?;
+            self.run_jobs().await;
+        }
+        Ok(())
+    }
+
+    /// Forget nodes that have been inactive or gone for `prune_after`.
+    async fn prune(&self) -> Result<(), BackendError> {
+        let listing = self.backend.list().await?;
+        let prune_ms = self.timings.prune_after.as_millis() as i64;
+        for rec in listing.nodes {
+            let state = NodeState::of(&rec, listing.now, self.timings.node_timeout);
+            let silent_for = listing.now.saturating_sub(rec.last_heartbeat);
+            if matches!(state, NodeState::Inactive | NodeState::Left)
+                && silent_for > prune_ms
+                && self.backend.remove(&rec.info.node_id).await?
+            {
+                info!(pruned = %rec.info.node_id, state = %state, "pruned node silent for {}s", silent_for / 1000);
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_jobs(&self) {
+        for (job, last) in &self.jobs {
+            let due = {
+                let last = last.lock().unwrap_or_else(|p| p.into_inner());
+                last.is_none_or(|t| t.elapsed() >= job.every())
+            };
+            if !due {
+                continue;
+            }
+            match job.run().await {
+                Ok(summary) => debug!(job = job.name(), "{summary}"),
+                Err(e) => warn!(job = job.name(), error = %format!("{e:#}"), "leader job failed"),
+            }
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    }
+
+    /// SIGTERM/SIGINT: fail the health check at once and tell the registry, so peers and
+    /// `cluster status` show `draining` before the node goes. Best effort: the node drains
+    /// locally even when the backend is down.
+    pub async fn begin_shutdown(&self) {
+        self.local().shutting_down = true;
+        let id = &self.info.node_id;
+        let limit = Duration::from_secs(3);
+        if let Ok(Err(e)) = tokio::time::timeout(limit, self.backend.set_draining(id, true)).await {
+            warn!(node_id = %id, error = %e, "could not record draining in the backend");
+        }
+        if self.is_leader.swap(false, Ordering::SeqCst) {
+            let _ = tokio::time::timeout(limit, self.backend.release_leader(id)).await;
+        }
+    }
+
+    /// Clean exit: give up the lease and mark the node `left`.
+    pub async fn deregister(&self) -> Result<(), BackendError> {
+        let id = &self.info.node_id;
+        let limit = Duration::from_secs(5);
+        let unavailable = |what: &str| BackendError::Unavailable {
+            backend: self.backend.kind(),
+            location: self.backend.location(),
+            message: format!("{what} timed out after {}s", limit.as_secs()),
+        };
+        if self.is_leader.swap(false, Ordering::SeqCst) {
+            tokio::time::timeout(limit, self.backend.release_leader(id))
+                .await
+                .map_err(|_| unavailable("releasing the leader lease"))??;
+        }
+        tokio::time::timeout(limit, self.backend.deregister(id))
+            .await
+            .map_err(|_| unavailable("deregistering"))??;
+        info!(node_id = %id, "deregistered: left the cluster");
+        Ok(())
+    }
+}
