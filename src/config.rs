@@ -196,6 +196,8 @@ pub struct StorageConfig {
     pub backend: BackendKind,
     pub db_path: PathBuf,
     pub redis: RedisConfig,
+    /// A machine without a report for this long is `stale` (a report or two missed).
+    pub stale_after: Secs,
     /// A machine without a report for this long is `offline`.
     pub offline_after: Secs,
     /// A machine without a report for this long is forgotten.
@@ -215,6 +217,7 @@ impl Default for StorageConfig {
             backend: BackendKind::Sqlite,
             db_path: PathBuf::from("fleet-data/fleet.db"),
             redis: RedisConfig::default(),
+            stale_after: Secs::from_secs(60),
             offline_after: Secs::from_secs(300),
             forget_after: Secs::from_secs(30 * 86_400),
         }

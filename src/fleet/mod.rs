@@ -1,1 +1,327 @@
-//! placeholder
+//! Fleet data: the machines agents report about, their latest state and a bounded history.
+//!
+//! This module owns the `FleetStore` trait and everything that does not depend on where the
+//! data lives: the report format and its validation (`report`), the history tiers and their
+//! bounds, machine states and the listing/summary computations (`view`), and the leader job
+//! that marks machines offline and forgets them (`janitor`). Two stores implement the trait,
+//! one file each: `sqlite.rs` (the embedded default) and `redis.rs` (shared by a cluster).
+//! Each owns its schema or key layout; nothing else spells a SQL statement or a Redis key.
+//!
+//! Time: `last_seen` and every age comes from the *store's* clock (SQLite `unixepoch`, Redis
+//! `TIME`), so nodes with skewed clocks agree on which machines are online. History points
+//! are stamped with the report's own `timestamp` (when the agent measured), bucketed per tier.
+
+pub mod janitor;
+pub mod redis;
+pub mod report;
+pub mod sqlite;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BackendKind, StorageConfig};
+pub use report::{Report, ReportError};
+
+/// Milliseconds since the Unix epoch, on the store's clock unless said otherwise.
+pub type Millis = i64;
+
+/// One resolution of the history. Every tier is bounded twice: by age (`retention`) and by
+/// count (`max_points`), so neither a long-lived machine nor an agent reporting every
+/// millisecond can grow the store without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    /// Stable name in the API (`resolution`) and in store keys.
+    pub name: &'static str,
+    /// Width of one rollup bucket; 0 keeps every report as its own point.
+    pub bucket_ms: i64,
+    /// Points older than this (on the store's clock) are deleted.
+    pub retention_ms: i64,
+    /// At most this many points per machine; the oldest go first.
+    pub max_points: usize,
+}
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// Raw reports for 1 hour (≤ 720, i.e. one per 5 s), 1-minute rollups for 24 hours
+/// (≤ 1440), 10-minute rollups for 7 days (≤ 1008): at most 3168 points per machine.
+pub const TIERS: [Tier; 3] = [
+    Tier {
+        name: "raw",
+        bucket_ms: 0,
+        retention_ms: HOUR,
+        max_points: 720,
+    },
+    Tier {
+        name: "1m",
+        bucket_ms: MINUTE,
+        retention_ms: DAY,
+        max_points: 1440,
+    },
+    Tier {
+        name: "10m",
+        bucket_ms: 10 * MINUTE,
+        retention_ms: 7 * DAY,
+        max_points: 1008,
+    },
+];
+
+/// The longest history any tier keeps; reports measured earlier than this are refused.
+pub const HISTORY_SPAN_MS: i64 = 7 * DAY;
+
+impl Tier {
+    /// The finest tier whose retention still covers `from` at store time `now`.
+    pub fn for_range(from: Millis, now: Millis) -> Tier {
+        TIERS
+            .iter()
+            .copied()
+            .find(|t| from >= now - t.retention_ms)
+            .unwrap_or(TIERS[TIERS.len() - 1])
+    }
+
+    /// Start of the bucket that holds a point measured at `t`.
+    pub fn bucket_start(&self, t: Millis) -> Millis {
+        if self.bucket_ms == 0 {
+            t
+        } else {
+            t - t.rem_euclid(self.bucket_ms)
+        }
+    }
+
+    /// Index of this tier in `TIERS` (stores keep it as a small integer).
+    pub fn index(&self) -> usize {
+        TIERS.iter().position(|t| t == self).unwrap_or(0)
+    }
+}
+
+/// What one report contributes to the history: the few numbers a chart needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// When the agent measured (report timestamp), agent clock.
+    pub t: Millis,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub load1: f64,
+    /// The fullest disk's used percentage.
+    pub disk_percent: f64,
+    pub rx_bytes: f64,
+    pub tx_bytes: f64,
+}
+
+/// One point of history: a raw report (`samples` = 1) or a rollup of every report whose
+/// timestamp falls in the bucket starting at `t`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// Bucket start (or the report's own timestamp in the raw tier), ms since the epoch.
+    pub t: Millis,
+    pub samples: u64,
+    pub cpu_percent: f64,
+    pub cpu_percent_max: f64,
+    pub memory_percent: f64,
+    pub load1: f64,
+    /// Highest fullest-disk percentage in the bucket.
+    pub disk_percent_max: f64,
+    /// Largest network counter values seen in the bucket (counters; rates are differences).
+    pub rx_bytes: f64,
+    pub tx_bytes: f64,
+}
+
+/// A rollup as stores keep it: sums, so a new sample merges in without reading the others.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub t: Millis,
+    pub n: u64,
+    pub cpu_sum: f64,
+    pub cpu_max: f64,
+    pub mem_sum: f64,
+    pub load_sum: f64,
+    pub disk_max: f64,
+    pub rx: f64,
+    pub tx: f64,
+}
+
+impl Rollup {
+    pub fn point(&self) -> HistoryPoint {
+        let n = self.n.max(1) as f64;
+        HistoryPoint {
+            t: self.t,
+            samples: self.n,
+            cpu_percent: self.cpu_sum / n,
+            cpu_percent_max: self.cpu_max,
+            memory_percent: self.mem_sum / n,
+            load1: self.load_sum / n,
+            disk_percent_max: self.disk_max,
+            rx_bytes: self.rx,
+            tx_bytes: self.tx,
+        }
+    }
+}
+
+/// What a store keeps about one machine besides its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    /// The report with the newest `timestamp` (a replayed old report never replaces it).
+    pub report: Report,
+    /// Store clock at the first accepted report.
+    pub first_seen: Millis,
+    /// Store clock at the last accepted report: machine states are computed from its age.
+    pub last_seen: Millis,
+    /// Name of the API key that sent the last report.
+    pub api_key: String,
+    /// Set by the leader job when the machine went silent for `offline_after`; cleared by
+    /// the next report.
+    pub offline_since: Option<Millis>,
+}
+
+/// Every machine at one instant of the store's clock.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub now: Millis,
+    pub machines: Vec<MachineRecord>,
+    /// Records that could not be read (corrupt JSON); skipped and reported, never a crash.
+    pub problems: Vec<String>,
+}
+
+/// When an agent API key was last used, store clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    pub name: String,
+    pub last_used: Millis,
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or answered with an I/O error; retry later.
+    #[error("{backend} fleet store unavailable at {location}: {message}")]
+    Unavailable {
+        backend: BackendKind,
+        location: String,
+        message: String,
+    },
+    /// The config names something this store cannot be opened with.
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where the fleet's machines and metrics live. Safe to call from many tasks and many
+/// processes (nodes) at once; every method is one atomic step in the store.
+#[async_trait]
+pub trait FleetStore: Send + Sync + 'static {
+    fn kind(&self) -> BackendKind;
+
+    /// Where it lives, for messages (`redis://127.0.0.1:6379/2`, a database file).
+    fn location(&self) -> String;
+
+    /// The store's clock.
+    async fn now(&self) -> StoreResult<Millis>;
+
+    /// Record a validated report sent with the key named `api_key`: refresh the machine's
+    /// `last_seen` (and the key's last use) to store time, replace its latest report unless
+    /// the stored one is newer, merge the report into every history tier and trim each tier
+    /// to its bounds. Returns the store time it was recorded at.
+    async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis>;
+
+    /// Every machine's record, with the store's clock.
+    async fn machines(&self) -> StoreResult<Snapshot>;
+
+    /// One machine's record.
+    async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>>;
+
+    /// History points of `tier` with `from <= t <= to`, oldest first.
+    async fn history(
+        &self,
+        machine_id: &str,
+        tier: Tier,
+        from: Millis,
+        to: Millis,
+    ) -> StoreResult<Vec<HistoryPoint>>;
+
+    /// How many points each tier (in `TIERS` order) holds for the machine.
+    async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]>;
+
+    /// Set `offline_since` on machines silent for longer than `silent_for` that do not have
+    /// it yet. Returns their ids (each machine once per outage).
+    async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>>;
+
+    /// Delete machines (record and history) silent for longer than `silent_for`. Returns
+    /// their ids.
+    async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>>;
+
+    /// When each API key was last used.
+    async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>>;
+}
+
+/// Open the store named by `config.backend`.
+pub async fn open(config: &StorageConfig) -> StoreResult<Arc<dyn FleetStore>> {
+    match config.backend {
+        BackendKind::Sqlite => Ok(Arc::new(sqlite::SqliteFleetStore::open(&config.db_path).await?)),
+        BackendKind::Redis => Ok(Arc::new(redis::RedisFleetStore::open(config).await?)),
+        BackendKind::File => Err(StoreError::Config(
+            "storage.backend `file` cannot hold fleet data: use `sqlite` (one host) or `redis` \
+             (a cluster)"
+                .into(),
+        )),
+    }
+}
+
+/// The machine's history metrics from a report.
+pub fn sample_of(report: &Report, t: Millis) -> Sample {
+    Sample {
+        t,
+        cpu_percent: report.cpu_percent,
+        memory_percent: report.memory.used_percent(),
+        load1: report.load[0],
+        disk_percent: report.fullest_disk_percent(),
+        rx_bytes: report.network.rx_bytes as f64,
+        tx_bytes: report.network.tx_bytes as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_cover_the_range_with_the_finest_resolution() {
+        let now = 10 * DAY;
+        assert_eq!(Tier::for_range(now - 30 * MINUTE, now).name, "raw");
+        assert_eq!(Tier::for_range(now - 2 * HOUR, now).name, "1m");
+        assert_eq!(Tier::for_range(now - 3 * DAY, now).name, "10m");
+        assert_eq!(Tier::for_range(0, now).name, "10m");
+    }
+
+    #[test]
+    fn buckets_start_on_their_boundary() {
+        assert_eq!(TIERS[0].bucket_start(123_456), 123_456);
+        assert_eq!(TIERS[1].bucket_start(123_456), 120_000);
+        assert_eq!(TIERS[2].bucket_start(1_234_567), 1_200_000);
+    }
+
+    #[test]
+    fn rollups_average_their_samples() {
+        let r = Rollup {
+            t: 0,
+            n: 4,
+            cpu_sum: 100.0,
+            cpu_max: 70.0,
+            mem_sum: 200.0,
+            load_sum: 2.0,
+            disk_max: 90.0,
+            rx: 5.0,
+            tx: 6.0,
+        };
+        let p = r.point();
+        assert_eq!(p.cpu_percent, 25.0);
+        assert_eq!(p.memory_percent, 50.0);
+        assert_eq!(p.load1, 0.5);
+        assert_eq!(p.samples, 4);
+    }
+}

@@ -1,0 +1,397 @@
+//! The SQLite fleet store: the embedded default for one host.
+//!
+//! One database file in WAL mode, so readers never wait for the writer; `busy_timeout` lets
+//! several processes on one host (nodes sharing the file) queue for the write lock instead of
+//! failing; every write is one `BEGIN IMMEDIATE` transaction so it takes that lock up front
+//! and never deadlocks on an upgrade. rusqlite is blocking, so every call runs on tokio's
+//! blocking pool. The clock is SQLite's own `unixepoch`.
+//!
+//! Schema (owned here; nothing else spells it):
+//! - `fleet_machines`: one row per machine with its latest report (JSON) and timestamps.
+//! - `fleet_history`: rollup rows keyed by (machine, tier, bucket start) holding sums, so a
+//!   new report merges in with one UPSERT.
+//! - `fleet_api_keys`: last use of each API key, by name.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
+    StoreError, StoreResult, TIERS, Tier, sample_of,
+};
+use crate::config::BackendKind;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS fleet_machines (
+    machine_id    TEXT PRIMARY KEY,
+    report        TEXT NOT NULL,
+    report_ts     INTEGER NOT NULL,
+    first_seen    INTEGER NOT NULL,
+    last_seen     INTEGER NOT NULL,
+    api_key       TEXT NOT NULL,
+    offline_since INTEGER
+);
+CREATE INDEX IF NOT EXISTS fleet_machines_last_seen ON fleet_machines (last_seen);
+CREATE TABLE IF NOT EXISTS fleet_history (
+    machine_id TEXT NOT NULL,
+    tier       INTEGER NOT NULL,
+    t          INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    cpu_sum    REAL NOT NULL,
+    cpu_max    REAL NOT NULL,
+    mem_sum    REAL NOT NULL,
+    load_sum   REAL NOT NULL,
+    disk_max   REAL NOT NULL,
+    rx         REAL NOT NULL,
+    tx         REAL NOT NULL,
+    PRIMARY KEY (machine_id, tier, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_api_keys (
+    name      TEXT PRIMARY KEY,
+    last_used INTEGER NOT NULL
+);
+";
+
+const NOW: &str = "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+pub struct SqliteFleetStore {
+    path: PathBuf,
+    /// One connection: SQLite serialises writers anyway, and WAL keeps reads cheap.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteFleetStore {
+    pub async fn open(path: &Path) -> StoreResult<SqliteFleetStore> {
+        let path = path.to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, String> {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+            }
+            let conn = Connection::open(&p).map_err(|e| e.to_string())?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| e.to_string())?;
+            // WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| e.to_string())?;
+            conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("opening {}: {e}", path.display())))?
+        .map_err(|message| StoreError::Unavailable {
+            backend: BackendKind::Sqlite,
+            location: path.display().to_string(),
+            message,
+        })?;
+        Ok(SqliteFleetStore {
+            path,
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let location = self.location();
+        let unavailable = move |message: String| StoreError::Unavailable {
+            backend: BackendKind::Sqlite,
+            location: location.clone(),
+            message,
+        };
+        match tokio::task::spawn_blocking(move || {
+            // A panic in another call cannot leave the connection mid-transaction (the
+            // transaction rolls back on drop), so a poisoned lock is safe to reuse.
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(unavailable(e.to_string())),
+            Err(e) => Err(unavailable(format!("store task failed: {e}"))),
+        }
+    }
+}
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, MachineMeta)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        MachineMeta {
+            first_seen: row.get(2)?,
+            last_seen: row.get(3)?,
+            api_key: row.get(4)?,
+            offline_since: row.get(5)?,
+        },
+    ))
+}
+
+struct MachineMeta {
+    first_seen: Millis,
+    last_seen: Millis,
+    api_key: String,
+    offline_since: Option<Millis>,
+}
+
+fn machine_record(id: &str, json: &str, m: MachineMeta) -> Result<MachineRecord, String> {
+    let report: Report = serde_json::from_str(json)
+        .map_err(|e| format!("machine {id}: stored report is not readable: {e}"))?;
+    Ok(MachineRecord {
+        report,
+        first_seen: m.first_seen,
+        last_seen: m.last_seen,
+        api_key: m.api_key,
+        offline_since: m.offline_since,
+    })
+}
+
+const SELECT_MACHINE: &str = "SELECT machine_id, report, first_seen, last_seen, api_key, offline_since FROM fleet_machines";
+
+#[async_trait]
+impl FleetStore for SqliteFleetStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn now(&self) -> StoreResult<Millis> {
+        self.with(|c| c.query_row(NOW, [], |r| r.get(0))).await
+    }
+
+    async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
+        let json = serde_json::to_string(report)
+            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        let measured = report.measured_at();
+        let sample = sample_of(report, measured);
+        let id = report.machine_id.clone();
+        let key = api_key.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO fleet_machines
+                     (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, NULL)
+                 ON CONFLICT (machine_id) DO UPDATE SET
+                     report = CASE WHEN excluded.report_ts >= report_ts THEN excluded.report ELSE report END,
+                     report_ts = max(report_ts, excluded.report_ts),
+                     last_seen = excluded.last_seen,
+                     api_key = excluded.api_key,
+                     offline_since = NULL",
+            )?
+            .execute(params![id, json, measured, now, key])?;
+            tx.prepare_cached(
+                "INSERT INTO fleet_api_keys (name, last_used) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET last_used = excluded.last_used",
+            )?
+            .execute(params![key, now])?;
+            for (i, tier) in TIERS.iter().enumerate() {
+                let horizon = now - tier.retention_ms;
+                if sample.t >= horizon {
+                    tx.prepare_cached(
+                        "INSERT INTO fleet_history VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (machine_id, tier, t) DO UPDATE SET
+                             n = n + 1,
+                             cpu_sum = cpu_sum + excluded.cpu_sum,
+                             cpu_max = max(cpu_max, excluded.cpu_max),
+                             mem_sum = mem_sum + excluded.mem_sum,
+                             load_sum = load_sum + excluded.load_sum,
+                             disk_max = max(disk_max, excluded.disk_max),
+                             rx = max(rx, excluded.rx),
+                             tx = max(tx, excluded.tx)",
+                    )?
+                    .execute(params![
+                        id,
+                        i as i64,
+                        tier.bucket_start(sample.t),
+                        sample.cpu_percent,
+                        sample.memory_percent,
+                        sample.load1,
+                        sample.disk_percent,
+                        sample.rx_bytes,
+                        sample.tx_bytes
+                    ])?;
+                }
+                tx.prepare_cached(
+                    "DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t < ?3",
+                )?
+                .execute(params![id, i as i64, horizon])?;
+                tx.prepare_cached(
+                    "DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t <= (
+                         SELECT t FROM fleet_history WHERE machine_id = ?1 AND tier = ?2
+                         ORDER BY t DESC LIMIT 1 OFFSET ?3)",
+                )?
+                .execute(params![id, i as i64, tier.max_points as i64])?;
+            }
+            tx.commit()?;
+            Ok(now)
+        })
+        .await
+    }
+
+    async fn machines(&self) -> StoreResult<Snapshot> {
+        let (now, rows) = self
+            .with(|c| {
+                let tx = c.transaction()?;
+                let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
+                let rows = tx
+                    .prepare_cached(SELECT_MACHINE)?
+                    .query_map([], record_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((now, rows))
+            })
+            .await?;
+        let mut snap = Snapshot {
+            now,
+            ..Snapshot::default()
+        };
+        for (id, json, meta) in rows {
+            match machine_record(&id, &json, meta) {
+                Ok(r) => snap.machines.push(r),
+                Err(p) => snap.problems.push(p),
+            }
+        }
+        Ok(snap)
+    }
+
+    async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
+        let id = machine_id.to_string();
+        let row = self
+            .with(move |c| {
+                c.prepare_cached(&format!("{SELECT_MACHINE} WHERE machine_id = ?1"))?
+                    .query_row([id], record_from_row)
+                    .optional()
+            })
+            .await?;
+        match row {
+            None => Ok(None),
+            Some((id, json, meta)) => machine_record(&id, &json, meta)
+                .map(Some)
+                .map_err(|message| StoreError::Unavailable {
+                    backend: BackendKind::Sqlite,
+                    location: self.location(),
+                    message,
+                }),
+        }
+    }
+
+    async fn history(
+        &self,
+        machine_id: &str,
+        tier: Tier,
+        from: Millis,
+        to: Millis,
+    ) -> StoreResult<Vec<HistoryPoint>> {
+        let id = machine_id.to_string();
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+                 FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t BETWEEN ?3 AND ?4
+                 ORDER BY t",
+            )?
+            .query_map(params![id, tier.index() as i64, from, to], |r| {
+                Ok(Rollup {
+                    t: r.get(0)?,
+                    n: r.get::<_, i64>(1)? as u64,
+                    cpu_sum: r.get(2)?,
+                    cpu_max: r.get(3)?,
+                    mem_sum: r.get(4)?,
+                    load_sum: r.get(5)?,
+                    disk_max: r.get(6)?,
+                    rx: r.get(7)?,
+                    tx: r.get(8)?,
+                }
+                .point())
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
+        let id = machine_id.to_string();
+        self.with(move |c| {
+            let mut out = [0usize; 3];
+            let mut stmt = c.prepare_cached(
+                "SELECT tier, count(*) FROM fleet_history WHERE machine_id = ?1 GROUP BY tier",
+            )?;
+            let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (tier, n) = row?;
+                if let Some(slot) = out.get_mut(tier as usize) {
+                    *slot = n as usize;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
+        let ms = silent_for.as_millis() as i64;
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
+            let ids = tx
+                .prepare_cached(
+                    "UPDATE fleet_machines SET offline_since = ?1
+                     WHERE last_seen < ?2 AND offline_since IS NULL RETURNING machine_id",
+                )?
+                .query_map(params![now, now - ms], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            tx.commit()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
+        let ms = silent_for.as_millis() as i64;
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
+            let ids = tx
+                .prepare_cached(
+                    "DELETE FROM fleet_machines WHERE last_seen < ?1 RETURNING machine_id",
+                )?
+                .query_map([now - ms], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            for id in &ids {
+                tx.prepare_cached("DELETE FROM fleet_history WHERE machine_id = ?1")?
+                    .execute([id])?;
+            }
+            tx.commit()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT name, last_used FROM fleet_api_keys ORDER BY name")?
+                .query_map([], |r| {
+                    Ok(KeyUsage {
+                        name: r.get(0)?,
+                        last_used: r.get(1)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
+    }
+}
