@@ -1,0 +1,325 @@
+//! One conformance suite for every fleet store (SQLite and a private redis-server per test):
+//! the same reports must give the same machines, history and bounds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetctl::config::{BackendKind, RedisConfig, StorageConfig};
+use fleetctl::fleet::report::{Disk, Network, Usage};
+use fleetctl::fleet::{self, FleetStore, Millis, Report, TIERS, Tier};
+
+use crate::support::RedisServer;
+
+/// A plausible report for `machine_id` measured at `t`.
+pub fn report(machine_id: &str, t: Millis, cpu: f64) -> Report {
+    Report {
+        machine_id: machine_id.to_string(),
+        hostname: format!("{machine_id}.example.com"),
+        os: "Debian GNU/Linux 13".into(),
+        kernel: "6.12.0-amd64".into(),
+        agent_version: "0.1.0".into(),
+        timestamp: fleet::report::rfc3339_ms(t),
+        uptime_secs: 86_400,
+        cpu_percent: cpu,
+        cpu_cores: 8,
+        load: [1.0, 0.8, 0.5],
+        memory: Usage {
+            total_bytes: 16 << 30,
+            used_bytes: 4 << 30,
+        },
+        swap: Usage {
+            total_bytes: 2 << 30,
+            used_bytes: 0,
+        },
+        disks: vec![Disk {
+            mount: "/".into(),
+            total_bytes: 100 << 30,
+            used_bytes: 40 << 30,
+        }],
+        network: Network {
+            rx_bytes: 1_000_000,
+            tx_bytes: 500_000,
+        },
+    }
+}
+
+/// A store under test, a second handle on the same data (another node), and what keeps
+/// them alive.
+pub struct Fixture {
+    pub store: Arc<dyn FleetStore>,
+    pub other: Arc<dyn FleetStore>,
+    pub config: StorageConfig,
+    pub redis: Option<RedisServer>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        backend: BackendKind::Sqlite,
+        db_path: dir.path().join("fleet.db"),
+        ..StorageConfig::default()
+    };
+    Fixture {
+        store: fleet::open(&config).await.unwrap(),
+        other: fleet::open(&config).await.unwrap(),
+        config,
+        redis: None,
+        _dir: dir,
+    }
+}
+
+pub async fn redis() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start();
+    let config = StorageConfig {
+        backend: BackendKind::Redis,
+        redis: RedisConfig {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            ..RedisConfig::default()
+        },
+        ..StorageConfig::default()
+    };
+    Fixture {
+        store: fleet::open(&config).await.unwrap(),
+        other: fleet::open(&config).await.unwrap(),
+        config,
+        redis: Some(server),
+        _dir: dir,
+    }
+}
+
+async fn record_and_read(f: Fixture) {
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    let at = s.record(&report("m-1", now, 12.5), "web-tier").await.unwrap();
+    assert!((at - now).abs() < 5_000, "recorded at the store's clock");
+
+    // Another node sees it at once.
+    let snap = f.other.machines().await.unwrap();
+    assert_eq!(snap.machines.len(), 1);
+    assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+    let m = &snap.machines[0];
+    assert_eq!(m.report, report("m-1", now, 12.5));
+    assert_eq!(m.api_key, "web-tier");
+    assert_eq!(m.last_seen, at);
+    assert_eq!(m.first_seen, at);
+    assert_eq!(m.offline_since, None);
+
+    assert_eq!(
+        f.other.machine("m-1").await.unwrap().unwrap().report.cpu_percent,
+        12.5
+    );
+    assert!(f.other.machine("nope").await.unwrap().is_none());
+
+    let keys = f.other.key_usage().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].name, "web-tier");
+    assert_eq!(keys[0].last_used, at);
+}
+
+async fn a_replayed_old_report_does_not_replace_the_latest(f: Fixture) {
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    s.record(&report("m-1", now, 50.0), "k").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let later = s.record(&report("m-1", now - 60_000, 10.0), "k2").await.unwrap();
+    let m = s.machine("m-1").await.unwrap().unwrap();
+    assert_eq!(m.report.cpu_percent, 50.0, "latest = newest timestamp");
+    assert_eq!(m.last_seen, later, "but the machine was seen now");
+    assert_eq!(m.api_key, "k2");
+    assert!(m.first_seen < later);
+    // Both reports are in the raw history.
+    assert_eq!(s.history_len("m-1").await.unwrap()[0], 2);
+}
+
+async fn reports_roll_up_per_bucket(f: Fixture) {
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    // Three reports in one minute bucket (and one 10-minute bucket) well inside the hour.
+    let base = TIERS[2].bucket_start(now - 30 * 60_000) + 1_000;
+    for (i, cpu) in [10.0, 20.0, 60.0].into_iter().enumerate() {
+        s.record(&report("m-1", base + i as i64 * 1_000, cpu), "k")
+            .await
+            .unwrap();
+    }
+    let raw = s.history("m-1", TIERS[0], 0, now + 1).await.unwrap();
+    assert_eq!(raw.len(), 3);
+    assert_eq!(raw[0].t, base);
+    assert_eq!(raw[2].cpu_percent, 60.0);
+    for tier in [TIERS[1], TIERS[2]] {
+        let points = s.history("m-1", tier, 0, now + 1).await.unwrap();
+        assert_eq!(points.len(), 1, "{}", tier.name);
+        let p = &points[0];
+        assert_eq!(p.t, tier.bucket_start(base));
+        assert_eq!(p.samples, 3);
+        assert!((p.cpu_percent - 30.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.cpu_percent_max, 60.0);
+        assert_eq!(p.memory_percent, 25.0);
+        assert_eq!(p.disk_percent_max, 40.0);
+    }
+    // Range queries are inclusive and pick from the right tier.
+    let some = s
+        .history("m-1", TIERS[0], base + 1_000, base + 2_000)
+        .await
+        .unwrap();
+    assert_eq!(some.len(), 2);
+    assert_eq!(Tier::for_range(base, now).name, "raw");
+}
+
+/// 100,000 reports: one machine spread over 10 days (age bounds), one reporting every 50 ms
+/// (count bound). Every tier stays within its bounds and rollups lose no sample.
+async fn history_stays_bounded_after_100k_reports(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    const SLOW: i64 = 60_000; // "a" reports every 15 s for 10.4 days
+    const FAST: i64 = 40_000; // "b" reports every 50 ms for 33 minutes
+    let mut tasks = Vec::new();
+    for part in 0..4i64 {
+        let store = if part % 2 == 0 {
+            Arc::clone(&f.store)
+        } else {
+            Arc::clone(&f.other)
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut i = part;
+            while i < SLOW + FAST {
+                let r = if i < SLOW {
+                    report("a", now - (SLOW - i) * 15_000, (i % 100) as f64)
+                } else {
+                    let j = i - SLOW;
+                    report("b", now - (FAST - j) * 50, 50.0)
+                };
+                store.record(&r, "k").await.unwrap();
+                i += 4;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let a = f.store.history_len("a").await.unwrap();
+    let b = f.store.history_len("b").await.unwrap();
+    for (lens, who) in [(a, "a"), (b, "b")] {
+        for (n, tier) in lens.iter().zip(TIERS) {
+            assert!(
+                *n <= tier.max_points,
+                "machine {who}: tier {} holds {n} points, bound {}",
+                tier.name,
+                tier.max_points
+            );
+        }
+    }
+    // "a": age bounds. One point per 15 s for the last hour, per minute for a day, per
+    // 10 minutes for a week (a few at the edges may have aged out during the run).
+    assert!((230..=241).contains(&a[0]), "raw {a:?}");
+    assert!((1400..=1440).contains(&a[1]), "1m {a:?}");
+    assert!((990..=1008).contains(&a[2]), "10m {a:?}");
+    // "b": the raw tier is capped by count, and keeps the newest points.
+    assert_eq!(b[0], TIERS[0].max_points, "raw {b:?}");
+    let raw = f.store.history("b", TIERS[0], 0, now + 1).await.unwrap();
+    assert_eq!(raw.last().unwrap().t, now - 50);
+    // Rollups of "b" account for every one of its reports.
+    for tier in [TIERS[1], TIERS[2]] {
+        let points = f.store.history("b", tier, 0, now + 1).await.unwrap();
+        let samples: u64 = points.iter().map(|p| p.samples).sum();
+        assert_eq!(samples, FAST as u64, "tier {}", tier.name);
+    }
+    let latest = f.store.machine("a").await.unwrap().unwrap();
+    assert_eq!(latest.report.measured_at(), now - 15_000, "newest report wins");
+}
+
+async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    s.record(&report("gone", now, 1.0), "k").await.unwrap();
+    s.record(&report("here", now, 1.0), "k").await.unwrap();
+    assert!(s.mark_offline(Duration::from_secs(60)).await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut marked = s.mark_offline(Duration::from_millis(10)).await.unwrap();
+    marked.sort();
+    assert_eq!(marked, vec!["gone".to_string(), "here".to_string()]);
+    assert!(
+        s.mark_offline(Duration::from_millis(10)).await.unwrap().is_empty(),
+        "each outage is marked once"
+    );
+    assert!(s.machine("gone").await.unwrap().unwrap().offline_since.is_some());
+    // A report clears the mark.
+    s.record(&report("here", now + 1, 1.0), "k").await.unwrap();
+    assert_eq!(s.machine("here").await.unwrap().unwrap().offline_since, None);
+
+    let forgotten = f.other.forget(Duration::from_millis(10)).await.unwrap();
+    assert_eq!(forgotten, vec!["gone".to_string()]);
+    assert!(s.machine("gone").await.unwrap().is_none());
+    assert_eq!(s.history_len("gone").await.unwrap(), [0, 0, 0]);
+    assert_eq!(s.machines().await.unwrap().machines.len(), 1);
+    assert_eq!(s.history_len("here").await.unwrap()[0], 2);
+}
+
+async fn points_older_than_retention_are_not_kept(f: Fixture) {
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    s.record(&report("m", now - 2 * 3_600_000, 5.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(s.history_len("m").await.unwrap(), [0, 1, 1]);
+    s.record(&report("m", now - 2 * 86_400_000, 5.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(s.history_len("m").await.unwrap(), [0, 1, 2]);
+}
+
+macro_rules! fleet_store_suite {
+    ($($store:ident),*) => {$(
+        mod $store {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn record_and_read() {
+                super::record_and_read(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn a_replayed_old_report_does_not_replace_the_latest() {
+                super::a_replayed_old_report_does_not_replace_the_latest(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn reports_roll_up_per_bucket() {
+                super::reports_roll_up_per_bucket(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn history_stays_bounded_after_100k_reports() {
+                super::history_stays_bounded_after_100k_reports(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn offline_marks_once_and_forget_deletes_everything() {
+                super::offline_marks_once_and_forget_deletes_everything(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn points_older_than_retention_are_not_kept() {
+                super::points_older_than_retention_are_not_kept(super::$store().await).await;
+            }
+        }
+    )*};
+}
+
+fleet_store_suite!(sqlite, redis);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_keeps_every_key_under_its_prefix() {
+    let f = redis().await;
+    let now = f.store.now().await.unwrap();
+    f.store.record(&report("m-1", now, 1.0), "k").await.unwrap();
+    let port = f.redis.as_ref().unwrap().port;
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2")).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c).await.unwrap();
+    assert!(!keys.is_empty());
+    assert!(keys.iter().all(|k| k.starts_with("fleet:m:")), "{keys:?}");
+    let mut c0 = ::redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let in_db0: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c0).await.unwrap();
+    assert!(in_db0.is_empty(), "fleet data belongs in storage.redis.db (2): {in_db0:?}");
+    let _ = f.config;
+}
