@@ -69,11 +69,15 @@ impl Serve {
             .with_context(|| {
                 format!("cannot open the {} cluster backend", config.cluster.backend)
             })?;
+        let fleet = crate::fleet::open(&config.storage)
+            .await
+            .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
+        let janitor = crate::fleet::janitor::MachineJanitor::new(fleet.clone(), &config.storage);
         let manager = ClusterManager::new(
             backend,
             info.clone(),
             Timings::from_config(&config.cluster),
-            Vec::new(),
+            vec![std::sync::Arc::new(janitor)],
         );
         // Register before taking traffic; a backend outage here is not fatal — the node
         // serves, reports unhealthy and keeps retrying.
@@ -89,7 +93,7 @@ impl Serve {
             "fleetctl serve listening on http://{local}"
         );
         let drain_timeout = config.server.drain_timeout.as_duration();
-        let state = AppState::new(config, manager.clone());
+        let state = AppState::new(config, manager.clone()).with_fleet(fleet);
         let shutdown = drain_on_signal(manager.clone(), drain_timeout);
         server::run(listener, state, shutdown)
             .await

@@ -5,10 +5,13 @@
 //! tests bind 127.0.0.1:0 and stop the server at will; `app` builds the router alone so tests
 //! can call it with `tower::ServiceExt::oneshot` without a socket.
 
+pub mod agent;
 pub mod auth;
 pub mod cluster_api;
 pub mod error;
+pub mod fleet_api;
 pub mod health;
+pub mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,10 +24,13 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::cluster::{ClusterManager, ClusterStatus, Health};
 use crate::config::Config;
+use crate::fleet::FleetStore;
+use crate::fleet::view::Thresholds;
 use error::ApiError;
 
 /// Largest request body any route accepts; agent reports are a few KiB.
@@ -41,6 +47,7 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     config: Config,
     node: Arc<ClusterManager>,
@@ -48,6 +55,11 @@ struct Inner {
     cluster_enabled: bool,
     /// The node id as a header value, built once.
     node_header: HeaderValue,
+    /// Machines and metrics (`storage.*`); `None` until `with_fleet`, and the fleet routes
+    /// answer 503 without it.
+    fleet: Option<Arc<dyn FleetStore>>,
+    /// This node's Prometheus metrics.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -60,8 +72,34 @@ impl AppState {
                 config,
                 node,
                 node_header,
+                fleet: None,
+                metrics: Arc::default(),
             }),
         }
+    }
+
+    /// The same state with the fleet store attached.
+    pub fn with_fleet(self, fleet: Arc<dyn FleetStore>) -> AppState {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.fleet = Some(fleet);
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn fleet(&self) -> Result<&Arc<dyn FleetStore>, ApiError> {
+        self.inner
+            .fleet
+            .as_ref()
+            .ok_or_else(|| ApiError::unavailable("this node has no fleet store attached"))
+    }
+
+    pub fn fleet_thresholds(&self) -> Thresholds {
+        Thresholds::from_config(&self.inner.config.storage)
+    }
+
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.inner.metrics
     }
 
     pub fn config(&self) -> &Config {
@@ -105,6 +143,12 @@ pub fn app(state: AppState) -> Router {
             "/api/fleet/cluster/nodes/{id}/undrain",
             post(cluster_api::undrain),
         )
+        .route("/api/fleet/report", post(agent::report))
+        .route("/api/fleet/machines", get(fleet_api::machines))
+        .route("/api/fleet/machines/{id}", get(fleet_api::machine))
+        .route("/api/fleet/summary", get(fleet_api::summary))
+        .route("/api/fleet/keys", get(fleet_api::keys))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), node_headers))
@@ -113,6 +157,9 @@ pub fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -1,0 +1,109 @@
+//! `POST /api/fleet/report`: where agents send their metrics.
+//!
+//! Order of checks: the API key first (a caller without one learns nothing about the body
+//! format), then the body (content type, size, JSON, types, values — see `fleet::report`),
+//! then the store. A refused report stores nothing; every refusal is a 4xx with
+//! `{"error": …}` naming the field or the problem, and is counted in `/metrics` by reason.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::metrics::Rejection;
+use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
+use crate::fleet::{Report, ReportError};
+
+/// The prefix every agent API key carries (`fleetctl keys new`), so a leaked key is
+/// recognisable in logs and by secret scanners.
+pub const API_KEY_PREFIX: &str = "fleet_";
+
+/// The name of the configured API key the request carries.
+pub fn agent_key(state: &AppState, parts: &Parts) -> Result<String, ApiError> {
+    let token = super::auth::bearer_token(parts)?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "authentication required: send `Authorization: Bearer <agent API key>` \
+             (mint one with `fleetctl keys new --name NAME`)",
+        )
+    })?;
+    match crate::credentials::find_key(&state.config().auth.api_keys, token) {
+        Some(entry) => Ok(entry.name.clone()),
+        None if !token.starts_with(API_KEY_PREFIX) => Err(ApiError::unauthorized(format!(
+            "invalid API key: agent keys start with `{API_KEY_PREFIX}`"
+        ))),
+        None => Err(ApiError::unauthorized(
+            "invalid API key: unknown or revoked (the server's config lists the SHA-256 of every valid key)",
+        )),
+    }
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    let metrics = state.metrics();
+    let key = agent_key(&state, &parts).inspect_err(|_| {
+        metrics.report_rejected(Rejection::Unauthorized);
+    })?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not visible ASCII)"));
+    let refuse = |e: ReportError| {
+        let (status, why) = match e {
+            ReportError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Rejection::UnsupportedMediaType,
+            ),
+            ReportError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Rejection::TooLarge),
+            ReportError::Malformed(_) => (StatusCode::BAD_REQUEST, Rejection::Malformed),
+            ReportError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, Rejection::Invalid),
+        };
+        metrics.report_rejected(why);
+        ApiError::new(status, e.to_string())
+    };
+    // Refuse a declared oversize body before reading a byte of it.
+    if declared.is_some_and(|n| n > REPORT_BODY_LIMIT) {
+        return Err(refuse(body_too_large()));
+    }
+    let bytes = axum::body::to_bytes(body, REPORT_BODY_LIMIT)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit")
+            {
+                refuse(body_too_large())
+            } else {
+                metrics.report_rejected(Rejection::Malformed);
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            }
+        })?;
+    let store = state.fleet()?;
+    // Future timestamps are judged by the store's clock, the one every node shares.
+    let now = store.now().await.map_err(|e| {
+        metrics.report_rejected(Rejection::StoreUnavailable);
+        ApiError::unavailable(e.to_string())
+    })?;
+    let report = Report::parse(content_type, &bytes, now).map_err(refuse)?;
+    let recorded = store.record(&report, &key).await.map_err(|e| {
+        metrics.report_rejected(Rejection::StoreUnavailable);
+        ApiError::unavailable(e.to_string())
+    })?;
+    metrics.report_accepted();
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "status": "ok",
+            "machine_id": report.machine_id,
+            "recorded_at": rfc3339(recorded),
+        })),
+    ))
+}
