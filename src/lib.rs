@@ -8,6 +8,7 @@
 //! The binary (`src/main.rs`) only parses arguments and maps errors to exit codes; everything it
 //! does lives in this library so tests can drive it without a process.
 
+pub mod agent;
 pub mod cli;
 pub mod client;
 pub mod cluster;

@@ -91,3 +91,34 @@ pub fn summary(s: &ClusterStatus) -> String {
         if s.enabled { "" } else { " (cluster mode off)" },
     )
 }
+
+/// One agent report as a two-column table (`fleetctl agent --once`).
+pub fn report_table(r: &crate::fleet::Report) -> String {
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    let mut t = table(&["METRIC", "VALUE"]);
+    let rows: Vec<(&str, String)> = vec![
+        ("machine_id", r.machine_id.clone()),
+        ("hostname", r.hostname.clone()),
+        ("os", format!("{} (kernel {})", r.os, r.kernel)),
+        ("timestamp", r.timestamp.clone()),
+        ("uptime", age(r.uptime_secs as f64).replace(" ago", "")),
+        ("cpu", format!("{:.1} % of {} cores", r.cpu_percent, r.cpu_cores)),
+        ("load", format!("{:.2} {:.2} {:.2}", r.load[0], r.load[1], r.load[2])),
+        (
+            "memory",
+            format!("{} of {} ({:.0} %)", gib(r.memory.used_bytes), gib(r.memory.total_bytes), r.memory.used_percent()),
+        ),
+        ("swap", format!("{} of {}", gib(r.swap.used_bytes), gib(r.swap.total_bytes))),
+        ("network", format!("rx {} B, tx {} B", r.network.rx_bytes, r.network.tx_bytes)),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![Cell::new(k), Cell::new(v)]);
+    }
+    for d in &r.disks {
+        t.add_row(vec![
+            Cell::new(format!("disk {}", d.mount)),
+            Cell::new(format!("{} of {}", gib(d.used_bytes), gib(d.total_bytes))),
+        ]);
+    }
+    t.to_string()
+}
