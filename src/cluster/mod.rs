@@ -2,3 +2,6 @@
 //! heartbeats, holds the leader lease and drains.
 
 pub mod backend;
+pub mod file;
+pub mod redis;
+pub mod sqlite;
