@@ -363,10 +363,10 @@ impl ClusterBackend for SqliteBackend {
                 match node_from_row(row) {
                     Ok(rec) => listing.nodes.push(rec),
                     Err(e) => {
-                        let id = row
-                            .get_ref(0)
-                            .map(|v| format!("{v:?}"))
-                            .unwrap_or_default();
+                        let id = match row.get::<_, String>(0) {
+                            Ok(id) => format!("{id:?}"),
+                            Err(_) => format!("{:?}", row.get_ref(0).ok()),
+                        };
                         listing
                             .problems
                             .push(format!("{}: nodes row {id}: {e}", path.display()));

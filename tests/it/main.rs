@@ -4,3 +4,4 @@
 //! `fleetctl serve` processes, haproxy, nginx, chromium). A missing component fails the test.
 
 mod support;
+mod cluster_conformance;
