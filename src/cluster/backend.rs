@@ -114,17 +114,20 @@ pub trait ClusterBackend: Send + Sync + 'static {
 
     /// Refresh `last_heartbeat` to backend now and return the stored record (so the node sees
     /// a drain flag set by an admin). `None` when the record is gone (pruned, removed, or the
-    /// backend lost its data): the caller registers again.
+    /// backend lost its data) or damaged beyond reading (left untouched; `list` reports it):
+    /// the caller registers again, which replaces it.
     async fn heartbeat(&self, node_id: &str) -> BackendResult<Option<NodeRecord>>;
 
-    /// Set or clear the drain flag. Returns false when no such node exists.
+    /// Set or clear the drain flag, without counting as a heartbeat. Returns false when no
+    /// such node exists, [`BackendError::Corrupt`] when its record cannot be read.
     async fn set_draining(&self, node_id: &str, draining: bool) -> BackendResult<bool>;
 
     /// Mark the node as cleanly gone (`left`), keeping its record until pruned. Does nothing
-    /// when no such node exists (it was already removed or pruned).
+    /// when no such node exists (it was already removed or pruned); [`BackendError::Corrupt`]
+    /// when its record cannot be read.
     async fn deregister(&self, node_id: &str) -> BackendResult<()>;
 
-    /// Delete the node's record. Returns false when no such node exists.
+    /// Delete the node's record, readable or not. Returns false when no such node exists.
     async fn remove(&self, node_id: &str) -> BackendResult<bool>;
 
     /// Every readable record, the backend's clock, and the records that could not be read.
@@ -190,7 +193,9 @@ pub fn validate_node_id(node_id: &str) -> BackendResult<()> {
 /// A lease or timeout in milliseconds, as stored by the backends (saturating: a lease of
 /// centuries is still "forever", not a negative number).
 pub(crate) fn duration_millis(d: Duration) -> Millis {
-    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX).max(1)
+    Millis::try_from(d.as_millis())
+        .unwrap_or(Millis::MAX)
+        .max(1)
 }
 
 #[cfg(test)]
@@ -199,7 +204,9 @@ mod tests {
 
     #[test]
     fn node_ids_that_could_escape_a_directory_are_rejected() {
-        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a b", "a\0b", "é"] {
+        for bad in [
+            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a b", "a\0b", "é",
+        ] {
             assert!(validate_node_id(bad).is_err(), "{bad:?} accepted");
         }
         assert!(validate_node_id(&"a".repeat(MAX_NODE_ID_LEN + 1)).is_err());
@@ -207,7 +214,12 @@ mod tests {
 
     #[test]
     fn default_style_node_ids_are_accepted() {
-        for good in ["web-01-a1b2c3", "server-01.company.com-XyZ123", "n_1", "a..b"] {
+        for good in [
+            "web-01-a1b2c3",
+            "server-01.company.com-XyZ123",
+            "n_1",
+            "a..b",
+        ] {
             validate_node_id(good).unwrap();
         }
     }

@@ -409,7 +409,9 @@ impl ClusterBackend for FileBackend {
                     NodeFile::Found(stored, mtime) => listing.nodes.push(record(stored, mtime)),
                 }
             }
-            listing.nodes.sort_by(|a, b| a.info.node_id.cmp(&b.info.node_id));
+            listing
+                .nodes
+                .sort_by(|a, b| a.info.node_id.cmp(&b.info.node_id));
             Ok(listing)
         })
         .await

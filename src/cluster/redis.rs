@@ -70,6 +70,8 @@ end
 "#;
 
 /// KEYS: nodes set, node key. ARGV: id, NodeInfo JSON. Returns the stored record JSON.
+/// (cjson prints numbers with 14 significant digits: 13-digit millisecond timestamps survive
+/// the round trip until the year 2286.)
 const REGISTER: &str = r#"
 local rec = cjson.decode(ARGV[2])
 local now = now_ms()
@@ -416,7 +418,9 @@ impl ClusterBackend for RedisBackend {
                 Err(why) => listing.problems.push(format!("{key}: {why}")),
             }
         }
-        listing.nodes.sort_by(|a, b| a.info.node_id.cmp(&b.info.node_id));
+        listing
+            .nodes
+            .sort_by(|a, b| a.info.node_id.cmp(&b.info.node_id));
         Ok(listing)
     }
 

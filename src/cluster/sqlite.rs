@@ -265,7 +265,13 @@ impl ClusterBackend for SqliteBackend {
                          VALUES (?1, ?2, ?3, ?4, ?5, {NOW_MS}, {NOW_MS}, 0, 0)
                          RETURNING {NODE_COLUMNS}"
                     ),
-                    params![node.node_id, node.hostname, node.port, node.url, node.version],
+                    params![
+                        node.node_id,
+                        node.hostname,
+                        node.port,
+                        node.url,
+                        node.version
+                    ],
                     node_from_row,
                 )
                 .map_err(&err)?;

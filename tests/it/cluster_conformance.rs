@@ -176,12 +176,18 @@ async fn silent_node_ages_past_timeout(fx: Fixture) {
 
     let listing = b.list().await.unwrap();
     let age = listing.now - listing.nodes[0].last_heartbeat;
-    assert!(age > ms(node_timeout), "age {age} ms after a silent {node_timeout:?}");
+    assert!(
+        age > ms(node_timeout),
+        "age {age} ms after a silent {node_timeout:?}"
+    );
 
     b.heartbeat("quiet").await.unwrap().expect("node exists");
     let listing = b.list().await.unwrap();
     let age = listing.now - listing.nodes[0].last_heartbeat;
-    assert!(age < ms(node_timeout), "age {age} ms right after a heartbeat");
+    assert!(
+        age < ms(node_timeout),
+        "age {age} ms right after a heartbeat"
+    );
 }
 
 async fn heartbeat_after_remove_returns_none(fx: Fixture) {
@@ -189,7 +195,10 @@ async fn heartbeat_after_remove_returns_none(fx: Fixture) {
     b.register(&node("n1")).await.unwrap();
     assert!(b.remove("n1").await.unwrap());
     assert!(b.heartbeat("n1").await.unwrap().is_none());
-    assert!(!b.remove("n1").await.unwrap(), "second remove finds nothing");
+    assert!(
+        !b.remove("n1").await.unwrap(),
+        "second remove finds nothing"
+    );
     assert!(b.heartbeat("never-registered").await.unwrap().is_none());
     assert!(b.list().await.unwrap().nodes.is_empty());
 }
@@ -226,13 +235,24 @@ async fn deregister_marks_left_and_register_clears_it(fx: Fixture) {
     b.deregister("no-such-node").await.unwrap();
 
     let listing = b.list().await.unwrap();
-    let n1 = listing.nodes.iter().find(|n| n.info.node_id == "n1").unwrap();
-    let n2 = listing.nodes.iter().find(|n| n.info.node_id == "n2").unwrap();
+    let n1 = listing
+        .nodes
+        .iter()
+        .find(|n| n.info.node_id == "n1")
+        .unwrap();
+    let n2 = listing
+        .nodes
+        .iter()
+        .find(|n| n.info.node_id == "n2")
+        .unwrap();
     assert!(n1.left, "deregistered node is not marked left");
     assert!(!n2.left);
 
     let back = b.register(&node("n1")).await.unwrap();
-    assert!(!back.left && !back.draining, "register must clear left and draining");
+    assert!(
+        !back.left && !back.draining,
+        "register must clear left and draining"
+    );
 }
 
 async fn leader_handover(fx: Fixture) {
@@ -244,7 +264,10 @@ async fn leader_handover(fx: Fixture) {
     assert!(a.try_acquire_leader("a", lease).await.unwrap());
     assert!(!b.try_acquire_leader("b", lease).await.unwrap());
     assert_eq!(b.leader().await.unwrap().as_deref(), Some("a"));
-    assert!(a.try_acquire_leader("a", lease).await.unwrap(), "holder renews");
+    assert!(
+        a.try_acquire_leader("a", lease).await.unwrap(),
+        "holder renews"
+    );
 
     // Releasing someone else's lease does nothing.
     b.release_leader("b").await.unwrap();
@@ -306,7 +329,11 @@ async fn twenty_nodes_register_concurrently(fx: Fixture) {
         t.await.unwrap();
     }
     let listing = handles[0].list().await.unwrap();
-    let ids: HashSet<_> = listing.nodes.iter().map(|n| n.info.node_id.clone()).collect();
+    let ids: HashSet<_> = listing
+        .nodes
+        .iter()
+        .map(|n| n.info.node_id.clone())
+        .collect();
     assert_eq!(ids.len(), 20, "listed: {ids:?}");
     assert!(listing.problems.is_empty(), "{:?}", listing.problems);
 }
@@ -319,7 +346,11 @@ async fn contended_lease_has_one_holder_at_a_time(fx: Fixture) {
     for round in 0..4 {
         let start = Arc::new(Barrier::new(CONTENDERS));
         let short = Duration::from_millis(200);
-        let lease = if round % 2 == 0 { Duration::from_secs(30) } else { short };
+        let lease = if round % 2 == 0 {
+            Duration::from_secs(30)
+        } else {
+            short
+        };
         let tasks: Vec<_> = handles
             .iter()
             .enumerate()
@@ -328,7 +359,10 @@ async fn contended_lease_has_one_holder_at_a_time(fx: Fixture) {
                 tokio::spawn(async move {
                     start.wait().await;
                     let id = format!("c{i}");
-                    h.try_acquire_leader(&id, lease).await.unwrap().then_some(id)
+                    h.try_acquire_leader(&id, lease)
+                        .await
+                        .unwrap()
+                        .then_some(id)
                 })
             })
             .collect();
@@ -369,7 +403,11 @@ async fn contended_lease_has_one_holder_at_a_time(fx: Fixture) {
     for t in tasks {
         winners.extend(t.await.unwrap());
     }
-    assert_eq!(winners.len(), 1, "several holders under contention: {winners:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "several holders under contention: {winners:?}"
+    );
 }
 
 async fn corrupt_records_are_reported_and_skipped(fx: Fixture) {
@@ -379,7 +417,11 @@ async fn corrupt_records_are_reported_and_skipped(fx: Fixture) {
     fx.corrupt_node("bad").await;
 
     let listing = b.list().await.unwrap();
-    let ids: Vec<_> = listing.nodes.iter().map(|n| n.info.node_id.as_str()).collect();
+    let ids: Vec<_> = listing
+        .nodes
+        .iter()
+        .map(|n| n.info.node_id.as_str())
+        .collect();
     assert_eq!(ids, ["good"]);
     assert_eq!(listing.problems.len(), 1, "{:?}", listing.problems);
     assert!(
@@ -414,7 +456,16 @@ async fn invalid_node_ids_are_rejected(fx: Fixture) {
     let b = fx.open().await;
     let long = "x".repeat(300);
     let bad_ids = [
-        "", ".", "..", "../escape", "a/b", "/etc/passwd", "..\\x", "a b", "x\0y", &long,
+        "",
+        ".",
+        "..",
+        "../escape",
+        "a/b",
+        "/etc/passwd",
+        "..\\x",
+        "a b",
+        "x\0y",
+        &long,
     ];
     for id in bad_ids {
         let invalid = |r: Result<(), BackendError>| {
@@ -428,7 +479,11 @@ async fn invalid_node_ids_are_rejected(fx: Fixture) {
         invalid(b.set_draining(id, true).await.map(|_| ()));
         invalid(b.deregister(id).await);
         invalid(b.remove(id).await.map(|_| ()));
-        invalid(b.try_acquire_leader(id, Duration::from_secs(5)).await.map(|_| ()));
+        invalid(
+            b.try_acquire_leader(id, Duration::from_secs(5))
+                .await
+                .map(|_| ()),
+        );
         invalid(b.release_leader(id).await);
     }
     let listing = b.list().await.unwrap();
@@ -498,14 +553,21 @@ mod redis_outage {
             Ok(_) => panic!("opened a stopped redis"),
             Err(e) => e,
         };
-        assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            started.elapsed()
+        );
         let BackendError::Unavailable { location, .. } = &err else {
             panic!("expected Unavailable, got {err}");
         };
         assert_eq!(location, &format!("redis://127.0.0.1:{}/0", server.port));
         let message = err.to_string();
         assert!(message.contains(location.as_str()), "{message}");
-        assert!(!message.contains("hunter2"), "password in message: {message}");
+        assert!(
+            !message.contains("hunter2"),
+            "password in message: {message}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,7 +580,11 @@ mod redis_outage {
         let started = Instant::now();
         let err = b.heartbeat("n1").await.unwrap_err();
         assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            started.elapsed()
+        );
 
         server.restart();
         let restarted = Instant::now();

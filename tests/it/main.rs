@@ -3,5 +3,5 @@
 //! Each test starts the real components it needs (a private redis-server on a free port,
 //! `fleetctl serve` processes, haproxy, nginx, chromium). A missing component fails the test.
 
-mod support;
 mod cluster_conformance;
+mod support;
