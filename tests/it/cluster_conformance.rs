@@ -571,6 +571,31 @@ mod redis_outage {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_against_a_silent_server_gives_up_within_seconds() {
+        // Accepts TCP connections (the kernel completes them from the backlog) and never
+        // answers: a hung or firewalled-after-connect Redis.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = ClusterConfig {
+            enabled: true,
+            backend: BackendKind::Redis,
+            redis_host: "127.0.0.1".into(),
+            redis_port: silent.local_addr().unwrap().port(),
+            ..ClusterConfig::default()
+        };
+        let started = Instant::now();
+        let err = match backend::open(&config).await {
+            Ok(_) => panic!("opened a server that never answers"),
+            Err(e) => e,
+        };
+        assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn same_handle_works_again_after_restart() {
         let mut server = RedisServer::start();
         let b = backend::open(&config_for(&server)).await.unwrap();
