@@ -217,7 +217,12 @@ impl SessionStore for FileStore {
         self.lifetimes
     }
 
-    async fn create(&self, id: &SessionId, user: &str, data: SessionData) -> SessionResult<Session> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        user: &str,
+        data: SessionData,
+    ) -> SessionResult<Session> {
         let now = now_millis();
         let session = Session {
             user: user.to_owned(),

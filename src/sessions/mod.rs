@@ -203,7 +203,8 @@ pub trait SessionStore: Send + Sync {
 
     /// Store a new session for `user` under `id`, with a fresh CSRF token. Fails with
     /// [`SessionError::AlreadyExists`] if `id` names a live session.
-    async fn create(&self, id: &SessionId, user: &str, data: SessionData) -> SessionResult<Session>;
+    async fn create(&self, id: &SessionId, user: &str, data: SessionData)
+    -> SessionResult<Session>;
 
     /// The live session under `id`; `None` when absent, expired or unreadable.
     async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>>;

@@ -302,7 +302,9 @@ fn decode_reply(
 
 fn decode_fields(fields: &HashMap<String, Vec<u8>>) -> Result<Session, String> {
     let text = |name: &str| -> Result<String, String> {
-        let raw = fields.get(name).ok_or_else(|| format!("missing field {name}"))?;
+        let raw = fields
+            .get(name)
+            .ok_or_else(|| format!("missing field {name}"))?;
         String::from_utf8(raw.clone()).map_err(|_| format!("field {name} is not UTF-8"))
     };
     let number = |name: &str| -> Result<i64, String> {
@@ -345,7 +347,12 @@ impl SessionStore for RedisStore {
         self.lifetimes
     }
 
-    async fn create(&self, id: &SessionId, user: &str, data: SessionData) -> SessionResult<Session> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        user: &str,
+        data: SessionData,
+    ) -> SessionResult<Session> {
         let id_hash = id.storage_key();
         let csrf_token = new_csrf_token()?;
         let data_json = serde_json::Value::Object(data.clone()).to_string();

@@ -203,7 +203,12 @@ impl SessionStore for SqliteStore {
         self.lifetimes
     }
 
-    async fn create(&self, id: &SessionId, user: &str, data: SessionData) -> SessionResult<Session> {
+    async fn create(
+        &self,
+        id: &SessionId,
+        user: &str,
+        data: SessionData,
+    ) -> SessionResult<Session> {
         let now = now_millis();
         let session = Session {
             user: user.to_owned(),
@@ -256,7 +261,9 @@ impl SessionStore for SqliteStore {
             .run(move |conn| {
                 query_sessions(
                     conn,
-                    &format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2"),
+                    &format!(
+                        "SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2"
+                    ),
                     params![key, now],
                 )
             })
@@ -397,7 +404,9 @@ impl SessionStore for SqliteStore {
             ),
             None => query_sessions(
                 conn,
-                &format!("SELECT {COLUMNS} FROM sessions WHERE expires_at > ?1 ORDER BY created_at"),
+                &format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE expires_at > ?1 ORDER BY created_at"
+                ),
                 params![now],
             ),
         })
