@@ -86,8 +86,8 @@ fn random_hex() -> Result<String, SessionError> {
     Ok(hex::encode(bytes))
 }
 
-/// A logged-in user's server-side state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A logged-in user's server-side state. `Debug` leaves out the CSRF token and the data.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub user: String,
     /// Login time; the absolute lifetime counts from here.
@@ -99,6 +99,17 @@ pub struct Session {
     /// Per-session token that state-changing forms must echo back.
     pub csrf_token: String,
     pub data: SessionData,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A session as listed by admin tools: the hash it is stored under, never the raw id.

@@ -218,6 +218,9 @@ impl RedisStore {
                     .await?;
                 keys.extend(batch);
                 if next == 0 {
+                    // SCAN may return a key more than once.
+                    keys.sort_unstable();
+                    keys.dedup();
                     return Ok(keys);
                 }
                 cursor = next;

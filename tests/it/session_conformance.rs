@@ -640,6 +640,24 @@ mod redis_outage {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_opened_while_redis_down_connects_later() {
+        let mut h = Harness::new(BackendKind::Redis);
+        h.redis.as_mut().unwrap().stop();
+        let store = h.long_store().await;
+        assert!(matches!(
+            store.count().await,
+            Err(SessionError::Unavailable { .. })
+        ));
+        h.redis.as_mut().unwrap().restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = store.start("alice", SessionData::new()).await {
+            assert!(Instant::now() < deadline, "never connected: {e}");
+            tokio::time::sleep(ms(200)).await;
+        }
+        assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sessions_survive_a_persistent_restart() {
         capture_logs();
         let dir = tempfile::tempdir().unwrap();
