@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod credentials;
 pub mod exit;
 pub mod fleet;
 pub mod lb;
