@@ -526,3 +526,6 @@ impl Config {
         c
     }
 }
+
+#[cfg(test)]
+mod tests;

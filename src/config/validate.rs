@@ -254,6 +254,7 @@ impl Walker {
         };
         let mut out = Map::new();
         let mut seen: HashMap<&str, Pos> = HashMap::new();
+        let mut required_failed = false;
         for (k, v) in entries {
             let Value::Scalar { text: name, .. } = &k.value else {
                 self.error(
@@ -286,8 +287,13 @@ impl Walker {
                 continue;
             };
             self.index.keys.insert(key_path.clone(), (k.pos, v.pos));
-            if let Some(value) = self.walk_field(&key_path, v, field) {
-                out.insert(name.clone(), value);
+            match self.walk_field(&key_path, v, field) {
+                Some(value) => {
+                    out.insert(name.clone(), value);
+                }
+                // A list entry missing a required value is dropped whole (already reported).
+                None if field.required => required_failed = true,
+                None => {}
             }
         }
         let missing: Vec<&str> = fields
@@ -308,7 +314,7 @@ impl Walker {
             );
             return None;
         }
-        Some(Json::Object(out))
+        (!required_failed).then_some(Json::Object(out))
     }
 
     fn walk_field(&mut self, path: &str, node: &Node, field: &Field) -> Option<Json> {
