@@ -3,4 +3,6 @@
 //! Each test starts the real components it needs (a private redis-server on a free port,
 //! `fleetctl serve` processes, haproxy, nginx, chromium). A missing component fails the test.
 
+mod config_cli;
+mod docs;
 mod support;
