@@ -7,5 +7,7 @@ mod cli_sessions;
 mod cluster_api;
 mod cluster_conformance;
 mod cluster_nodes;
+mod config_cli;
+mod docs;
 mod session_conformance;
 mod support;
