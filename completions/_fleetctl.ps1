@@ -48,6 +48,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;serve' {
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Address to listen on, overriding `server.host`')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to listen on, overriding `server.port` (0 picks a free port)')
+            [CompletionResult]::new('--node-id', '--node-id', [CompletionResultType]::ParameterName, 'Node id, overriding `cluster.node_id` [default: <hostname>-<6 random chars>]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')

@@ -1502,7 +1502,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__serve)
-            opts="-v -q -h -V --host --port --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --host --port --node-id --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1513,6 +1513,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -44,6 +44,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;serve'= {
             cand --host 'Address to listen on, overriding `server.host`'
             cand --port 'Port to listen on, overriding `server.port` (0 picks a free port)'
+            cand --node-id 'Node id, overriding `cluster.node_id` [default: <hostname>-<6 random chars>]'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'

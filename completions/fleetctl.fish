@@ -45,6 +45,7 @@ complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "man" -d 'Write ma
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand serve" -l host -d 'Address to listen on, overriding `server.host`' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand serve" -l port -d 'Port to listen on, overriding `server.port` (0 picks a free port)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand serve" -l node-id -d 'Node id, overriding `cluster.node_id` [default: <hostname>-<6 random chars>]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand serve" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand serve" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"

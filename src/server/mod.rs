@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cluster_api;
 pub mod error;
+pub mod first_run;
 pub mod health;
 
 use std::future::Future;
