@@ -6,6 +6,7 @@
 mod cli_sessions;
 mod cluster_api;
 mod cluster_conformance;
+mod cluster_manager;
 mod cluster_nodes;
 mod config_cli;
 mod docs;
