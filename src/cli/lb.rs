@@ -124,7 +124,8 @@ impl Generate {
             } else {
                 &text
             };
-            let scratch = std::env::temp_dir().join(format!("fleetctl-lb-check.{}.cfg", kind.program()));
+            let scratch =
+                std::env::temp_dir().join(format!("fleetctl-lb-check.{}.cfg", kind.program()));
             let staged = Staged::new(&scratch, checked)
                 .with_context(|| format!("cannot write {}", scratch.display()))?;
             let verdict = install::validate(kind, staged.path(), opts.runtime_dir.as_deref())?;

@@ -62,8 +62,11 @@ pub fn render(targets: &[Target], opts: &Options) -> String {
 
 fn global(out: &mut String, opts: &Options) {
     out.push_str("global\n");
-    out.push_str("    # Total concurrent connections; HAProxy sizes its file-descriptor limit from it.\n");
-    out.push_str("    maxconn 20000\n");
+    out.push_str(
+        "    # Concurrent connections. HAProxy needs about 2 file descriptors per connection and\n    \
+         # refuses to start if the hard limit is lower: raise LimitNOFILE before raising this.\n",
+    );
+    out.push_str("    maxconn 4096\n");
     match &opts.runtime_dir {
         Some(dir) => {
             out.push_str("    # Logs to stdout: the journal under systemd, the terminal or log file otherwise.\n");
@@ -121,7 +124,10 @@ fn frontend(out: &mut String, opts: &Options) {
     }
     out.push_str("    # Nodes honour X-Forwarded-* only from their `server.trusted_proxies`.\n");
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
-    let _ = writeln!(out, "    http-request set-header X-Forwarded-Proto {scheme}");
+    let _ = writeln!(
+        out,
+        "    http-request set-header X-Forwarded-Proto {scheme}"
+    );
     let _ = writeln!(out, "    default_backend {BACKEND}");
 }
 
@@ -157,10 +163,10 @@ fn backend(out: &mut String, targets: &[Target], opts: &Options) {
     # below for every method that is not idempotent: a POST is retried only if it never left.
     retry-on conn-failure empty-response response-timeout
     http-request disable-l7-retry unless METH_GET || METH_OPTIONS || METH_PUT || METH_DELETE || METH_TRACE
-    # Server-side keep-alive (HAProxy's default) with `safe` reuse: a request that opens a
-    # client connection never rides an idle server connection, so a node killed under an idle
-    # connection cannot fail it; the retries above cover the rest. Cheaper than
-    # http-server-close, which would open a new TCP connection per request.
+    # Server-side keep-alive (HAProxy's default) rather than http-server-close, which would
+    # open a TCP connection to a node per request. `safe` reuse: the first request of each
+    # client connection gets its own server connection; only later ones share idle ones, and
+    # HAProxy drops idle connections a dead node closed.
     http-reuse safe
 ",
     );
@@ -177,7 +183,12 @@ fn backend(out: &mut String, targets: &[Target], opts: &Options) {
         );
     }
     for t in targets {
-        let _ = write!(out, "    server {} {} check", t.name, t.endpoint().to_addr());
+        let _ = write!(
+            out,
+            "    server {} {} check",
+            t.name,
+            t.endpoint().to_addr()
+        );
         if t.draining {
             out.push_str(" weight 0");
         }

@@ -218,7 +218,8 @@ pub fn from_status(status: &ClusterStatus) -> Result<Vec<Target>, LbError> {
             reason,
         };
         let endpoint = if node.url.trim().is_empty() {
-            parse_node(&format!("{}:{}", node.hostname, node.port)).map_err(|e| bad(e.to_string()))?
+            parse_node(&format!("{}:{}", node.hostname, node.port))
+                .map_err(|e| bad(e.to_string()))?
         } else {
             let url = reqwest::Url::parse(&node.url).map_err(|e| bad(e.to_string()))?;
             if url.scheme() != "http" {
@@ -341,9 +342,11 @@ impl Options {
 fn check_path(path: &std::path::Path) -> Result<(), LbError> {
     let text = path.to_string_lossy();
     if text.is_empty()
-        || text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | '#' | '{' | '}' | '"' | '\'' | '\\'))
+        || text.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, ';' | '#' | '{' | '}' | '"' | '\'' | '\\')
+        })
     {
         return Err(LbError::BadOption(format!(
             "path `{}` contains a space, quote, `;`, `#` or brace; use a path without them",
@@ -387,14 +390,9 @@ impl Kind {
     }
 }
 
-/// A duration as both HAProxy and nginx read it: `500ms`, `2s`.
+/// A duration as both HAProxy and nginx read it: `500ms`, `2s` (the config's own notation).
 pub(crate) fn duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    crate::config::Secs(d).to_string()
 }
 
 /// The first line of every generated file: what made it, so nobody hand-edits it by accident.
@@ -410,8 +408,14 @@ mod tests {
 
     #[test]
     fn lb_parse_node_accepts_names_ipv4_ipv6() {
-        assert_eq!(parse_node("10.0.0.5:8768").unwrap().to_addr(), "10.0.0.5:8768");
-        assert_eq!(parse_node("node-1.example.com:80").unwrap().host, "node-1.example.com");
+        assert_eq!(
+            parse_node("10.0.0.5:8768").unwrap().to_addr(),
+            "10.0.0.5:8768"
+        );
+        assert_eq!(
+            parse_node("node-1.example.com:80").unwrap().host,
+            "node-1.example.com"
+        );
         let v6 = parse_node("[::1]:8768").unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 8768));
         assert_eq!(v6.to_addr(), "[::1]:8768");

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use super::{Balance, GENERATED_BY, Options, Target, duration};
+use super::{Balance, GENERATED_BY, Options, Target};
 
 /// Upstream name in the full config and in fragments; `proxy_pass http://fleet_nodes` uses it.
 pub const UPSTREAM: &str = "fleet_nodes";
@@ -100,7 +100,11 @@ fn upstream(out: &mut String, targets: &[Target], opts: &Options, indent: &str) 
     // fail_timeout is both the window in which `max_fails` failures take a node out and how
     // long it then stays out before one real request probes it: the same `inter × fall` that
     // HAProxy needs to notice a dead node.
-    let fail_timeout = opts.check_interval * opts.fall;
+    // nginx reads fail_timeout in whole seconds only ("250ms" is an error): round up.
+    let fail_timeout = (opts.check_interval * opts.fall)
+        .as_millis()
+        .div_ceil(1000)
+        .max(1);
     if targets.iter().any(|t| t.draining) {
         let _ = writeln!(
             out,
@@ -112,14 +116,16 @@ fn upstream(out: &mut String, targets: &[Target], opts: &Options, indent: &str) 
     for t in targets {
         let addr = t.endpoint().to_addr();
         if t.draining {
-            let _ = writeln!(out, "{indent}    server {addr} down;  # {} (draining)", t.name);
+            let _ = writeln!(
+                out,
+                "{indent}    server {addr} down;  # {} (draining)",
+                t.name
+            );
         } else {
             let _ = writeln!(
                 out,
-                "{indent}    server {addr} max_fails={} fail_timeout={};  # {}",
-                opts.fall,
-                duration(fail_timeout),
-                t.name
+                "{indent}    server {addr} max_fails={} fail_timeout={fail_timeout}s;  # {}",
+                opts.fall, t.name
             );
         }
     }

@@ -5,4 +5,5 @@
 
 mod cluster_api;
 mod cluster_nodes;
+mod lb_configs;
 mod support;
