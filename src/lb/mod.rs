@@ -438,6 +438,70 @@ mod tests {
         assert_eq!(parse_bind("*:80").unwrap().to_addr(), "*:80");
     }
 
+    fn node(id: &str, status: NodeState, url: &str) -> crate::cluster::NodeView {
+        crate::cluster::NodeView {
+            node_id: id.into(),
+            hostname: "fallback-host".into(),
+            port: 9000,
+            status,
+            last_heartbeat: String::new(),
+            url: url.into(),
+            version: String::new(),
+            started_at: String::new(),
+            heartbeat_age: 0.0,
+            leader: false,
+        }
+    }
+
+    fn status(nodes: Vec<crate::cluster::NodeView>) -> ClusterStatus {
+        ClusterStatus {
+            enabled: true,
+            node_id: None,
+            backend: "redis".into(),
+            total_nodes: nodes.len(),
+            active_nodes: 0,
+            inactive_nodes: 0,
+            draining_nodes: 0,
+            left_nodes: 0,
+            leader: None,
+            nodes,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn lb_from_status_keeps_active_and_draining_nodes_only() {
+        let s = status(vec![
+            node("a", NodeState::Active, "http://10.0.0.1:8768"),
+            node("b", NodeState::Draining, "http://[fd00::2]:8768/"),
+            node("c", NodeState::Inactive, "http://10.0.0.3:8768"),
+            node("d", NodeState::Left, "http://10.0.0.4:8768"),
+            node("e;{x}", NodeState::Active, ""),
+            node("f", NodeState::Active, "http://node-f.example"),
+        ]);
+        let got = from_status(&s).unwrap();
+        let summary: Vec<_> = got
+            .iter()
+            .map(|t| (t.name.as_str(), t.endpoint().to_addr(), t.draining))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a", "10.0.0.1:8768".to_string(), false),
+                ("b", "[fd00::2]:8768".to_string(), true),
+                ("e__x_", "fallback-host:9000".to_string(), false),
+                ("f", "node-f.example:80".to_string(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn lb_from_status_refuses_https_nodes_naming_the_node() {
+        let s = status(vec![node("a", NodeState::Active, "https://10.0.0.1:8768")]);
+        let e = from_status(&s).unwrap_err().to_string();
+        assert!(e.contains("node `a`") && e.contains("plain http"), "{e}");
+    }
+
     #[test]
     fn lb_names_from_data_cannot_write_syntax() {
         assert_eq!(sanitize_name("a;b {c}\n#"), "a_b__c___");

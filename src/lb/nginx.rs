@@ -3,8 +3,8 @@
 //! Active health checks (`health_check`) are an NGINX Plus feature. nginx OSS only learns that
 //! a node is bad from real requests failing (passive checks: `max_fails`/`fail_timeout`), and
 //! hides the failure from the client by passing the request to the next node
-//! (`proxy_next_upstream`). nginx retries only idempotent requests that way; a POST that
-//! reached a dying node fails. The file never needs root-owned paths when `runtime_dir` is set,
+//! (`proxy_next_upstream`). Once a request has been sent, nginx passes on only idempotent
+//! ones; a POST that reached a dying node fails. The file never needs root-owned paths when `runtime_dir` is set,
 //! so `nginx -t` and a test instance run unprivileged.
 
 use std::fmt::Write;
@@ -29,8 +29,9 @@ pub fn render(targets: &[Target], opts: &Options) -> String {
         "\
 # nginx OSS has no active health checks (`health_check` needs NGINX Plus): a node is taken
 # out after `max_fails` failed real requests within `fail_timeout`, and the failed request is
-# passed to the next node (proxy_next_upstream) if it is idempotent. POST requests are not
-# retried (that would need `non_idempotent`, which could store an agent report twice).
+# passed to the next node (proxy_next_upstream). A POST is passed on only if it never reached
+# the node (connection refused); once sent it is not retried (that would need
+# `non_idempotent`, which could store an agent report twice).
 ",
     );
     if opts.fragment {
@@ -168,7 +169,8 @@ fn server(out: &mut String, targets: &[Target], opts: &Options) {
             proxy_send_timeout 30s;
             proxy_read_timeout 30s;
             # A node that refuses, times out or answers 502/503/504 (503: draining or
-            # unhealthy) gets the request passed to the next node; idempotent methods only.
+            # unhealthy) gets the request passed to the next node: any method if the request
+            # was never sent, only idempotent ones once it was.
             proxy_next_upstream error timeout http_502 http_503 http_504;
             proxy_next_upstream_tries {tries};
             proxy_next_upstream_timeout 10s;
