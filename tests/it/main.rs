@@ -10,5 +10,6 @@ mod cluster_manager;
 mod cluster_nodes;
 mod config_cli;
 mod docs;
+mod lb_configs;
 mod session_conformance;
 mod support;
