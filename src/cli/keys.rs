@@ -1,25 +1,90 @@
 //! `fleetctl keys new`.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
-use super::Globals;
-use crate::exit::{ExitCode, not_implemented};
+use super::{Globals, OutputFormat};
+use crate::credentials;
+use crate::exit::{ExitCode, UsageError};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Mint an agent API key; print it once, with the config entry holding only its SHA-256
+    /// Mint an agent API key or admin token; print it once, with the config entry holding only
+    /// its SHA-256
+    ///
+    /// The key is shown only now: store it where the agent (or admin script) reads it, and add
+    /// the printed entry to `auth.api_keys` (or `auth.admin_tokens` with --kind admin). Several
+    /// keys may be valid at once, so keys can be rotated without downtime.
     New(New),
+}
+
+/// What the key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyKind {
+    /// An agent API key (`fleet_…`) for `auth.api_keys`
+    Agent,
+    /// An admin API token (`fleetadm_…`) for `auth.admin_tokens`
+    Admin,
 }
 
 #[derive(Debug, Args)]
 pub struct New {
-    /// A name for the key, e.g. the group of machines that will use it
+    /// A name for the key, e.g. the group of machines that will use it (letters, digits, `.`,
+    /// `_`, `-`)
     #[arg(long, value_name = "NAME")]
     pub name: String,
+
+    /// Mint an agent API key or an admin token
+    #[arg(long, value_enum, default_value_t = KeyKind::Agent)]
+    pub kind: KeyKind,
 }
 
 impl KeysCommand {
-    pub async fn run(self, _g: &Globals) -> anyhow::Result<ExitCode> {
-        Err(not_implemented("keys new"))
+    pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        match self {
+            KeysCommand::New(n) => n.run(g),
+        }
+    }
+}
+
+impl New {
+    fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        let name_ok = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !name_ok {
+            return Err(UsageError(format!(
+                "invalid key name {:?}: use letters, digits, `.`, `_` and `-`",
+                self.name
+            ))
+            .into());
+        }
+        let (key, section) = match self.kind {
+            KeyKind::Agent => (credentials::mint_api_key()?, "auth.api_keys"),
+            KeyKind::Admin => (credentials::mint_admin_token()?, "auth.admin_tokens"),
+        };
+        let sha256 = credentials::sha256_hex(&key);
+        let entry = format!("- {{ name: {}, sha256: {sha256} }}", self.name);
+        match g.output {
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "name": self.name,
+                    "kind": match self.kind { KeyKind::Agent => "agent", KeyKind::Admin => "admin" },
+                    "key": key,
+                    "sha256": sha256,
+                    "config_section": section,
+                    "entry": entry,
+                }))?
+            ),
+            OutputFormat::Table => {
+                println!("# The key, shown only this once:");
+                println!("{key}");
+                println!("# Add this entry to {section} in the config:");
+                println!("{entry}");
+            }
+        }
+        Ok(ExitCode::OK)
     }
 }

@@ -13,7 +13,7 @@ use super::Globals;
 use crate::cluster::{self, ClusterManager, NodeInfo, Timings};
 use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
-use crate::server::{self, AppState};
+use crate::server::{self, AppState, first_run};
 
 /// Run a server node.
 ///
@@ -45,6 +45,9 @@ impl Serve {
             Some(p) => info!(config = %p.display(), "config loaded"),
             None => info!("no config file: standalone mode on the embedded default"),
         }
+        for w in &loaded.warnings {
+            warn!("config: {w}");
+        }
         if let Some(h) = self.host {
             config.server.host = h;
         }
@@ -53,6 +56,30 @@ impl Serve {
         }
         if let Some(id) = self.node_id {
             config.cluster.node_id = Some(id);
+        }
+
+        if config.auth.users.is_empty() {
+            if config.cluster.enabled {
+                warn!(
+                    "no users in auth.users: nobody can log in to the dashboard; add one with `fleetctl users hash-password`"
+                );
+            } else {
+                let data_dir = config
+                    .storage
+                    .db_path
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default();
+                let (user, new_password) = first_run::ensure_admin(&data_dir)?;
+                if let Some(password) = new_password {
+                    announce_first_admin(
+                        &user.username,
+                        &password,
+                        &first_run::admin_file(&data_dir),
+                    );
+                }
+                config.auth.users.push(user);
+            }
         }
 
         let addr = format!("{}:{}", config.server.host, config.server.port);
@@ -64,11 +91,10 @@ impl Serve {
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
 
-        let backend = cluster::backend::open(&config.cluster)
-            .await
-            .with_context(|| {
-                format!("cannot open the {} cluster backend", config.cluster.backend)
-            })?;
+        let Some(backend) = open_backend_patiently(&config.cluster).await? else {
+            info!("stopped by a signal while waiting for the cluster backend");
+            return Ok(ExitCode::OK);
+        };
         let fleet = crate::fleet::open(&config.storage)
             .await
             .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
@@ -92,7 +118,13 @@ impl Serve {
             backend = %config.cluster.backend,
             "fleetctl serve listening on http://{local}"
         );
-        let drain_timeout = config.server.drain_timeout.as_duration();
+        // Draining lets a load balancer move traffic away first; a standalone server has no
+        // peers to move it to, so it stops at once.
+        let drain_timeout = if config.cluster.enabled {
+            config.server.drain_timeout.as_duration()
+        } else {
+            Duration::ZERO
+        };
         let state = AppState::new(config, manager.clone()).with_fleet(fleet);
         let shutdown = drain_on_signal(manager.clone(), drain_timeout);
         server::run(listener, state, shutdown)
@@ -106,6 +138,60 @@ impl Serve {
         }
         info!(node_id = %info.node_id, "stopped");
         Ok(ExitCode::OK)
+    }
+}
+
+/// The one time the generated password is shown. Printed on stderr, outside the log format,
+/// so it stands out and is not shipped to a log collector as structured data.
+fn announce_first_admin(username: &str, password: &str, file: &std::path::Path) {
+    eprintln!(
+        "\n  First run: created dashboard user `{username}` with password\n\n      {password}\n\n  \
+         It is shown only this once; {} holds only its argon2id hash.\n  \
+         Lost it? Stop the server, delete that file and start again for a new one.\n",
+        file.display()
+    );
+}
+
+/// Open the cluster backend, waiting for it when it is down: after a power cut the nodes may
+/// boot before Redis does, and they should join once it is up rather than exit. Bad config
+/// (anything but `Unavailable`) fails at once. `None` when a signal arrives while waiting.
+async fn open_backend_patiently(
+    config: &crate::config::ClusterConfig,
+) -> anyhow::Result<Option<std::sync::Arc<dyn cluster::ClusterBackend>>> {
+    let mut delay = Duration::from_millis(250);
+    let mut warned = false;
+    let mut signals = Signals::new()?;
+    loop {
+        match cluster::backend::open(config).await {
+            Ok(b) => {
+                if warned {
+                    info!(backend = %config.backend, "cluster backend reachable: joining");
+                }
+                return Ok(Some(b));
+            }
+            Err(e @ cluster::BackendError::Unavailable { .. }) => {
+                if !warned {
+                    warn!(error = %e, "cluster backend unavailable at start-up; waiting for it (health checks get no answer until then)");
+                    warned = true;
+                }
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot open the {} cluster backend",
+                    config.backend
+                )));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = signals.next() => return Ok(None),
+        }
+        delay = (delay * 2).min(
+            config
+                .heartbeat_interval
+                .as_duration()
+                .max(Duration::from_millis(250)),
+        );
     }
 }
 

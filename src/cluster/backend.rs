@@ -8,13 +8,25 @@
 //! Time: every timestamp a backend returns comes from the *backend's* clock (Redis `TIME`,
 //! SQLite's own `unixepoch`, the shared filesystem's mtimes), never from the calling host, so a
 //! node whose clock is minutes off is still judged alive by its heartbeats.
+//!
+//! This file also owns the two things every backend shares: [`open`], the only place that
+//! matches on the configured backend kind, and [`validate_node_id`], so a node id that one
+//! backend accepts is accepted by all of them (and none can escape the file backend's
+//! directory).
+//!
+//! Damaged records, the same in every backend: `list` skips them and names them in
+//! [`Listing::problems`]; `heartbeat` answers `None` (so the node registers again, which
+//! replaces the damaged record with a good one); `set_draining` and `deregister` answer
+//! [`BackendError::Corrupt`] (an admin should hear the record is broken, not "no such node");
+//! `remove` deletes them (it is the operator's way to clear one).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::BackendKind;
+use crate::config::{BackendKind, ClusterConfig};
 
 /// Milliseconds since the Unix epoch, on the backend's clock.
 pub type Millis = i64;
@@ -75,6 +87,9 @@ pub enum BackendError {
         key: String,
         message: String,
     },
+    /// A node id that is empty, too long, or could name a path outside the state directory.
+    #[error("invalid node id {node_id:?}: {reason}")]
+    InvalidNodeId { node_id: String, reason: String },
 }
 
 pub type BackendResult<T> = Result<T, BackendError>;
@@ -99,16 +114,20 @@ pub trait ClusterBackend: Send + Sync + 'static {
 
     /// Refresh `last_heartbeat` to backend now and return the stored record (so the node sees
     /// a drain flag set by an admin). `None` when the record is gone (pruned, removed, or the
-    /// backend lost its data): the caller registers again.
+    /// backend lost its data) or damaged beyond reading (left untouched; `list` reports it):
+    /// the caller registers again, which replaces it.
     async fn heartbeat(&self, node_id: &str) -> BackendResult<Option<NodeRecord>>;
 
-    /// Set or clear the drain flag. Returns false when no such node exists.
+    /// Set or clear the drain flag, without counting as a heartbeat. Returns false when no
+    /// such node exists, [`BackendError::Corrupt`] when its record cannot be read.
     async fn set_draining(&self, node_id: &str, draining: bool) -> BackendResult<bool>;
 
-    /// Mark the node as cleanly gone (`left`), keeping its record until pruned.
+    /// Mark the node as cleanly gone (`left`), keeping its record until pruned. Does nothing
+    /// when no such node exists (it was already removed or pruned); [`BackendError::Corrupt`]
+    /// when its record cannot be read.
     async fn deregister(&self, node_id: &str) -> BackendResult<()>;
 
-    /// Delete the node's record. Returns false when no such node exists.
+    /// Delete the node's record, readable or not. Returns false when no such node exists.
     async fn remove(&self, node_id: &str) -> BackendResult<bool>;
 
     /// Every readable record, the backend's clock, and the records that could not be read.
@@ -126,14 +145,82 @@ pub trait ClusterBackend: Send + Sync + 'static {
     async fn leader(&self) -> BackendResult<Option<String>>;
 }
 
-/// Open the backend named by `config.backend`. (Interim: implementations land with the
-/// backend modules.)
-pub async fn open(
-    config: &crate::config::ClusterConfig,
-) -> Result<std::sync::Arc<dyn ClusterBackend>, BackendError> {
-    Err(BackendError::Unavailable {
-        backend: config.backend,
-        location: String::new(),
-        message: "backend not built yet".into(),
+/// Open the backend the config names. The only place that matches on [`BackendKind`]: callers
+/// hold an `Arc<dyn ClusterBackend>` and never ask which one it is.
+pub async fn open(config: &ClusterConfig) -> BackendResult<Arc<dyn ClusterBackend>> {
+    Ok(match config.backend {
+        BackendKind::Redis => Arc::new(super::redis::RedisBackend::open(config).await?),
+        BackendKind::Sqlite => Arc::new(super::sqlite::SqliteBackend::open(config).await?),
+        BackendKind::File => Arc::new(super::file::FileBackend::open(config).await?),
     })
+}
+
+/// Longest node id accepted. File names are limited to 255 bytes and the file backend adds
+/// `.json`; the default id (`<hostname>-<6 chars>`) of a 253-byte FQDN does not fit, but
+/// no real host name is that long and a clear error beats a truncated file name.
+pub const MAX_NODE_ID_LEN: usize = 200;
+
+/// Check that `node_id` is usable as a Redis key part, a SQL value and a file name alike:
+/// 1 to [`MAX_NODE_ID_LEN`] ASCII letters, digits, `.`, `_` or `-`, not starting with `.`
+/// (which rules out `.`, `..` and hidden or temporary files) and without any path separator.
+pub fn validate_node_id(node_id: &str) -> BackendResult<()> {
+    let reject = |reason: &str| {
+        Err(BackendError::InvalidNodeId {
+            node_id: node_id.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if node_id.is_empty() {
+        return reject("it is empty");
+    }
+    if node_id.len() > MAX_NODE_ID_LEN {
+        return reject(&format!("it is longer than {MAX_NODE_ID_LEN} bytes"));
+    }
+    if node_id.starts_with('.') {
+        return reject("it must not start with '.'");
+    }
+    if let Some(c) = node_id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return reject(&format!(
+            "{c:?} is not allowed; use only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// A lease or timeout in milliseconds, as stored by the backends (saturating: a lease of
+/// centuries is still "forever", not a negative number).
+pub(crate) fn duration_millis(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis())
+        .unwrap_or(Millis::MAX)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_that_could_escape_a_directory_are_rejected() {
+        for bad in [
+            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a b", "a\0b", "é",
+        ] {
+            assert!(validate_node_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_node_id(&"a".repeat(MAX_NODE_ID_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn default_style_node_ids_are_accepted() {
+        for good in [
+            "web-01-a1b2c3",
+            "server-01.company.com-XyZ123",
+            "n_1",
+            "a..b",
+        ] {
+            validate_node_id(good).unwrap();
+        }
+    }
 }

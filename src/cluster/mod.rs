@@ -6,7 +6,10 @@
 
 pub mod admin;
 pub mod backend;
+pub mod file;
 pub mod manager;
+pub mod redis;
+pub mod sqlite;
 
 use std::time::Duration;
 

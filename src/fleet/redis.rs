@@ -129,21 +129,9 @@ pub struct RedisFleetStore {
 impl RedisFleetStore {
     pub async fn open(config: &StorageConfig) -> StoreResult<RedisFleetStore> {
         let r = &config.redis;
-        let password = match (&r.password, &r.password_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(f)) => Some(
-                std::fs::read_to_string(f)
-                    .map_err(|e| {
-                        StoreError::Config(format!(
-                            "cannot read storage.redis.password_file {}: {e}",
-                            f.display()
-                        ))
-                    })?
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        // The config loader has already resolved the password from the environment or
+        // `password_file` (config::secrets).
+        let password = r.password.clone();
         let db = config.redis_db();
         let info = (r.host.as_str(), r.port)
             .into_connection_info()

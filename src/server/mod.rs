@@ -9,6 +9,7 @@ pub mod agent;
 pub mod auth;
 pub mod cluster_api;
 pub mod error;
+pub mod first_run;
 pub mod fleet_api;
 pub mod health;
 pub mod metrics;

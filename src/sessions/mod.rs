@@ -1,1 +1,345 @@
-//! placeholder
+//! Login sessions shared by every node (DESIGN §5): the [`Session`] record, the [`SessionId`]
+//! that travels in the cookie, and the [`SessionStore`] trait with one implementation per
+//! backend (`redis.rs`, `sqlite.rs`, `file.rs`), chosen once by [`open`].
+//!
+//! What every store guarantees, checked by `tests/it/session_conformance.rs`:
+//! - the raw id never reaches storage; records are keyed on [`SessionId::storage_key`]
+//!   (SHA-256, hex), so a dump of the store yields no usable cookie;
+//! - a session expires after `sessions.ttl` without use (sliding) and, whatever its use, at
+//!   `created_at + sessions.max_lifetime`; an expired session is absent, never returned;
+//! - `save`/`touch` never resurrect a session that was deleted or revoked meanwhile;
+//! - a record that cannot be decoded is absent and reported with `tracing::warn!`, never a panic;
+//! - backend failures are [`SessionError::Unavailable`] so the server can answer 503 and keep the
+//!   cookie: an outage must not log everyone out.
+//!
+//! This module never spells a Redis key, an SQL statement or a file name; each store owns its
+//! layout.
+
+pub mod file;
+pub mod redis;
+pub mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{BackendKind, SessionsConfig};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// Data a handler may keep in a session (flash messages, preferences). Small: it is written on
+/// every save.
+pub type SessionData = serde_json::Map<String, serde_json::Value>;
+
+/// Bytes of OS randomness in a session id (256 bits) and in a CSRF token.
+const ID_BYTES: usize = 32;
+
+/// The secret a browser holds in its cookie. 256 bits from the OS RNG, hex-encoded (URL- and
+/// cookie-safe). Neither `Debug` nor any log line shows it; only [`SessionId::cookie_value`]
+/// does, for the `Set-Cookie` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// A fresh id from the OS RNG. Call on every login (a new id defeats session fixation).
+    pub fn generate() -> Result<SessionId, SessionError> {
+        Ok(SessionId(random_hex()?))
+    }
+
+    /// Accept a cookie value only if it has the shape `generate` produces, so a forged or
+    /// truncated cookie is rejected before any store lookup.
+    pub fn parse(cookie_value: &str) -> Option<SessionId> {
+        let well_formed = cookie_value.len() == ID_BYTES * 2
+            && cookie_value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        well_formed.then(|| SessionId(cookie_value.to_owned()))
+    }
+
+    /// The raw value, for the `Set-Cookie` header only.
+    pub fn cookie_value(&self) -> &str {
+        &self.0
+    }
+
+    /// What stores key on: lowercase hex SHA-256 of the raw id.
+    pub fn storage_key(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A short prefix of the *hash* lets logs correlate requests without leaking the cookie.
+        write!(f, "SessionId(sha256:{}…)", &self.storage_key()[..12])
+    }
+}
+
+/// 32 bytes from the OS RNG as 64 lowercase hex characters.
+fn random_hex() -> Result<String, SessionError> {
+    let mut bytes = [0u8; ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| SessionError::Rng(e.to_string()))?;
+    Ok(hex::encode(bytes))
+}
+
+/// A logged-in user's server-side state. `Debug` leaves out the CSRF token and the data.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: String,
+    /// Login time; the absolute lifetime counts from here.
+    pub created_at: Millis,
+    /// Last `create`/`save`/`touch`; the idle timeout slides from here.
+    pub last_seen: Millis,
+    /// `min(last_seen + ttl, created_at + max_lifetime)`: after this the session is gone.
+    pub expires_at: Millis,
+    /// Per-session token that state-changing forms must echo back.
+    pub csrf_token: String,
+    pub data: SessionData,
+}
+
+impl Session {
+    /// A session just logged in at `now` (the caller's chosen clock), with a fresh CSRF token.
+    pub(crate) fn fresh(
+        user: &str,
+        now: Millis,
+        lifetimes: &Lifetimes,
+        data: SessionData,
+    ) -> SessionResult<Session> {
+        Ok(Session {
+            user: user.to_owned(),
+            created_at: now,
+            last_seen: now,
+            expires_at: lifetimes.expires_at(now, now),
+            csrf_token: new_csrf_token()?,
+            data,
+        })
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session as listed by admin tools: the hash it is stored under, never the raw id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id_hash: String,
+    #[serde(flatten)]
+    pub session: Session,
+}
+
+/// The two timeouts of DESIGN §5, taken from `sessions.ttl` and `sessions.max_lifetime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Idle timeout, renewed by every save or touch.
+    pub idle: Duration,
+    /// Absolute timeout from login; no renewal extends a session past it.
+    pub absolute: Duration,
+}
+
+impl Lifetimes {
+    pub fn from_config(config: &SessionsConfig) -> Lifetimes {
+        Lifetimes {
+            idle: config.ttl.as_duration(),
+            absolute: config.max_lifetime.as_duration(),
+        }
+    }
+
+    pub fn idle_ms(&self) -> i64 {
+        duration_ms(self.idle)
+    }
+
+    pub fn absolute_ms(&self) -> i64 {
+        duration_ms(self.absolute)
+    }
+
+    /// When a session created at `created_at` and last used at `now` expires.
+    pub fn expires_at(&self, created_at: Millis, now: Millis) -> Millis {
+        now.saturating_add(self.idle_ms())
+            .min(created_at.saturating_add(self.absolute_ms()))
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// This host's clock in milliseconds (SQLite and file stores; Redis uses its own `TIME`).
+pub(crate) fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(duration_ms)
+        .unwrap_or(0)
+}
+
+/// How far `delete_expired` has got, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcProgress {
+    /// Records examined (file store) or deleted (SQLite) so far.
+    pub done: u64,
+    /// What `done` will reach when the run completes.
+    pub total: u64,
+}
+
+/// Called by `delete_expired` after every batch.
+pub type ProgressFn<'a> = &'a (dyn Fn(GcProgress) + Send + Sync);
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The backend cannot be reached or failed an I/O operation. The server answers 503 and
+    /// keeps the cookie; retrying later may succeed.
+    #[error("{backend} session store unavailable at {location}: {message}")]
+    Unavailable {
+        backend: BackendKind,
+        location: String,
+        message: String,
+    },
+    /// `create` was given an id that names a live session.
+    #[error("a live session already has this id")]
+    AlreadyExists,
+    /// `save` on a session that expired, was logged out or was revoked meanwhile.
+    #[error("session not found (expired, logged out or revoked)")]
+    NotFound,
+    /// The `sessions:` config section cannot be used as it is.
+    #[error("sessions config: {0}")]
+    Config(String),
+    #[error("cannot read random bytes from the OS: {0}")]
+    Rng(String),
+}
+
+pub type SessionResult<T> = Result<T, SessionError>;
+
+/// Server-side session storage. One implementation per backend, all with the same behaviour;
+/// used as `Arc<dyn SessionStore>` by the HTTP layer and the CLI.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Which backend this is (for messages and `sessions gc`).
+    fn backend(&self) -> BackendKind;
+
+    /// The timeouts this store applies.
+    fn lifetimes(&self) -> Lifetimes;
+
+    /// Store a new session for `user` under `id`, with a fresh CSRF token. Fails with
+    /// [`SessionError::AlreadyExists`] if `id` names a live session.
+    async fn create(&self, id: &SessionId, user: &str, data: SessionData)
+    -> SessionResult<Session>;
+
+    /// The live session under `id`; `None` when absent, expired or unreadable.
+    async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>>;
+
+    /// Write `session.data` and `session.csrf_token` and renew the idle timeout (capped by the
+    /// absolute lifetime). `user` and `created_at` are fixed at creation and not rewritten.
+    /// Fails with [`SessionError::NotFound`] if the session is no longer live: a save never
+    /// brings back a session that was logged out or revoked.
+    async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session>;
+
+    /// Renew the idle timeout without changing data; `None` if the session is no longer live.
+    async fn touch(&self, id: &SessionId) -> SessionResult<Option<Session>>;
+
+    /// End one session (logout). True if it existed.
+    async fn delete(&self, id: &SessionId) -> SessionResult<bool>;
+
+    /// Remove expired records, calling `progress` as it goes; returns how many were removed.
+    /// Redis expires keys itself and returns 0.
+    async fn delete_expired(&self, progress: ProgressFn<'_>) -> SessionResult<u64>;
+
+    /// Live sessions, of one user or of everyone, oldest first.
+    async fn list(&self, user: Option<&str>) -> SessionResult<Vec<SessionInfo>>;
+
+    /// End every session of `user`, on every node at once. Returns how many were live.
+    async fn revoke_user(&self, user: &str) -> SessionResult<u64>;
+
+    /// End every session. Returns how many were live.
+    async fn revoke_all(&self) -> SessionResult<u64>;
+
+    /// Live sessions.
+    async fn count(&self) -> SessionResult<u64>;
+
+    /// Count a failed login for `key` (e.g. `user|ip`) and return the failures in the current
+    /// window; the window starts at the first failure and the count resets after it. Shared by
+    /// every node using this backend.
+    async fn record_failure(&self, key: &str, window: Duration) -> SessionResult<u32>;
+
+    /// Forget the failures of `key` (after a successful login).
+    async fn clear_failures(&self, key: &str) -> SessionResult<()>;
+
+    /// Log `user` in: a new session under a freshly generated id (never one the client
+    /// offered, so a planted cookie is useless).
+    async fn start(&self, user: &str, data: SessionData) -> SessionResult<(SessionId, Session)> {
+        // A collision of 256-bit random ids does not happen; one retry documents the intent.
+        for _ in 0..2 {
+            let id = SessionId::generate()?;
+            match self.create(&id, user, data.clone()).await {
+                Ok(session) => return Ok((id, session)),
+                Err(SessionError::AlreadyExists) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SessionError::AlreadyExists)
+    }
+}
+
+/// Build the store `sessions.backend` names.
+pub async fn open(config: &SessionsConfig) -> SessionResult<Arc<dyn SessionStore>> {
+    Ok(match config.backend {
+        BackendKind::Redis => Arc::new(redis::RedisStore::open(config).await?),
+        BackendKind::Sqlite => Arc::new(sqlite::SqliteStore::open(config).await?),
+        BackendKind::File => Arc::new(file::FileStore::open(config).await?),
+    })
+}
+
+/// A new CSRF token (256 bits, hex).
+pub(crate) fn new_csrf_token() -> SessionResult<String> {
+    random_hex()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_256_bit_hex_and_distinct() {
+        let a = SessionId::generate().unwrap();
+        let b = SessionId::generate().unwrap();
+        assert_eq!(a.cookie_value().len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(SessionId::parse(a.cookie_value()), Some(a.clone()));
+    }
+
+    #[test]
+    fn debug_never_shows_the_raw_id() {
+        let id = SessionId::generate().unwrap();
+        let shown = format!("{id:?}");
+        assert!(!shown.contains(id.cookie_value()));
+        assert!(shown.contains(&id.storage_key()[..12]));
+    }
+
+    #[test]
+    fn parse_rejects_forged_shapes() {
+        for bad in ["", "abc", &"A".repeat(64), &"g".repeat(64), &"a".repeat(65)] {
+            assert_eq!(SessionId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn absolute_lifetime_caps_sliding_expiry() {
+        let l = Lifetimes {
+            idle: Duration::from_secs(10),
+            absolute: Duration::from_secs(15),
+        };
+        assert_eq!(l.expires_at(0, 1_000), 11_000);
+        assert_eq!(l.expires_at(0, 9_000), 15_000);
+    }
+}

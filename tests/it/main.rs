@@ -3,7 +3,14 @@
 //! Each test starts the real components it needs (a private redis-server on a free port,
 //! `fleetctl serve` processes, haproxy, nginx, chromium). A missing component fails the test.
 
+mod cli_sessions;
 mod cluster_api;
+mod cluster_conformance;
+mod cluster_manager;
 mod cluster_nodes;
+mod config_cli;
+mod docs;
 mod fleet_store;
+mod lb_configs;
+mod session_conformance;
 mod support;

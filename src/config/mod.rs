@@ -6,9 +6,25 @@
 //!
 //! YAML: `serde_yaml` is deprecated upstream; we use `serde-saphyr`, which is maintained,
 //! panic-free on hostile input, honours `deny_unknown_fields` and reports line and column.
+//! serde stops at the first problem, so a file is first checked by `validate.rs` (every problem,
+//! each with file:line:column, on a span-carrying tree from `yaml.rs` built with
+//! `granit-parser`, the parser under serde-saphyr) and only then deserialized.
+//!
+//! Submodules: `yaml` (text to positioned tree), `schema` (every key and its type),
+//! `validate` (structural and semantic checks), `secrets` (env and `*_file` passwords),
+//! `init` (the text `config init` writes).
+
+pub mod init;
+pub mod schema;
+pub mod secrets;
+pub mod validate;
+pub mod yaml;
+
+pub use validate::{Problem, Severity};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -346,18 +362,29 @@ impl<'de> Deserialize<'de> for Secs {
     }
 }
 
-/// A config that failed to load or validate. Its `Display` lists every problem, one per line,
-/// each with file:line:column.
+/// A config that failed to load or validate. Its `Display` lists every problem (errors and the
+/// warnings found alongside them), each with file:line:column.
 #[derive(Debug)]
 pub struct ConfigError {
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| p.is_error())
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid config:")?;
+        let n = self.errors().count();
+        write!(
+            f,
+            "invalid config ({n} error{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.problems {
-            write!(f, "\n  {p}")?;
+            write!(f, "\n  {}", p.to_string().replace('\n', "\n  "))?;
         }
         Ok(())
     }
@@ -371,9 +398,20 @@ pub struct Loaded {
     pub config: Config,
     /// `None` for the embedded standalone default.
     pub path: Option<PathBuf>,
+    /// Problems that do not stop the config from working; `serve` logs them at start-up.
+    pub warnings: Vec<Problem>,
 }
 
 impl Loaded {
+    /// The embedded standalone default (no file).
+    pub fn embedded_default() -> Loaded {
+        Loaded {
+            config: Config::default(),
+            path: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// `--config` if given, else `./fleet.yaml` if present, else the embedded default.
     pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Loaded> {
         let path = match explicit {
@@ -381,33 +419,116 @@ impl Loaded {
             None => Some(PathBuf::from("fleet.yaml")).filter(|p| p.exists()),
         };
         match path {
-            None => Ok(Loaded {
-                config: Config::default(),
-                path: None,
-            }),
-            Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    anyhow::Error::new(e)
-                        .context(format!("cannot read config file {}", path.display()))
-                })?;
-                let config = Config::from_yaml(&text, &path)?;
-                Ok(Loaded {
-                    config,
-                    path: Some(path),
-                })
-            }
+            None => Ok(Loaded::embedded_default()),
+            Some(path) => Loaded::from_file(&path),
         }
     }
-}
 
-impl Config {
-    /// Parse YAML text; `origin` names the file in error messages.
-    pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        serde_saphyr::from_str(text).map_err(|e| ConfigError {
-            problems: vec![format!("{}: {e}", origin.display())],
+    /// Read, validate and resolve the secrets of one file, with the process environment.
+    pub fn from_file(path: &Path) -> anyhow::Result<Loaded> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::exit::UsageError(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let (config, warnings) = Config::load_str(&text, path, &process_env)?;
+        Ok(Loaded {
+            config,
+            path: Some(path.to_path_buf()),
+            warnings,
         })
     }
 }
+
+/// The process environment, for `Config::load_str`.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Config {
+    /// Parse, validate and resolve secrets (from the process environment and `*_file`s);
+    /// `origin` names the file in messages. Warnings are dropped: use [`Config::load_str`] or
+    /// [`Loaded`] to keep them.
+    pub fn from_yaml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        Config::load_str(text, origin, &process_env).map(|(config, _)| config)
+    }
+
+    /// Everything `config validate` reports, in file order: structural and semantic problems,
+    /// then secret files that cannot be read. The config is returned when there is no error.
+    pub fn check_str(
+        text: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> (Vec<Problem>, Option<Config>) {
+        let checked = validate::check(text, origin);
+        let mut problems = checked.problems;
+        let Some(mut config) = checked.config else {
+            return (problems, None);
+        };
+        if problems.iter().any(Problem::is_error) {
+            return (problems, None);
+        }
+        problems.extend(secrets::resolve(&mut config, env, &checked.index, origin));
+        if problems.iter().any(Problem::is_error) {
+            return (problems, None);
+        }
+        // The validator accepted the text; deserializing it with serde-saphyr as well means
+        // a drift between schema.rs and the structs shows up as an error, never as a silently
+        // different config.
+        if checked.tree.is_some() {
+            match serde_saphyr::from_str::<Config>(text) {
+                Ok(mut parsed) => {
+                    parsed.cluster.redis_password = config.cluster.redis_password.take();
+                    parsed.sessions.redis.password = config.sessions.redis.password.take();
+                    parsed.storage.redis.password = config.storage.redis.password.take();
+                    config = parsed;
+                }
+                Err(e) => {
+                    problems.push(Problem {
+                        severity: Severity::Error,
+                        file: origin.display().to_string(),
+                        line: 1,
+                        column: 1,
+                        key: String::new(),
+                        message: format!("internal error: the validator accepted a file the config structs reject: {e}"),
+                        hint: Some("please report this as a bug in fleetctl".into()),
+                    });
+                    return (problems, None);
+                }
+            }
+        }
+        (problems, Some(config))
+    }
+
+    /// Like [`Config::check_str`], as a `Result`: the config and its warnings, or every problem.
+    pub fn load_str(
+        text: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Config, Vec<Problem>), ConfigError> {
+        match Config::check_str(text, origin, env) {
+            (problems, Some(config)) => Ok((config, problems)),
+            (problems, None) => Err(ConfigError { problems }),
+        }
+    }
+
+    /// A copy with every secret replaced by `***`, for `config show` and logs.
+    pub fn redacted(&self) -> Config {
+        const MASK: &str = "***";
+        let mut c = self.clone();
+        for password in [
+            &mut c.cluster.redis_password,
+            &mut c.sessions.redis.password,
+            &mut c.storage.redis.password,
+        ] {
+            if password.is_some() {
+                *password = Some(MASK.into());
+            }
+        }
+        for user in &mut c.auth.users {
+            user.password_hash = MASK.into();
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+//! Unit tests of config checking, and the guards that keep the schema, the serde structs and
+//! config_cluster_example.yaml from drifting apart.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::schema;
+use super::validate::check;
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../config_cluster_example.yaml");
+
+fn problems(text: &str) -> Vec<Problem> {
+    Config::check_str(text, Path::new("f.yaml"), &|_| None).0
+}
+
+fn only_error(text: &str) -> Problem {
+    let errors: Vec<Problem> = problems(text)
+        .into_iter()
+        .filter(Problem::is_error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{text}\n{errors:#?}");
+    errors.into_iter().next().unwrap()
+}
+
+/// Key paths of a JSON value, with list items as `[]`.
+fn json_paths(prefix: &str, v: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(p.clone());
+                json_paths(&p, v, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                json_paths(&format!("{prefix}[]"), item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn schema_has_exactly_the_fields_of_the_serde_structs() {
+    let mut full = Config::default();
+    full.server.tls = Some(TlsConfig::default());
+    full.auth.users.push(UserEntry {
+        username: "u".into(),
+        password_hash: "h".into(),
+    });
+    full.auth.api_keys.push(KeyEntry {
+        name: "k".into(),
+        sha256: "s".into(),
+    });
+    full.auth.admin_tokens.push(KeyEntry {
+        name: "k".into(),
+        sha256: "s".into(),
+    });
+    let mut from_structs = BTreeSet::new();
+    json_paths("", &serde_json::to_value(&full).unwrap(), &mut from_structs);
+    let from_schema: BTreeSet<String> = schema::all_paths().into_iter().collect();
+    assert_eq!(
+        from_structs, from_schema,
+        "schema.rs and the Config structs disagree"
+    );
+}
+
+#[test]
+fn example_file_validates_without_any_problem() {
+    let (problems, config) =
+        Config::check_str(EXAMPLE, Path::new("config_cluster_example.yaml"), &|_| None);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let config = config.unwrap();
+    let by_serde: Config = serde_saphyr::from_str(EXAMPLE).unwrap();
+    assert_eq!(config, by_serde);
+    assert!(config.cluster.enabled);
+}
+
+#[test]
+fn example_file_documents_every_key() {
+    let checked = check(EXAMPLE, Path::new("example"));
+    // Inline passwords are shown commented out: written live they would be a warning.
+    let commented = [
+        "cluster.redis_password",
+        "sessions.redis.password",
+        "storage.redis.password",
+    ];
+    for path in schema::all_paths() {
+        let live = path.replace("[]", "[0]");
+        if commented.contains(&path.as_str()) {
+            let last = path.rsplit('.').next().unwrap();
+            assert!(
+                EXAMPLE.contains(&format!("# {last}:")),
+                "{path} is not shown in the example"
+            );
+        } else {
+            assert!(
+                checked.index.has(&live),
+                "config_cluster_example.yaml does not set `{path}`"
+            );
+        }
+    }
+}
+
+/// Whatever the validator accepts, serde-saphyr accepts too, and both read the same config.
+#[test]
+fn validator_never_accepts_what_serde_rejects() {
+    let corpus = [
+        "",
+        "# only a comment\n",
+        "server: {port: 0}",
+        "server: {port: 65535}",
+        "server: {port: \"8768\"}",
+        "server: {port: 0x10}",
+        "server: {port: 010}",
+        "server: {port: +80}",
+        "server: {port: -1}",
+        "cluster: {enabled: yes}",
+        "cluster: {enabled: True}",
+        "cluster: {enabled: \"true\"}",
+        "cluster: {heartbeat_interval: 1.5}",
+        "cluster: {heartbeat_interval: \"10\"}",
+        "cluster: {heartbeat_interval: 500ms, node_timeout: 2s}",
+        "cluster: {heartbeat_interval: -3}",
+        "cluster: {redis_db: -1}",
+        "cluster: {hostname: 123}",
+        "cluster: {hostname: ~}",
+        "cluster:",
+        "cluster: {backend: Redis}",
+        "storage: {backend: file}",
+        "server: {trusted_proxies: 10.0.0.0/8}",
+        "server: {trusted_proxies: [10.0.0.0/33]}",
+        "server: {tls: null}",
+        "server: {tls: {cert: a}}",
+        "server: {advertise_url: ftp://x}",
+        "auth: {users: [{username: a}]}",
+        "auth: {api_keys: [{name: a, sha256: abc}]}",
+        "cluster: {redis_password: !!str 10}",
+        "cluster: &a {enabled: true}\nsessions: *a",
+        "a: b\n---\nc: d\n",
+        "[1, 2]",
+        "just a string",
+        "server: {host: true}",
+        "sessions: {redis: {db: ~, port: 6380}}",
+        "agent: {interval: 1d, server: http://x}",
+        "cluster: {prune_after: 1s}",
+        "server:\n  port: 1\n  port: 2\n",
+        "<<: {server: {port: 1}}",
+    ];
+    for text in corpus {
+        let (problems, config) = Config::check_str(text, Path::new("f"), &|_| None);
+        let by_serde = serde_saphyr::from_str::<Config>(text);
+        if let Some(config) = config {
+            assert!(!problems.iter().any(Problem::is_error), "{text}");
+            if !text.trim().is_empty() && !text.trim().starts_with('#') {
+                assert_eq!(
+                    by_serde.as_ref().ok(),
+                    Some(&config),
+                    "{text}: serde disagrees: {by_serde:?}"
+                );
+            }
+        } else {
+            assert!(
+                problems.iter().any(Problem::is_error),
+                "{text}: rejected without an error"
+            );
+        }
+    }
+}
+
+#[test]
+fn misspelled_key_names_its_position_and_the_right_key() {
+    let p = only_error("cluster:\n  enabled: true\n  heartbeat_intervall: 10\n");
+    assert_eq!((p.line, p.column), (3, 3));
+    assert_eq!(p.key, "cluster.heartbeat_intervall");
+    assert_eq!(
+        p.hint.as_deref(),
+        Some("did you mean `heartbeat_interval`?")
+    );
+}
+
+#[test]
+fn key_in_the_wrong_section_says_where_it_belongs() {
+    let p = only_error("cluster:\n  ttl: 10\n");
+    assert!(p.hint.unwrap().contains("`sessions`"));
+}
+
+#[test]
+fn string_where_a_number_belongs() {
+    let p = only_error("cluster:\n  heartbeat_interval: ten\n");
+    assert_eq!(
+        p.message,
+        "expected a number of seconds, found string \"ten\""
+    );
+    assert_eq!((p.line, p.column), (2, 23));
+    let p = only_error("server: {port: \"8768\"}");
+    assert!(p.hint.unwrap().contains("remove the quotes"));
+}
+
+#[test]
+fn bad_duration_unit() {
+    let p = only_error("sessions: {ttl: 10x}");
+    assert!(
+        p.message.contains("unknown duration unit `x`"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn node_timeout_must_exceed_twice_the_heartbeat() {
+    let p = only_error("cluster:\n  heartbeat_interval: 10\n  node_timeout: 20\n");
+    assert_eq!(p.key, "cluster.node_timeout");
+    assert_eq!(p.line, 3);
+    assert!(p.message.contains("more than twice"));
+    assert!(problems("cluster: {heartbeat_interval: 10, node_timeout: 21}").is_empty());
+}
+
+#[test]
+fn enum_values_list_the_options() {
+    let p = only_error("sessions: {backend: memcached}");
+    assert!(
+        p.message.contains("`redis`, `sqlite`, `file`"),
+        "{}",
+        p.message
+    );
+    let p = only_error("storage: {backend: file}");
+    assert!(p.message.contains("`sqlite`, `redis`"), "{}", p.message);
+}
+
+#[test]
+fn not_yaml_and_not_a_mapping() {
+    let p = only_error("cluster: [unclosed\n  enabled: true\n");
+    assert!(p.message.starts_with("not valid YAML"), "{}", p.message);
+    let p = only_error("- a\n- b\n");
+    assert!(p.message.contains("top level"), "{}", p.message);
+}
+
+#[test]
+fn duplicate_keys_point_at_the_second() {
+    let p = only_error("server:\n  port: 1\n  port: 2\n");
+    assert_eq!(p.line, 3);
+    assert!(p.message.contains("first set at line 2"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let ps = problems(
+        "clustr: {}\nserver: {port: 70000, host: [a]}\ncluster: {heartbeat_interval: 0}\n",
+    );
+    assert_eq!(ps.iter().filter(|p| p.is_error()).count(), 4, "{ps:#?}");
+}
+
+#[test]
+fn ports_ranges_and_port_zero() {
+    let p = only_error("server: {port: 70000}");
+    assert!(p.hint.unwrap().contains("0 to let the OS pick"));
+    let p = only_error("cluster: {redis_port: 0}");
+    assert!(p.message.contains("out of range"));
+}
+
+#[test]
+fn tls_needs_both_files() {
+    let p = only_error("server: {tls: {cert: /c.pem}}");
+    assert!(p.message.contains("only `cert`"));
+}
+
+#[test]
+fn password_hashes_are_never_echoed() {
+    let p = only_error("auth: {users: [{username: a, password_hash: hunter2}]}");
+    assert!(!p.message.contains("hunter2") && !p.to_string().contains("hunter2"));
+}
+
+#[test]
+fn cluster_warnings() {
+    let ps = problems(
+        "cluster: {enabled: true, backend: sqlite, redis_password: pw}\nsessions: {backend: file}\n",
+    );
+    assert!(ps.iter().all(|p| !p.is_error()), "{ps:#?}");
+    let keys: Vec<&str> = ps.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "cluster.backend",
+        "sessions.backend",
+        "storage.backend",
+        "cluster.redis_password",
+        "auth.users",
+        "auth.api_keys",
+        "auth.admin_tokens",
+    ] {
+        assert!(keys.contains(&k), "no warning for {k}: {keys:?}");
+    }
+    assert!(ps.iter().any(|p| p.message.contains("one host only")));
+}
+
+#[test]
+fn secrets_precedence_env_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        "cluster: {{redis_password_file: {}}}\nsessions: {{redis: {{password: inline}}}}",
+        file.display()
+    );
+    let (c, warnings) = Config::load_str(&text, Path::new("f"), &|_| None).unwrap();
+    assert_eq!(c.cluster.redis_password.as_deref(), Some("from-file"));
+    assert_eq!(c.sessions.redis.password.as_deref(), Some("inline"));
+    assert_eq!(
+        warnings.len(),
+        1,
+        "plain-text password warning: {warnings:#?}"
+    );
+    let env = |k: &str| {
+        (k == "FLEET_REDIS_PASSWORD" || k == "FLEET_STORAGE_REDIS_PASSWORD")
+            .then(|| "from-env".to_string())
+    };
+    let (c, _) = Config::load_str(&text, Path::new("f"), &env).unwrap();
+    assert_eq!(c.cluster.redis_password.as_deref(), Some("from-env"));
+    assert_eq!(c.storage.redis.password.as_deref(), Some("from-env"));
+    let shown = serde_json::to_string(&c.redacted()).unwrap();
+    assert!(
+        !shown.contains("from-env") && !shown.contains("inline"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn secret_inline_and_file_together_is_an_error() {
+    let p = only_error("storage: {redis: {password: a, password_file: /x}}");
+    assert_eq!(p.key, "storage.redis.password_file");
+}
+
+#[test]
+fn missing_secret_file_names_key_and_path() {
+    let p = only_error("sessions: {redis: {password_file: /nonexistent/fleet-pw}}");
+    assert_eq!(p.key, "sessions.redis.password_file");
+    assert!(p.message.contains("/nonexistent/fleet-pw"), "{}", p.message);
+}

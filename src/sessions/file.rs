@@ -1,0 +1,456 @@
+//! The file session store: one JSON file per session in `sessions.session_dir`, named by the
+//! SHA-256 of the id. **For development and single-host use only**: listing and revoking scan
+//! the whole directory, and sharing the directory between hosts (NFS) gives no guarantee
+//! about locking. Use Redis for a cluster.
+//!
+//! Writes are atomic: the record goes to a temporary file that is synced and then renamed over
+//! the target, so a reader sees the old or the new record, never half of one. Read-check-write
+//! operations (create, save, touch, revoke, the login-failure counters) hold an exclusive
+//! advisory lock on `<session_dir>/.lock`, so two processes or two store handles never
+//! interleave them. Time is this host's clock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
+    SessionInfo, SessionResult, SessionStore, now_millis, random_hex,
+};
+use crate::config::{BackendKind, SessionsConfig};
+
+/// Session files are `<64 hex>.json`; anything else in the directory is not ours.
+const SESSION_SUFFIX: &str = ".json";
+const LOCK_FILE: &str = ".lock";
+const THROTTLE_DIR: &str = "throttle";
+
+/// Progress is reported every this many files.
+const GC_REPORT_EVERY: u64 = 500;
+
+pub struct FileStore {
+    dir: Arc<PathBuf>,
+    lifetimes: Lifetimes,
+}
+
+/// A login-failure counter on disk.
+#[derive(Serialize, Deserialize)]
+struct Failures {
+    failures: u32,
+    expires_at: Millis,
+}
+
+impl FileStore {
+    /// Open `sessions.session_dir`, creating it (mode 0700 on Unix) if needed.
+    pub async fn open(config: &SessionsConfig) -> SessionResult<FileStore> {
+        let dir = config.session_dir.clone();
+        let d = dir.clone();
+        blocking(&dir, move || {
+            fs::create_dir_all(d.join(THROTTLE_DIR))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(FileStore {
+            dir: Arc::new(dir),
+            lifetimes: Lifetimes::from_config(config),
+        })
+    }
+
+    /// Run `f` on the blocking pool with the store's directory.
+    async fn run<T, F>(&self, f: F) -> SessionResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Path) -> std::io::Result<T> + Send + 'static,
+    {
+        let dir = self.dir.clone();
+        blocking(&self.dir, move || f(&dir)).await
+    }
+}
+
+async fn blocking<T, F>(dir: &Path, f: F) -> SessionResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| unavailable(dir, e))?
+        .map_err(|e| unavailable(dir, e))
+}
+
+fn unavailable(dir: &Path, e: impl std::fmt::Display) -> SessionError {
+    SessionError::Unavailable {
+        backend: BackendKind::File,
+        location: dir.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn session_path(dir: &Path, id_hash: &str) -> PathBuf {
+    dir.join(format!("{id_hash}{SESSION_SUFFIX}"))
+}
+
+/// The directory-wide write lock, released when the returned file is dropped.
+fn lock(dir: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    f.lock()?;
+    Ok(f)
+}
+
+/// Write `bytes` to a synced temporary file in `dir`; returns its path for a later rename.
+fn write_temp(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let suffix = random_hex().map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".tmp-{}", &suffix[..16]));
+    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    Ok(tmp)
+}
+
+/// Atomically replace `target` with `bytes`.
+fn write_atomic(dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_temp(dir, bytes)?;
+    fs::rename(&tmp, target).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Outcome of reading one session file.
+enum Read {
+    Missing,
+    /// Unreadable: reported already, treated as absent.
+    Corrupt,
+    Found(Session),
+}
+
+fn read_session(path: &Path) -> std::io::Result<Read> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Read::Missing),
+        Err(e) => return Err(e),
+    };
+    match serde_json::from_slice::<Session>(&bytes) {
+        Ok(s) => Ok(Read::Found(s)),
+        Err(e) => {
+            tracing::warn!(
+                path = %path.display(),
+                "unreadable session file {}, treating it as absent: {e}",
+                path.display()
+            );
+            Ok(Read::Corrupt)
+        }
+    }
+}
+
+/// The live session in `path`, if any.
+fn read_live(path: &Path, now: Millis) -> std::io::Result<Option<Session>> {
+    Ok(match read_session(path)? {
+        Read::Found(s) if s.expires_at > now => Some(s),
+        _ => None,
+    })
+}
+
+fn remove_if_exists(path: &Path) -> std::io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every session file in `dir`: (id hash, path).
+fn session_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(hash) = name.strip_suffix(SESSION_SUFFIX) else {
+            continue;
+        };
+        if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            out.push((hash.to_owned(), entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// Live sessions in `dir`, optionally of one user, oldest first.
+fn list_live(dir: &Path, user: Option<&str>, now: Millis) -> std::io::Result<Vec<SessionInfo>> {
+    let mut out = Vec::new();
+    for (id_hash, path) in session_files(dir)? {
+        if let Some(session) = read_live(&path, now)?
+            && user.is_none_or(|u| u == session.user)
+        {
+            out.push(SessionInfo { id_hash, session });
+        }
+    }
+    out.sort_by_key(|i| i.session.created_at);
+    Ok(out)
+}
+
+fn encode(session: &Session) -> Vec<u8> {
+    serde_json::to_vec(session).expect("a Session always serialises")
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    fn backend(&self) -> BackendKind {
+        BackendKind::File
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        user: &str,
+        data: SessionData,
+    ) -> SessionResult<Session> {
+        let now = now_millis();
+        let session = Session::fresh(user, now, &self.lifetimes, data)?;
+        let id_hash = id.storage_key();
+        let bytes = encode(&session);
+        let created = self
+            .run(move |dir| {
+                let tmp = write_temp(dir, &bytes)?;
+                let target = session_path(dir, &id_hash);
+                let _lock = lock(dir)?;
+                if read_live(&target, now)?.is_some() {
+                    let _ = fs::remove_file(&tmp);
+                    return Ok(false);
+                }
+                fs::rename(&tmp, &target)?;
+                Ok(true)
+            })
+            .await?;
+        if created {
+            Ok(session)
+        } else {
+            Err(SessionError::AlreadyExists)
+        }
+    }
+
+    async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>> {
+        let id_hash = id.storage_key();
+        let now = now_millis();
+        self.run(move |dir| read_live(&session_path(dir, &id_hash), now))
+            .await
+    }
+
+    async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session> {
+        let id_hash = id.storage_key();
+        let lifetimes = self.lifetimes;
+        let data = session.data.clone();
+        let csrf = session.csrf_token.clone();
+        let saved = self
+            .run(move |dir| {
+                let target = session_path(dir, &id_hash);
+                let _lock = lock(dir)?;
+                let now = now_millis();
+                let Some(mut stored) = read_live(&target, now)? else {
+                    return Ok(None);
+                };
+                stored.data = data;
+                stored.csrf_token = csrf;
+                stored.last_seen = now;
+                stored.expires_at = lifetimes.expires_at(stored.created_at, now);
+                if stored.expires_at <= now {
+                    remove_if_exists(&target)?;
+                    return Ok(None);
+                }
+                write_atomic(dir, &target, &encode(&stored))?;
+                Ok(Some(stored))
+            })
+            .await?;
+        saved.ok_or(SessionError::NotFound)
+    }
+
+    async fn touch(&self, id: &SessionId) -> SessionResult<Option<Session>> {
+        let id_hash = id.storage_key();
+        let lifetimes = self.lifetimes;
+        self.run(move |dir| {
+            let target = session_path(dir, &id_hash);
+            let _lock = lock(dir)?;
+            let now = now_millis();
+            let Some(mut stored) = read_live(&target, now)? else {
+                return Ok(None);
+            };
+            stored.last_seen = now;
+            stored.expires_at = lifetimes.expires_at(stored.created_at, now);
+            if stored.expires_at <= now {
+                remove_if_exists(&target)?;
+                return Ok(None);
+            }
+            write_atomic(dir, &target, &encode(&stored))?;
+            Ok(Some(stored))
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> SessionResult<bool> {
+        let id_hash = id.storage_key();
+        let now = now_millis();
+        self.run(move |dir| {
+            let target = session_path(dir, &id_hash);
+            let _lock = lock(dir)?;
+            let live = read_live(&target, now)?.is_some();
+            remove_if_exists(&target)?;
+            Ok(live)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, progress: ProgressFn<'_>) -> SessionResult<u64> {
+        let now = now_millis();
+        let files = self.run(session_files).await?;
+        let total = files.len() as u64;
+        progress(GcProgress { done: 0, total });
+        let mut deleted = 0u64;
+        for (i, chunk) in files.chunks(GC_REPORT_EVERY as usize).enumerate() {
+            let chunk = chunk.to_vec();
+            deleted += self
+                .run(move |dir| {
+                    let _lock = lock(dir)?;
+                    let mut n = 0;
+                    for (_, path) in chunk {
+                        // Corrupt files stay for the operator to inspect; they are reported
+                        // and otherwise ignored.
+                        if let Read::Found(s) = read_session(&path)?
+                            && s.expires_at <= now
+                            && remove_if_exists(&path)?
+                        {
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })
+                .await?;
+            let done = ((i as u64 + 1) * GC_REPORT_EVERY).min(total);
+            progress(GcProgress { done, total });
+        }
+        let throttle_deleted = self
+            .run(move |dir| {
+                let _lock = lock(dir)?;
+                for entry in fs::read_dir(dir.join(THROTTLE_DIR))? {
+                    let path = entry?.path();
+                    let expired = fs::read(&path)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Failures>(&b).ok())
+                        .is_none_or(|f| f.expires_at <= now);
+                    if expired {
+                        remove_if_exists(&path)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        throttle_deleted?;
+        Ok(deleted)
+    }
+
+    async fn list(&self, user: Option<&str>) -> SessionResult<Vec<SessionInfo>> {
+        let now = now_millis();
+        let user = user.map(str::to_owned);
+        self.run(move |dir| list_live(dir, user.as_deref(), now))
+            .await
+    }
+
+    async fn revoke_user(&self, user: &str) -> SessionResult<u64> {
+        let user = user.to_owned();
+        self.run(move |dir| {
+            let _lock = lock(dir)?;
+            let now = now_millis();
+            let mut n = 0;
+            for (_, path) in session_files(dir)? {
+                if let Read::Found(s) = read_session(&path)?
+                    && s.user == user
+                {
+                    remove_if_exists(&path)?;
+                    if s.expires_at > now {
+                        n += 1;
+                    }
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn revoke_all(&self) -> SessionResult<u64> {
+        self.run(move |dir| {
+            let _lock = lock(dir)?;
+            let now = now_millis();
+            let mut n = 0;
+            for (_, path) in session_files(dir)? {
+                let live = read_live(&path, now)?.is_some();
+                if remove_if_exists(&path)? && live {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn count(&self) -> SessionResult<u64> {
+        let now = now_millis();
+        self.run(move |dir| Ok(list_live(dir, None, now)?.len() as u64))
+            .await
+    }
+
+    async fn record_failure(&self, key: &str, window: Duration) -> SessionResult<u32> {
+        // Hash the key: it holds a user name and an address, neither safe as a file name.
+        let name = hex::encode(Sha256::digest(key.as_bytes()));
+        let window_ms = super::duration_ms(window);
+        self.run(move |dir| {
+            let path = dir.join(THROTTLE_DIR).join(&name);
+            let _lock = lock(dir)?;
+            let now = now_millis();
+            let current = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Failures>(&b).ok())
+                .filter(|f| f.expires_at > now);
+            let next = match current {
+                Some(f) => Failures {
+                    failures: f.failures.saturating_add(1),
+                    expires_at: f.expires_at,
+                },
+                None => Failures {
+                    failures: 1,
+                    expires_at: now.saturating_add(window_ms),
+                },
+            };
+            let bytes = serde_json::to_vec(&next).expect("counter serialises");
+            write_atomic(&dir.join(THROTTLE_DIR), &path, &bytes)?;
+            Ok(next.failures)
+        })
+        .await
+    }
+
+    async fn clear_failures(&self, key: &str) -> SessionResult<()> {
+        let name = hex::encode(Sha256::digest(key.as_bytes()));
+        self.run(move |dir| {
+            let _lock = lock(dir)?;
+            remove_if_exists(&dir.join(THROTTLE_DIR).join(name))?;
+            Ok(())
+        })
+        .await
+    }
+}

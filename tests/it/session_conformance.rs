@@ -1,0 +1,680 @@
+//! One conformance suite for every session store (DESIGN §5): the same test functions run
+//! against Redis (a private redis-server per test), SQLite and file, so the three behave the
+//! same. Test names read `session_conformance::<backend>::<behaviour>`.
+//!
+//! Timeouts are a few hundred milliseconds so expiry is observed for real, with margins wide
+//! enough for a loaded two-core CI machine.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use fleetctl::config::{BackendKind, RedisConfig, Secs, SessionsConfig};
+use fleetctl::sessions::{self, GcProgress, SessionData, SessionError, SessionId, SessionStore};
+use serde_json::json;
+
+use crate::support::RedisServer;
+
+/// A backend under test: its private storage and, for Redis, its private server.
+pub struct Harness {
+    kind: BackendKind,
+    dir: tempfile::TempDir,
+    redis: Option<RedisServer>,
+}
+
+impl Harness {
+    pub fn new(kind: BackendKind) -> Harness {
+        capture_logs();
+        Harness {
+            kind,
+            dir: tempfile::tempdir().expect("tempdir"),
+            redis: (kind == BackendKind::Redis).then(RedisServer::start),
+        }
+    }
+
+    fn config(&self, ttl: Duration, max_lifetime: Duration) -> SessionsConfig {
+        SessionsConfig {
+            backend: self.kind,
+            ttl: Secs(ttl),
+            max_lifetime: Secs(max_lifetime),
+            redis: RedisConfig {
+                host: "127.0.0.1".into(),
+                port: self.redis.as_ref().map_or(1, |r| r.port),
+                db: Some(1),
+                ..RedisConfig::default()
+            },
+            db_path: self.dir.path().join("sessions.db"),
+            session_dir: self.dir.path().join("sessions"),
+        }
+    }
+
+    async fn store(&self, ttl: Duration, max_lifetime: Duration) -> Arc<dyn SessionStore> {
+        sessions::open(&self.config(ttl, max_lifetime))
+            .await
+            .expect("open store")
+    }
+
+    /// A store whose sessions outlive the test.
+    async fn long_store(&self) -> Arc<dyn SessionStore> {
+        self.store(Duration::from_secs(3600), Duration::from_secs(7200))
+            .await
+    }
+
+    fn redis_conn(&self) -> ::redis::Connection {
+        let port = self.redis.as_ref().expect("redis harness").port;
+        ::redis::Client::open(format!("redis://127.0.0.1:{port}/1"))
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test redis")
+    }
+
+    /// Damage the stored record of `id` in one of two ways a real store gets damaged.
+    fn corrupt(&self, id: &SessionId, variant: u8) {
+        let hash = id.storage_key();
+        match self.kind {
+            BackendKind::Redis => {
+                let mut c = self.redis_conn();
+                let key = format!("fleet:sess:{hash}");
+                if variant == 0 {
+                    ::redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&b"\xff\xfe\x00garbage"[..])
+                        .query::<()>(&mut c)
+                        .unwrap();
+                } else {
+                    ::redis::cmd("HSET")
+                        .arg(&key)
+                        .arg("created_at")
+                        .arg("zz")
+                        .arg("data")
+                        .arg("{not json")
+                        .query::<()>(&mut c)
+                        .unwrap();
+                }
+            }
+            BackendKind::Sqlite => {
+                let c = rusqlite::Connection::open(self.dir.path().join("sessions.db")).unwrap();
+                let sql = if variant == 0 {
+                    "UPDATE sessions SET data = x'fffe00' WHERE id_hash = ?1"
+                } else {
+                    "UPDATE sessions SET created_at = 'garbage', data = '{not json' WHERE id_hash = ?1"
+                };
+                assert_eq!(c.execute(sql, [&hash]).unwrap(), 1);
+            }
+            BackendKind::File => {
+                let path = self
+                    .dir
+                    .path()
+                    .join("sessions")
+                    .join(format!("{hash}.json"));
+                let bytes = std::fs::read(&path).unwrap();
+                let damaged = if variant == 0 {
+                    bytes[..bytes.len() / 2].to_vec()
+                } else {
+                    b"\xff\xfe\x00garbage".to_vec()
+                };
+                std::fs::write(&path, damaged).unwrap();
+            }
+        }
+    }
+
+    /// Everything the store has persisted, as text: what an attacker with a dump would see.
+    fn dump(&self) -> String {
+        match self.kind {
+            BackendKind::Redis => {
+                let mut c = self.redis_conn();
+                let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+                let mut out = String::new();
+                for k in keys {
+                    let dumped: Vec<u8> = ::redis::cmd("DUMP").arg(&k).query(&mut c).unwrap();
+                    out.push_str(&k);
+                    out.push('\n');
+                    out.push_str(&String::from_utf8_lossy(&dumped));
+                    out.push('\n');
+                }
+                out
+            }
+            BackendKind::Sqlite | BackendKind::File => {
+                let mut out = String::new();
+                dump_dir(self.dir.path(), &mut out);
+                out
+            }
+        }
+    }
+}
+
+fn dump_dir(dir: &Path, out: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push_str(&path.display().to_string());
+        out.push('\n');
+        if path.is_dir() {
+            dump_dir(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+/// Every `tracing` event of this test process, so a test can check what was reported. Global
+/// (not per-thread) because stores log from the blocking pool.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn data(n: i64) -> SessionData {
+    json!({ "n": n }).as_object().unwrap().clone()
+}
+
+// ---- the suite ---------------------------------------------------------------------------
+
+pub async fn create_and_load(h: Harness) {
+    let store = h.long_store().await;
+    let (id, created) = store.start("alice", data(7)).await.unwrap();
+    let loaded = store.load(&id).await.unwrap().expect("session is live");
+    assert_eq!(loaded, created);
+    assert_eq!(loaded.user, "alice");
+    assert_eq!(loaded.data, data(7));
+    assert_eq!(loaded.csrf_token.len(), 64);
+    assert!(loaded.expires_at > loaded.created_at);
+    let other = SessionId::generate().unwrap();
+    assert_eq!(store.load(&other).await.unwrap(), None);
+    assert!(store.delete(&id).await.unwrap());
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        None,
+        "logout ends the session"
+    );
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+pub async fn idle_ttl_expiry(h: Harness) {
+    let store = h.store(ms(300), Duration::from_secs(60)).await;
+    let (id, _) = store.start("alice", SessionData::new()).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_some());
+    tokio::time::sleep(ms(500)).await;
+    assert_eq!(store.load(&id).await.unwrap(), None, "idle session expired");
+    assert_eq!(store.touch(&id).await.unwrap(), None);
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(store.list(None).await.unwrap().is_empty());
+}
+
+pub async fn sliding_renewal(h: Harness) {
+    let store = h.store(ms(1000), Duration::from_secs(60)).await;
+    let (id, first) = store.start("alice", SessionData::new()).await.unwrap();
+    let start = Instant::now();
+    // Used every 300 ms for 1.5 s: well past one idle TTL, still logged in.
+    let mut last = first.clone();
+    for i in 0..5 {
+        tokio::time::sleep(ms(300)).await;
+        let s = if i % 2 == 0 {
+            store.touch(&id).await.unwrap().expect("touch renews")
+        } else {
+            let mut s = last.clone();
+            s.data = data(i);
+            store.save(&id, &s).await.expect("save renews")
+        };
+        assert!(s.expires_at > last.expires_at, "expiry slides forward");
+        assert_eq!(s.created_at, first.created_at, "creation time is fixed");
+        last = s;
+    }
+    assert!(start.elapsed() > ms(1000));
+    let loaded = store.load(&id).await.unwrap().expect("still live");
+    assert_eq!(loaded.data, data(3), "save kept its data through touches");
+    tokio::time::sleep(ms(1400)).await;
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        None,
+        "expires once use stops"
+    );
+}
+
+pub async fn absolute_lifetime_caps_sliding(h: Harness) {
+    let store = h.store(ms(1000), ms(1500)).await;
+    let (id, first) = store.start("alice", SessionData::new()).await.unwrap();
+    let mut ended_at = None;
+    for _ in 0..10 {
+        tokio::time::sleep(ms(250)).await;
+        match store.touch(&id).await.unwrap() {
+            Some(s) => assert!(
+                s.expires_at <= first.created_at + 1500,
+                "never past the cap"
+            ),
+            None => {
+                ended_at = Some(Instant::now());
+                break;
+            }
+        }
+    }
+    assert!(
+        ended_at.is_some(),
+        "the absolute lifetime ended an active session"
+    );
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    let mut s = first.clone();
+    s.data = data(1);
+    assert!(matches!(
+        store.save(&id, &s).await,
+        Err(SessionError::NotFound)
+    ));
+}
+
+pub async fn save_never_resurrects(h: Harness) {
+    let store = h.long_store().await;
+    let (id, s) = store.start("alice", SessionData::new()).await.unwrap();
+    store.delete(&id).await.unwrap();
+    assert!(matches!(
+        store.save(&id, &s).await,
+        Err(SessionError::NotFound)
+    ));
+    assert_eq!(store.touch(&id).await.unwrap(), None);
+    assert_eq!(store.load(&id).await.unwrap(), None);
+
+    let (id, s) = store.start("bob", SessionData::new()).await.unwrap();
+    store.revoke_user("bob").await.unwrap();
+    assert!(matches!(
+        store.save(&id, &s).await,
+        Err(SessionError::NotFound)
+    ));
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+pub async fn duplicate_create_refused(h: Harness) {
+    let store = h.long_store().await;
+    let id = SessionId::generate().unwrap();
+    let first = store.create(&id, "alice", data(1)).await.unwrap();
+    let again = store.create(&id, "mallory", data(2)).await;
+    assert!(
+        matches!(again, Err(SessionError::AlreadyExists)),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(first),
+        "original untouched"
+    );
+}
+
+pub async fn revoke_user_and_all(h: Harness) {
+    let store = h.long_store().await;
+    let other_node = h.long_store().await;
+    let mut alice = Vec::new();
+    for _ in 0..3 {
+        alice.push(store.start("alice", SessionData::new()).await.unwrap().0);
+    }
+    let mut bob = Vec::new();
+    for _ in 0..2 {
+        bob.push(store.start("bob", SessionData::new()).await.unwrap().0);
+    }
+    let listed = other_node.list(Some("alice")).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|i| i.session.user == "alice"));
+    assert_eq!(other_node.list(None).await.unwrap().len(), 5);
+    assert_eq!(store.count().await.unwrap(), 5);
+
+    // Revoked through one handle, gone through the other.
+    assert_eq!(other_node.revoke_user("alice").await.unwrap(), 3);
+    for id in &alice {
+        assert_eq!(store.load(id).await.unwrap(), None);
+    }
+    for id in &bob {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(store.revoke_user("alice").await.unwrap(), 0);
+    assert_eq!(store.revoke_user("nobody").await.unwrap(), 0);
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(store.revoke_all().await.unwrap(), 2);
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert!(other_node.list(None).await.unwrap().is_empty());
+    // The store still works after a revoke-all.
+    let (id, _) = store.start("carol", SessionData::new()).await.unwrap();
+    assert!(other_node.load(&id).await.unwrap().is_some());
+}
+
+pub async fn concurrent_saves_without_loss(h: Harness) {
+    const N: i64 = 1000;
+    let store = h.long_store().await;
+    let created = futures::future::join_all((0..N).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let user = format!("user{}", i % 10);
+            store.start(&user, SessionData::new()).await.unwrap()
+        })
+    }))
+    .await;
+    let sessions: Vec<_> = created.into_iter().map(|r| r.unwrap()).collect();
+    let saves = futures::future::join_all(sessions.iter().enumerate().map(|(i, (id, s))| {
+        let store = store.clone();
+        let (id, mut s) = (id.clone(), s.clone());
+        tokio::spawn(async move {
+            s.data = data(i as i64);
+            store.save(&id, &s).await.unwrap();
+        })
+    }))
+    .await;
+    saves.into_iter().for_each(|r| r.unwrap());
+    for (i, (id, _)) in sessions.iter().enumerate() {
+        let s = store.load(id).await.unwrap().expect("no session lost");
+        assert_eq!(s.data, data(i as i64), "no save lost");
+    }
+    assert_eq!(store.count().await.unwrap(), N as u64);
+    assert_eq!(store.list(Some("user3")).await.unwrap().len(), 100);
+
+    // Concurrent touches of one session, with a save among them: nothing lost, nothing broken.
+    let (id, s) = sessions[0].clone();
+    let mut with_data = s.clone();
+    with_data.data = data(-1);
+    let touches = futures::future::join_all((0..200).map(|i| {
+        let (store, id, with_data) = (store.clone(), id.clone(), with_data.clone());
+        tokio::spawn(async move {
+            if i == 100 {
+                store.save(&id, &with_data).await.map(Some)
+            } else {
+                store.touch(&id).await
+            }
+        })
+    }))
+    .await;
+    for t in touches {
+        assert!(t.unwrap().unwrap().is_some());
+    }
+    assert_eq!(store.load(&id).await.unwrap().unwrap().data, data(-1));
+}
+
+pub async fn corrupt_record_is_absent_and_reported(h: Harness) {
+    let store = h.long_store().await;
+    let (good, _) = store.start("alice", SessionData::new()).await.unwrap();
+    let mut damaged = Vec::new();
+    for variant in 0..2 {
+        let (id, _) = store.start("alice", SessionData::new()).await.unwrap();
+        h.corrupt(&id, variant);
+        damaged.push(id);
+    }
+    for id in &damaged {
+        assert_eq!(store.load(id).await.unwrap(), None, "corrupt = absent");
+        let reported = logs();
+        assert!(
+            reported.contains(&id.storage_key()) && reported.contains("WARN"),
+            "corruption of {} not reported; logs:\n{reported}",
+            id.storage_key()
+        );
+    }
+    let listed = store.list(Some("alice")).await.unwrap();
+    assert_eq!(listed.len(), 1, "list skips corrupt records");
+    assert_eq!(store.list(None).await.unwrap().len(), 1);
+    assert!(store.load(&good).await.unwrap().is_some());
+    // Logout of a damaged session still works, and its id can be used again.
+    for id in &damaged {
+        store.delete(id).await.unwrap();
+        assert_eq!(store.load(id).await.unwrap(), None);
+    }
+    store
+        .delete_expired(&|_| {})
+        .await
+        .expect("gc copes with corrupt records");
+}
+
+pub async fn store_never_holds_raw_id(h: Harness) {
+    let store = h.long_store().await;
+    let mut ids = Vec::new();
+    for user in ["alice", "bob", "alice"] {
+        let (id, _) = store.start(user, data(1)).await.unwrap();
+        ids.push(id);
+    }
+    store
+        .record_failure("alice|127.0.0.1", ms(60_000))
+        .await
+        .unwrap();
+    let dump = h.dump();
+    for id in &ids {
+        assert!(
+            !dump.contains(id.cookie_value()),
+            "raw session id found in the store"
+        );
+        assert!(dump.contains(&id.storage_key()), "stored under its hash");
+        assert!(!format!("{id:?}").contains(id.cookie_value()));
+    }
+}
+
+pub async fn throttle_shared_and_expires(h: Harness) {
+    let node_a = h.long_store().await;
+    let node_b = h.long_store().await;
+    let key = "alice|10.0.0.7";
+    let window = ms(600);
+    assert_eq!(node_a.record_failure(key, window).await.unwrap(), 1);
+    assert_eq!(node_b.record_failure(key, window).await.unwrap(), 2);
+    assert_eq!(node_a.record_failure(key, window).await.unwrap(), 3);
+    assert_eq!(
+        node_b.record_failure("bob|10.0.0.7", window).await.unwrap(),
+        1,
+        "keys are independent"
+    );
+    tokio::time::sleep(ms(900)).await;
+    assert_eq!(
+        node_b.record_failure(key, window).await.unwrap(),
+        1,
+        "window over"
+    );
+    assert_eq!(node_a.record_failure(key, window).await.unwrap(), 2);
+    node_b.clear_failures(key).await.unwrap();
+    assert_eq!(node_a.record_failure(key, window).await.unwrap(), 1);
+}
+
+pub async fn delete_expired_removes_only_expired(h: Harness) {
+    let short = h.store(ms(200), Duration::from_secs(60)).await;
+    let long = h.long_store().await;
+    for _ in 0..5 {
+        short.start("alice", SessionData::new()).await.unwrap();
+    }
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        live.push(long.start("bob", SessionData::new()).await.unwrap().0);
+    }
+    tokio::time::sleep(ms(400)).await;
+    let seen = Mutex::new(Vec::<GcProgress>::new());
+    let deleted = long
+        .delete_expired(&|p| seen.lock().unwrap().push(p))
+        .await
+        .unwrap();
+    let expected = if h.kind == BackendKind::Redis { 0 } else { 5 };
+    assert_eq!(deleted, expected, "Redis TTL already did the work");
+    assert_eq!(long.count().await.unwrap(), 3);
+    for id in &live {
+        assert!(long.load(id).await.unwrap().is_some());
+    }
+    let seen = seen.into_inner().unwrap();
+    if h.kind != BackendKind::Redis {
+        let last = seen.last().expect("progress reported");
+        assert_eq!(last.done, last.total);
+    }
+    assert_eq!(long.delete_expired(&|_| {}).await.unwrap(), 0);
+    assert!(long.list(Some("alice")).await.unwrap().is_empty());
+}
+
+macro_rules! suite {
+    ($kind:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                super::$test(super::Harness::new($kind)).await
+            }
+        )*
+    };
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod redis {
+            use fleetctl::config::BackendKind;
+            suite!(BackendKind::Redis; $($test),*);
+        }
+        mod sqlite {
+            use fleetctl::config::BackendKind;
+            suite!(BackendKind::Sqlite; $($test),*);
+        }
+        mod file {
+            use fleetctl::config::BackendKind;
+            suite!(BackendKind::File; $($test),*);
+        }
+    };
+}
+
+conformance!(
+    create_and_load,
+    idle_ttl_expiry,
+    sliding_renewal,
+    absolute_lifetime_caps_sliding,
+    save_never_resurrects,
+    duplicate_create_refused,
+    revoke_user_and_all,
+    concurrent_saves_without_loss,
+    corrupt_record_is_absent_and_reported,
+    store_never_holds_raw_id,
+    throttle_shared_and_expires,
+    delete_expired_removes_only_expired,
+);
+
+// ---- Redis only: outages and persistence ---------------------------------------------------
+
+mod redis_outage {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unavailable_then_recovers() {
+        let mut h = Harness::new(BackendKind::Redis);
+        // A password, to check it never leaks into an error message.
+        let mut c = h.redis_conn();
+        ::redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("s3cret-pw")
+            .query::<()>(&mut c)
+            .unwrap();
+        let mut config = h.config(Duration::from_secs(3600), Duration::from_secs(7200));
+        config.redis.password = Some("s3cret-pw".into());
+        let store = sessions::open(&config).await.unwrap();
+        let (id, _) = store.start("alice", SessionData::new()).await.unwrap();
+
+        h.redis.as_mut().unwrap().stop();
+        let started = Instant::now();
+        let err = store.load(&id).await.expect_err("redis is down");
+        assert!(
+            matches!(err, SessionError::Unavailable { .. }),
+            "expected Unavailable, got {err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(8), "bounded wait");
+        let message = err.to_string();
+        assert!(message.contains("127.0.0.1"), "{message}");
+        assert!(!message.contains("s3cret-pw"), "password leaked: {message}");
+        assert!(matches!(
+            store.start("bob", SessionData::new()).await,
+            Err(SessionError::Unavailable { .. })
+        ));
+
+        // Back up (empty, no password): the same store handle reconnects by itself.
+        h.redis.as_mut().unwrap().restart();
+        config.redis.password = None;
+        let store = sessions::open(&config).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let id = loop {
+            match store.start("alice", SessionData::new()).await {
+                Ok((id, _)) => break id,
+                Err(e) if Instant::now() < deadline => {
+                    assert!(matches!(e, SessionError::Unavailable { .. }));
+                    tokio::time::sleep(ms(200)).await;
+                }
+                Err(e) => panic!("no recovery after restart: {e}"),
+            }
+        };
+        assert!(store.load(&id).await.unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn same_handle_recovers_after_restart() {
+        let mut h = Harness::new(BackendKind::Redis);
+        let store = h.long_store().await;
+        store.start("alice", SessionData::new()).await.unwrap();
+        h.redis.as_mut().unwrap().stop();
+        assert!(store.count().await.is_err());
+        h.redis.as_mut().unwrap().restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match store.start("alice", SessionData::new()).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => {
+                    assert!(matches!(e, SessionError::Unavailable { .. }), "{e:?}");
+                    tokio::time::sleep(ms(200)).await;
+                }
+                Err(e) => panic!("no recovery after restart: {e}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_opened_while_redis_down_connects_later() {
+        let mut h = Harness::new(BackendKind::Redis);
+        h.redis.as_mut().unwrap().stop();
+        let store = h.long_store().await;
+        assert!(matches!(
+            store.count().await,
+            Err(SessionError::Unavailable { .. })
+        ));
+        h.redis.as_mut().unwrap().restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Err(e) = store.start("alice", SessionData::new()).await {
+            assert!(Instant::now() < deadline, "never connected: {e}");
+            tokio::time::sleep(ms(200)).await;
+        }
+        assert_eq!(store.count().await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_survive_a_persistent_restart() {
+        capture_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = RedisServer::start_persistent();
+        let h = Harness {
+            kind: BackendKind::Redis,
+            dir,
+            redis: None,
+        };
+        let mut config = h.config(Duration::from_secs(3600), Duration::from_secs(7200));
+        config.redis.port = server.port;
+        let store = sessions::open(&config).await.unwrap();
+        let (id, _) = store.start("alice", data(5)).await.unwrap();
+        server.restart();
+        let store = sessions::open(&config).await.unwrap();
+        let s = store.load(&id).await.unwrap().expect("persisted session");
+        assert_eq!(s.data, data(5));
+        assert_eq!(store.list(Some("alice")).await.unwrap().len(), 1);
+    }
+}
