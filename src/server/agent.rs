@@ -15,11 +15,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::metrics::Rejection;
 use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
+use crate::credentials::API_KEY_PREFIX;
 use crate::fleet::{Report, ReportError};
-
-/// The prefix every agent API key carries (`fleetctl keys new`), so a leaked key is
-/// recognisable in logs and by secret scanners.
-pub const API_KEY_PREFIX: &str = "fleet_";
 
 /// The name of the configured API key the request carries.
 pub fn agent_key(state: &AppState, parts: &Parts) -> Result<String, ApiError> {

@@ -10,6 +10,7 @@ mod cluster_manager;
 mod cluster_nodes;
 mod config_cli;
 mod docs;
+mod fleet_api;
 mod fleet_store;
 mod lb_configs;
 mod session_conformance;
