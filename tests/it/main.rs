@@ -11,6 +11,7 @@ mod cluster_nodes;
 mod config_cli;
 mod docs;
 mod fleet_api;
+mod fleet_cluster;
 mod fleet_store;
 mod lb_configs;
 mod session_conformance;

@@ -58,7 +58,9 @@ impl Node {
             }
             None => Command::new(fleetctl_bin()),
         };
-        cmd.arg("--config")
+        // Relative default paths (`fleet-data/…`) land in the test's directory, not the repo.
+        cmd.current_dir(self.config.parent().expect("config dir"))
+            .arg("--config")
             .arg(&self.config)
             .args(["serve", "--host", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
