@@ -530,9 +530,13 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;agent' {
-            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Fleet server or load balancer URL')
-            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'File holding the agent API key')
-            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Seconds between reports (or a duration such as 30s, 1m)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]')
+            [CompletionResult]::new('--machine-id', '--machine-id', [CompletionResultType]::ParameterName, 'Machine id to report as [default: /etc/machine-id, else the hostname]')
+            [CompletionResult]::new('--buffer', '--buffer', [CompletionResultType]::ParameterName, 'Reports kept while no server answers (oldest dropped first)')
+            [CompletionResult]::new('--simulate', '--simulate', [CompletionResultType]::ParameterName, 'Simulate N virtual machines with realistic, varying metrics instead of this host')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 60s) instead of running until stopped')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Collect one report, print it and exit without sending')

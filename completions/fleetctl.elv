@@ -474,9 +474,13 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;keys;help;help'= {
         }
         &'fleetctl;agent'= {
-            cand --server 'Fleet server or load balancer URL'
-            cand --api-key-file 'File holding the agent API key'
-            cand --interval 'Seconds between reports (or a duration such as 30s, 1m)'
+            cand --server 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]'
+            cand --api-key-file 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]'
+            cand --interval 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]'
+            cand --machine-id 'Machine id to report as [default: /etc/machine-id, else the hostname]'
+            cand --buffer 'Reports kept while no server answers (oldest dropped first)'
+            cand --simulate 'Simulate N virtual machines with realistic, varying metrics instead of this host'
+            cand --duration 'Stop after this long (e.g. 60s) instead of running until stopped'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand --once 'Collect one report, print it and exit without sending'

@@ -305,9 +305,13 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l server -d 'Fleet server or load balancer URL' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l api-key-file -d 'File holding the agent API key' -r -F
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l interval -d 'Seconds between reports (or a duration such as 30s, 1m)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l server -d 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l api-key-file -d 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l interval -d 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l machine-id -d 'Machine id to report as [default: /etc/machine-id, else the hostname]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l buffer -d 'Reports kept while no server answers (oldest dropped first)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l simulate -d 'Simulate N virtual machines with realistic, varying metrics instead of this host' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l duration -d 'Stop after this long (e.g. 60s) instead of running until stopped' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"

@@ -102,14 +102,31 @@ pub fn report_table(r: &crate::fleet::Report) -> String {
         ("os", format!("{} (kernel {})", r.os, r.kernel)),
         ("timestamp", r.timestamp.clone()),
         ("uptime", age(r.uptime_secs as f64).replace(" ago", "")),
-        ("cpu", format!("{:.1} % of {} cores", r.cpu_percent, r.cpu_cores)),
-        ("load", format!("{:.2} {:.2} {:.2}", r.load[0], r.load[1], r.load[2])),
+        (
+            "cpu",
+            format!("{:.1} % of {} cores", r.cpu_percent, r.cpu_cores),
+        ),
+        (
+            "load",
+            format!("{:.2} {:.2} {:.2}", r.load[0], r.load[1], r.load[2]),
+        ),
         (
             "memory",
-            format!("{} of {} ({:.0} %)", gib(r.memory.used_bytes), gib(r.memory.total_bytes), r.memory.used_percent()),
+            format!(
+                "{} of {} ({:.0} %)",
+                gib(r.memory.used_bytes),
+                gib(r.memory.total_bytes),
+                r.memory.used_percent()
+            ),
         ),
-        ("swap", format!("{} of {}", gib(r.swap.used_bytes), gib(r.swap.total_bytes))),
-        ("network", format!("rx {} B, tx {} B", r.network.rx_bytes, r.network.tx_bytes)),
+        (
+            "swap",
+            format!("{} of {}", gib(r.swap.used_bytes), gib(r.swap.total_bytes)),
+        ),
+        (
+            "network",
+            format!("rx {} B, tx {} B", r.network.rx_bytes, r.network.tx_bytes),
+        ),
     ];
     for (k, v) in rows {
         t.add_row(vec![Cell::new(k), Cell::new(v)]);

@@ -99,9 +99,16 @@ impl Collector {
             agent_version: env!("CARGO_PKG_VERSION").into(),
             timestamp: rfc3339_ms(now),
             uptime_secs: System::uptime().unwrap_or(0),
-            cpu_percent: (f64::from(self.sys.global_cpu_usage()).clamp(0.0, 100.0) * 100.0).round() / 100.0,
+            cpu_percent: (f64::from(self.sys.global_cpu_usage()).clamp(0.0, 100.0) * 100.0).round()
+                / 100.0,
             cpu_cores: (self.sys.cpus().len() as u32).clamp(1, 4096),
-            load: load.map(|l| if l.is_finite() { l.clamp(0.0, 100_000.0) } else { 0.0 }),
+            load: load.map(|l| {
+                if l.is_finite() {
+                    l.clamp(0.0, 100_000.0)
+                } else {
+                    0.0
+                }
+            }),
             memory: Usage {
                 total_bytes: total_memory,
                 used_bytes: self.sys.used_memory().min(total_memory),
@@ -124,7 +131,9 @@ fn detect_machine_id(hostname: &str) -> String {
     let from_file = std::fs::read_to_string("/etc/machine-id")
         .ok()
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric()));
+        .filter(|s| {
+            !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric())
+        });
     from_file.unwrap_or_else(|| {
         let id: String = hostname
             .chars()
@@ -137,7 +146,11 @@ fn detect_machine_id(hostname: &str) -> String {
             })
             .take(128)
             .collect();
-        if id.is_empty() { "localhost".into() } else { id }
+        if id.is_empty() {
+            "localhost".into()
+        } else {
+            id
+        }
     })
 }
 

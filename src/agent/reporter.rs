@@ -165,7 +165,8 @@ impl Buffer {
 /// full jitter over its upper half so a fleet that lost its server does not come back in
 /// lockstep.
 pub fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60));
+    let base =
+        Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60));
     base / 2 + base.mul_f64(jitter() / 2.0)
 }
 
@@ -202,7 +203,11 @@ pub async fn run(mut collector: Collector, opts: AgentOptions) -> anyhow::Result
                 match sender.send(report).await {
                     Delivery::Accepted => {
                         if failures > 0 {
-                            info!(server = sender.server(), "server answers again; {} buffered report(s) to send", buffer.len() - 1);
+                            info!(
+                                server = sender.server(),
+                                "server answers again; {} buffered report(s) to send",
+                                buffer.len() - 1
+                            );
                         }
                         failures = 0;
                         buffer.reports.pop_front();
@@ -215,9 +220,15 @@ pub async fn run(mut collector: Collector, opts: AgentOptions) -> anyhow::Result
                         failures += 1;
                         let wait = backoff(failures);
                         if why.contains("401") {
-                            error!("{why}; check --api-key-file; keeping {} report(s)", buffer.len());
+                            error!(
+                                "{why}; check --api-key-file; keeping {} report(s)",
+                                buffer.len()
+                            );
                         } else if failures == 1 {
-                            warn!("{why}; retrying with backoff, buffering up to {} reports", buffer.capacity);
+                            warn!(
+                                "{why}; retrying with backoff, buffering up to {} reports",
+                                buffer.capacity
+                            );
                         } else {
                             debug!("{why}; retry in {:.1}s", wait.as_secs_f64());
                         }
@@ -237,7 +248,10 @@ pub async fn run(mut collector: Collector, opts: AgentOptions) -> anyhow::Result
         tokio::time::sleep_until(wake).await;
     }
     if buffer.dropped > 0 {
-        warn!("{} report(s) were dropped while no server answered", buffer.dropped);
+        warn!(
+            "{} report(s) were dropped while no server answered",
+            buffer.dropped
+        );
     }
     Ok(())
 }

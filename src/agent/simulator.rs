@@ -216,7 +216,9 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
         servers.rotate_left(shift);
         let mut sender = Sender::new(servers, opts.api_key.clone())?;
         let tally = Arc::clone(&tally);
-        let offset = opts.interval.mul_f64(i as f64 / opts.machines.max(1) as f64);
+        let offset = opts
+            .interval
+            .mul_f64(i as f64 / opts.machines.max(1) as f64);
         let interval = opts.interval;
         tasks.push(tokio::spawn(async move {
             let mut next = started + offset;
@@ -255,7 +257,11 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
             loop {
                 tick.tick().await;
                 let t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                info!(accepted = t.accepted, failed = t.failed, "simulation progress");
+                info!(
+                    accepted = t.accepted,
+                    failed = t.failed,
+                    "simulation progress"
+                );
             }
         })
     };
@@ -299,7 +305,10 @@ mod tests {
             assert_eq!(r.machine_id, "sim-test-00003");
             cpus.push(r.cpu_percent);
         }
-        assert!(cpus.windows(2).any(|w| w[0] != w[1]), "metrics vary: {cpus:?}");
+        assert!(
+            cpus.windows(2).any(|w| w[0] != w[1]),
+            "metrics vary: {cpus:?}"
+        );
     }
 
     #[test]

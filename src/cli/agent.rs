@@ -105,7 +105,9 @@ impl Agent {
 
         if let Some(n) = self.simulate {
             if n == 0 {
-                return Err(anyhow!(UsageError("--simulate needs at least 1 machine".into())));
+                return Err(anyhow!(UsageError(
+                    "--simulate needs at least 1 machine".into()
+                )));
             }
             let stats = simulator::run(SimOptions {
                 machines: n,

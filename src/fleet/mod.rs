@@ -262,7 +262,9 @@ pub trait FleetStore: Send + Sync + 'static {
 /// Open the store named by `config.backend`.
 pub async fn open(config: &StorageConfig) -> StoreResult<Arc<dyn FleetStore>> {
     match config.backend {
-        BackendKind::Sqlite => Ok(Arc::new(sqlite::SqliteFleetStore::open(&config.db_path).await?)),
+        BackendKind::Sqlite => Ok(Arc::new(
+            sqlite::SqliteFleetStore::open(&config.db_path).await?,
+        )),
         BackendKind::Redis => Ok(Arc::new(redis::RedisFleetStore::open(config).await?)),
         BackendKind::File => Err(StoreError::Config(
             "storage.backend `file` cannot hold fleet data: use `sqlite` (one host) or `redis` \

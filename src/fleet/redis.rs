@@ -182,7 +182,11 @@ impl RedisFleetStore {
         Ok(c)
     }
 
-    fn decode_machine(&self, id: &str, fields: &HashMap<String, String>) -> Result<MachineRecord, String> {
+    fn decode_machine(
+        &self,
+        id: &str,
+        fields: &HashMap<String, String>,
+    ) -> Result<MachineRecord, String> {
         let num = |k: &str| -> Result<Millis, String> {
             fields
                 .get(k)
@@ -252,13 +256,18 @@ impl FleetStore for RedisFleetStore {
                 .arg(tier.max_points);
         }
         let mut c = self.con().await?;
-        inv.invoke_async(&mut c).await.map_err(|e| self.unavailable(e))
+        inv.invoke_async(&mut c)
+            .await
+            .map_err(|e| self.unavailable(e))
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {
         let mut c = self.con().await?;
         let now = self.now().await?;
-        let ids: Vec<String> = c.zrange(INDEX, 0, -1).await.map_err(|e| self.unavailable(e))?;
+        let ids: Vec<String> = c
+            .zrange(INDEX, 0, -1)
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let mut snap = Snapshot {
             now,
             ..Snapshot::default()
@@ -349,16 +358,21 @@ impl FleetStore for RedisFleetStore {
     async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
         let mut c = self.con().await?;
         let mut inv = self.forget.prepare_invoke();
-        inv.key(INDEX).arg(silent_for.as_millis() as i64).arg(PREFIX);
+        inv.key(INDEX)
+            .arg(silent_for.as_millis() as i64)
+            .arg(PREFIX);
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.invoke_async(&mut c).await.map_err(|e| self.unavailable(e))
+        inv.invoke_async(&mut c)
+            .await
+            .map_err(|e| self.unavailable(e))
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
         let mut c = self.con().await?;
-        let map: HashMap<String, Millis> = c.hgetall(KEYS).await.map_err(|e| self.unavailable(e))?;
+        let map: HashMap<String, Millis> =
+            c.hgetall(KEYS).await.map_err(|e| self.unavailable(e))?;
         let mut v: Vec<KeyUsage> = map
             .into_iter()
             .map(|(name, last_used)| KeyUsage { name, last_used })

@@ -103,7 +103,11 @@ pub enum ReportError {
 
 impl Report {
     /// Validate a request body. `content_type` is the header value, `now` the server's clock.
-    pub fn parse(content_type: Option<&str>, body: &[u8], now: Millis) -> Result<Report, ReportError> {
+    pub fn parse(
+        content_type: Option<&str>,
+        body: &[u8],
+        now: Millis,
+    ) -> Result<Report, ReportError> {
         let is_json = content_type.is_some_and(|ct| {
             ct.split(';')
                 .next()
@@ -145,7 +149,8 @@ impl Report {
 
     /// Range checks on a report whose types are right.
     pub fn check(&self, now: Millis) -> Result<(), ReportError> {
-        let invalid = |field: &str, why: String| Err(ReportError::Invalid(format!("`{field}`: {why}")));
+        let invalid =
+            |field: &str, why: String| Err(ReportError::Invalid(format!("`{field}`: {why}")));
         if self.machine_id.is_empty() || self.machine_id.len() > 128 {
             return invalid("machine_id", "must be 1 to 128 characters".into());
         }
@@ -168,7 +173,10 @@ impl Report {
         text("agent_version", &self.agent_version, 64)?;
 
         let measured = parse_time(&self.timestamp).map_err(|e| {
-            ReportError::Invalid(format!("`timestamp`: `{}` is not RFC 3339 ({e})", self.timestamp))
+            ReportError::Invalid(format!(
+                "`timestamp`: `{}` is not RFC 3339 ({e})",
+                self.timestamp
+            ))
         })?;
         if measured > now + MAX_CLOCK_SKEW_MS {
             return invalid(
@@ -193,7 +201,10 @@ impl Report {
             );
         }
         if self.uptime_secs > MAX_UPTIME_SECS {
-            return invalid("uptime_secs", format!("{} is more than 100 years", self.uptime_secs));
+            return invalid(
+                "uptime_secs",
+                format!("{} is more than 100 years", self.uptime_secs),
+            );
         }
         if !(0.0..=100.0).contains(&self.cpu_percent) {
             return invalid(
@@ -209,16 +220,25 @@ impl Report {
         }
         for (i, l) in self.load.iter().enumerate() {
             if !(0.0..=MAX_LOAD).contains(l) {
-                return invalid(&format!("load[{i}]"), format!("{l} is not a load average (0 to {MAX_LOAD})"));
+                return invalid(
+                    &format!("load[{i}]"),
+                    format!("{l} is not a load average (0 to {MAX_LOAD})"),
+                );
             }
         }
         usage("memory", &self.memory)?;
         if self.memory.total_bytes == 0 {
-            return invalid("memory.total_bytes", "a machine has some memory: 0 is impossible".into());
+            return invalid(
+                "memory.total_bytes",
+                "a machine has some memory: 0 is impossible".into(),
+            );
         }
         usage("swap", &self.swap)?;
         if self.disks.len() > MAX_DISKS {
-            return invalid("disks", format!("{} disks; at most {MAX_DISKS}", self.disks.len()));
+            return invalid(
+                "disks",
+                format!("{} disks; at most {MAX_DISKS}", self.disks.len()),
+            );
         }
         for (i, d) in self.disks.iter().enumerate() {
             text(&format!("disks[{i}].mount"), &d.mount, 512)?;
@@ -269,7 +289,9 @@ pub fn body_too_large() -> ReportError {
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), ReportError> {
     if value.trim().is_empty() {
-        return Err(ReportError::Invalid(format!("`{field}`: must not be empty")));
+        return Err(ReportError::Invalid(format!(
+            "`{field}`: must not be empty"
+        )));
     }
     if value.chars().count() > max {
         return Err(ReportError::Invalid(format!(
@@ -326,7 +348,8 @@ pub fn rfc3339_ms(ms: Millis) -> String {
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    t.format(&f).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    t.format(&f)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 #[cfg(test)]

@@ -157,7 +157,8 @@ fn machine_record(id: &str, json: &str, m: MachineMeta) -> Result<MachineRecord,
     })
 }
 
-const SELECT_MACHINE: &str = "SELECT machine_id, report, first_seen, last_seen, api_key, offline_since FROM fleet_machines";
+const SELECT_MACHINE: &str =
+    "SELECT machine_id, report, first_seen, last_seen, api_key, offline_since FROM fleet_machines";
 
 #[async_trait]
 impl FleetStore for SqliteFleetStore {
@@ -280,13 +281,15 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => machine_record(&id, &json, meta)
-                .map(Some)
-                .map_err(|message| StoreError::Unavailable {
-                    backend: BackendKind::Sqlite,
-                    location: self.location(),
-                    message,
-                }),
+            Some((id, json, meta)) => {
+                machine_record(&id, &json, meta)
+                    .map(Some)
+                    .map_err(|message| StoreError::Unavailable {
+                        backend: BackendKind::Sqlite,
+                        location: self.location(),
+                        message,
+                    })
+            }
         }
     }
 

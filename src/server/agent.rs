@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::metrics::Rejection;
-use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
 use crate::credentials::API_KEY_PREFIX;
+use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
 use crate::fleet::{Report, ReportError};
 
 /// The name of the configured API key the request carries.

@@ -158,7 +158,10 @@ pub async fn machine(
 
 /// `GET /api/fleet/keys`: every configured API key with its last use, plus keys that were
 /// used but are no longer configured (revoked).
-pub async fn keys(_who: FleetReader, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn keys(
+    _who: FleetReader,
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
     let usage = state.fleet()?.key_usage().await.map_err(unavailable)?;
     let configured = &state.config().auth.api_keys;
     let mut out: Vec<Value> = configured

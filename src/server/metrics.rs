@@ -322,11 +322,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             &[("", rss as f64)],
         );
     }
-    let sources: Vec<Arc<dyn MetricsSource>> = m
-        .sources
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let sources: Vec<Arc<dyn MetricsSource>> =
+        m.sources.read().unwrap_or_else(|p| p.into_inner()).clone();
     for s in sources {
         out.push_str(&s.render().await);
     }

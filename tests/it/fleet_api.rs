@@ -30,7 +30,11 @@ struct Env {
 
 /// A node whose config accepts the API keys `keys` (name, key), on the fleet database in
 /// `dir` (a new one when `None`), as a restarted node with a changed config would be.
-async fn env_with(keys: &[(&str, &str)], dir: Option<Arc<tempfile::TempDir>>, tune: impl FnOnce(&mut Config)) -> Env {
+async fn env_with(
+    keys: &[(&str, &str)],
+    dir: Option<Arc<tempfile::TempDir>>,
+    tune: impl FnOnce(&mut Config),
+) -> Env {
     let dir = dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
     let mut config = Config::default();
     config.cluster.backend = BackendKind::Sqlite;
@@ -49,7 +53,9 @@ async fn env_with(keys: &[(&str, &str)], dir: Option<Arc<tempfile::TempDir>>, tu
         })
         .collect();
     tune(&mut config);
-    let backend = backend::open(&config.cluster).await.expect("cluster backend");
+    let backend = backend::open(&config.cluster)
+        .await
+        .expect("cluster backend");
     let info = NodeInfo {
         node_id: "fleet-node".into(),
         hostname: "localhost".into(),
@@ -76,7 +82,9 @@ async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, axum:
     let res = server::app(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), 8 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(res.into_body(), 8 << 20)
+        .await
+        .unwrap();
     let json = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, json, headers)
@@ -120,12 +128,19 @@ async fn a_report_shows_up_in_machines_detail_summary_and_metrics() {
     let body = good_report(&env.store, "web-01", 42.0).await;
     let (status, v, headers) = call(
         &env.state,
-        post(Some(KEY_NEW), Some("application/json; charset=utf-8"), body.to_string()),
+        post(
+            Some(KEY_NEW),
+            Some("application/json; charset=utf-8"),
+            body.to_string(),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["machine_id"], "web-01");
-    assert!(headers.contains_key("x-request-id"), "request id header: {headers:?}");
+    assert!(
+        headers.contains_key("x-request-id"),
+        "request id header: {headers:?}"
+    );
 
     let (status, list, _) = call(&env.state, get("/api/fleet/machines")).await;
     assert_eq!(status, StatusCode::OK, "{list}");
@@ -151,7 +166,14 @@ async fn a_report_shows_up_in_machines_detail_summary_and_metrics() {
 
     let (status, s, _) = call(&env.state, get("/api/fleet/summary")).await;
     assert_eq!(status, StatusCode::OK, "{s}");
-    assert_eq!((s["total"].clone(), s["online"].clone(), s["offline"].clone()), (json!(1), json!(1), json!(0)));
+    assert_eq!(
+        (
+            s["total"].clone(),
+            s["online"].clone(),
+            s["offline"].clone()
+        ),
+        (json!(1), json!(1), json!(0))
+    );
     assert_eq!(s["averages"]["cpu_percent"], 42.0);
     assert_eq!(s["top"]["cpu"][0]["machine_id"], "web-01");
 
@@ -168,7 +190,12 @@ async fn a_report_shows_up_in_machines_detail_summary_and_metrics() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = text.as_str().unwrap();
     for needle in [
         "fleetctl_http_requests_total{route=\"/api/fleet/report\",method=\"POST\",status=\"200\"} 1",
@@ -193,7 +220,11 @@ async fn malformed_reports_are_refused_and_nothing_is_stored() {
         let mut r = good.clone();
         let mut at = &mut r;
         for p in &path[..path.len() - 1] {
-            at = if let Ok(i) = p.parse::<usize>() { &mut at[i] } else { &mut at[*p] };
+            at = if let Ok(i) = p.parse::<usize>() {
+                &mut at[i]
+            } else {
+                &mut at[*p]
+            };
         }
         let last = path[path.len() - 1];
         if let Ok(i) = last.parse::<usize>() {
@@ -225,41 +256,235 @@ async fn malformed_reports_are_refused_and_nothing_is_stored() {
     };
     let json = Some("application/json");
     let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
-        ("text/plain", Some("text/plain"), good.to_string(), 415, "application/json"),
-        ("no content type", None, good.to_string(), 415, "Content-Type"),
-        ("form", Some("application/x-www-form-urlencoded"), "a=b".into(), 415, "application/json"),
-        ("truncated JSON", json, "{\"machine_id\":".into(), 400, "not valid JSON"),
+        (
+            "text/plain",
+            Some("text/plain"),
+            good.to_string(),
+            415,
+            "application/json",
+        ),
+        (
+            "no content type",
+            None,
+            good.to_string(),
+            415,
+            "Content-Type",
+        ),
+        (
+            "form",
+            Some("application/x-www-form-urlencoded"),
+            "a=b".into(),
+            415,
+            "application/json",
+        ),
+        (
+            "truncated JSON",
+            json,
+            "{\"machine_id\":".into(),
+            400,
+            "not valid JSON",
+        ),
         ("empty body", json, String::new(), 400, "not valid JSON"),
         ("an array", json, "[]".into(), 400, "JSON object"),
         ("null", json, "null".into(), 400, "JSON object"),
-        ("missing hostname", json, without("hostname"), 400, "hostname"),
-        ("missing timestamp", json, without("timestamp"), 400, "timestamp"),
-        ("cpu as a word", json, with(&["cpu_percent"], json!("high")), 400, "cpu_percent"),
-        ("cpu NaN string", json, with(&["cpu_percent"], json!("NaN")), 400, "cpu_percent"),
-        ("cpu Infinity string", json, with(&["cpu_percent"], json!("Infinity")), 400, "cpu_percent"),
-        ("cpu 900 %", json, with(&["cpu_percent"], json!(900)), 422, "cpu_percent"),
-        ("cpu negative", json, with(&["cpu_percent"], json!(-1.5)), 422, "cpu_percent"),
-        ("cpu 1e999", json, good.to_string().replace("\"cpu_percent\":10.0", "\"cpu_percent\":1e999"), 400, "number out of range"),
-        ("negative memory", json, with(&["memory", "used_bytes"], json!(-5)), 400, "memory.used_bytes"),
-        ("used > total memory", json, with(&["memory", "used_bytes"], json!(u64::MAX / 2)), 422, "memory.used_bytes"),
-        ("no memory at all", json, with(&["memory"], json!({"total_bytes": 0, "used_bytes": 0})), 422, "memory.total_bytes"),
-        ("negative load", json, with(&["load", "1"], json!(-0.5)), 422, "load[1]"),
-        ("two load averages", json, with(&["load"], json!([1.0, 2.0])), 400, "load"),
-        ("fractional uptime", json, with(&["uptime_secs"], json!(1.5)), 400, "uptime_secs"),
-        ("counter beyond u64", json, good.to_string().replace("\"rx_bytes\":1000000", "\"rx_bytes\":18446744073709551616"), 400, "network.rx_bytes"),
-        ("disks as object", json, with(&["disks"], json!({"/": 1})), 400, "disks"),
-        ("empty mount", json, with(&["disks", "0", "mount"], json!("")), 422, "disks[0].mount"),
-        ("zero cores", json, with(&["cpu_cores"], json!(0)), 422, "cpu_cores"),
-        ("timestamp tomorrow", json, with(&["timestamp"], json!("2099-01-01T00:00:00Z")), 422, "timestamp"),
-        ("timestamp prose", json, with(&["timestamp"], json!("yesterday")), 422, "timestamp"),
-        ("timestamp last month", json, with(&["timestamp"], json!("2000-01-01T00:00:00Z")), 422, "timestamp"),
-        ("path in machine id", json, with(&["machine_id"], json!("../../etc/passwd")), 422, "machine_id"),
-        ("empty machine id", json, with(&["machine_id"], json!("")), 422, "machine_id"),
-        ("long machine id", json, with(&["machine_id"], json!("m".repeat(200))), 422, "machine_id"),
-        ("newline in hostname", json, with(&["hostname"], json!("web\n01")), 422, "hostname"),
-        ("machine id a number", json, with(&["machine_id"], json!(7)), 400, "machine_id"),
-        ("nested 11 levels", json, nested, 400, "nested 11 levels deep"),
-        ("nested 5000 levels", json, very_deep, 400, "recursion limit"),
+        (
+            "missing hostname",
+            json,
+            without("hostname"),
+            400,
+            "hostname",
+        ),
+        (
+            "missing timestamp",
+            json,
+            without("timestamp"),
+            400,
+            "timestamp",
+        ),
+        (
+            "cpu as a word",
+            json,
+            with(&["cpu_percent"], json!("high")),
+            400,
+            "cpu_percent",
+        ),
+        (
+            "cpu NaN string",
+            json,
+            with(&["cpu_percent"], json!("NaN")),
+            400,
+            "cpu_percent",
+        ),
+        (
+            "cpu Infinity string",
+            json,
+            with(&["cpu_percent"], json!("Infinity")),
+            400,
+            "cpu_percent",
+        ),
+        (
+            "cpu 900 %",
+            json,
+            with(&["cpu_percent"], json!(900)),
+            422,
+            "cpu_percent",
+        ),
+        (
+            "cpu negative",
+            json,
+            with(&["cpu_percent"], json!(-1.5)),
+            422,
+            "cpu_percent",
+        ),
+        (
+            "cpu 1e999",
+            json,
+            good.to_string()
+                .replace("\"cpu_percent\":10.0", "\"cpu_percent\":1e999"),
+            400,
+            "number out of range",
+        ),
+        (
+            "negative memory",
+            json,
+            with(&["memory", "used_bytes"], json!(-5)),
+            400,
+            "memory.used_bytes",
+        ),
+        (
+            "used > total memory",
+            json,
+            with(&["memory", "used_bytes"], json!(u64::MAX / 2)),
+            422,
+            "memory.used_bytes",
+        ),
+        (
+            "no memory at all",
+            json,
+            with(&["memory"], json!({"total_bytes": 0, "used_bytes": 0})),
+            422,
+            "memory.total_bytes",
+        ),
+        (
+            "negative load",
+            json,
+            with(&["load", "1"], json!(-0.5)),
+            422,
+            "load[1]",
+        ),
+        (
+            "two load averages",
+            json,
+            with(&["load"], json!([1.0, 2.0])),
+            400,
+            "load",
+        ),
+        (
+            "fractional uptime",
+            json,
+            with(&["uptime_secs"], json!(1.5)),
+            400,
+            "uptime_secs",
+        ),
+        (
+            "counter beyond u64",
+            json,
+            good.to_string()
+                .replace("\"rx_bytes\":1000000", "\"rx_bytes\":18446744073709551616"),
+            400,
+            "network.rx_bytes",
+        ),
+        (
+            "disks as object",
+            json,
+            with(&["disks"], json!({"/": 1})),
+            400,
+            "disks",
+        ),
+        (
+            "empty mount",
+            json,
+            with(&["disks", "0", "mount"], json!("")),
+            422,
+            "disks[0].mount",
+        ),
+        (
+            "zero cores",
+            json,
+            with(&["cpu_cores"], json!(0)),
+            422,
+            "cpu_cores",
+        ),
+        (
+            "timestamp tomorrow",
+            json,
+            with(&["timestamp"], json!("2099-01-01T00:00:00Z")),
+            422,
+            "timestamp",
+        ),
+        (
+            "timestamp prose",
+            json,
+            with(&["timestamp"], json!("yesterday")),
+            422,
+            "timestamp",
+        ),
+        (
+            "timestamp last month",
+            json,
+            with(&["timestamp"], json!("2000-01-01T00:00:00Z")),
+            422,
+            "timestamp",
+        ),
+        (
+            "path in machine id",
+            json,
+            with(&["machine_id"], json!("../../etc/passwd")),
+            422,
+            "machine_id",
+        ),
+        (
+            "empty machine id",
+            json,
+            with(&["machine_id"], json!("")),
+            422,
+            "machine_id",
+        ),
+        (
+            "long machine id",
+            json,
+            with(&["machine_id"], json!("m".repeat(200))),
+            422,
+            "machine_id",
+        ),
+        (
+            "newline in hostname",
+            json,
+            with(&["hostname"], json!("web\n01")),
+            422,
+            "hostname",
+        ),
+        (
+            "machine id a number",
+            json,
+            with(&["machine_id"], json!(7)),
+            400,
+            "machine_id",
+        ),
+        (
+            "nested 11 levels",
+            json,
+            nested,
+            400,
+            "nested 11 levels deep",
+        ),
+        (
+            "nested 5000 levels",
+            json,
+            very_deep,
+            400,
+            "recursion limit",
+        ),
         ("100 KiB body", json, huge, 413, "limit"),
     ];
     assert!(cases.len() >= 20);
@@ -268,14 +493,23 @@ async fn malformed_reports_are_refused_and_nothing_is_stored() {
         let (status, v, _) = call(&env.state, post(Some(KEY_NEW), *ct, body.clone())).await;
         let msg = v["error"].as_str().unwrap_or_default().to_string();
         if status.as_u16() != *want || !msg.contains(needle) {
-            failures.push(format!("{name}: got {status} {v}, want {want} containing {needle:?}"));
+            failures.push(format!(
+                "{name}: got {status} {v}, want {want} containing {needle:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let snap = env.store.machines().await.unwrap();
-    assert!(snap.machines.is_empty(), "nothing stored: {:?}", snap.machines);
+    assert!(
+        snap.machines.is_empty(),
+        "nothing stored: {:?}",
+        snap.machines
+    );
     assert_eq!(env.store.history_len("bad-1").await.unwrap(), [0, 0, 0]);
-    assert!(env.store.key_usage().await.unwrap().is_empty(), "a refused report does not count as key use");
+    assert!(
+        env.store.key_usage().await.unwrap().is_empty(),
+        "a refused report does not count as key use"
+    );
 
     // The same report, well-formed, is accepted: the refusals were about the defects.
     assert_eq!(send(&env, KEY_NEW, &good).await.0, StatusCode::OK);
@@ -288,7 +522,14 @@ async fn bad_revoked_and_rotated_api_keys() {
     // Rotation: old and new are both valid while agents move over.
     assert_eq!(send(&env, KEY_OLD, &body).await.0, StatusCode::OK);
     assert_eq!(send(&env, KEY_NEW, &body).await.0, StatusCode::OK);
-    let used: Vec<String> = env.store.key_usage().await.unwrap().into_iter().map(|k| k.name).collect();
+    let used: Vec<String> = env
+        .store
+        .key_usage()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
     assert_eq!(used, vec!["new".to_string(), "old".to_string()]);
 
     let unauthorized: Vec<(Option<&str>, &str)> = vec![
@@ -298,9 +539,16 @@ async fn bad_revoked_and_rotated_api_keys() {
         (Some(ADMIN_TOKEN), "start with `fleet_`"),
     ];
     for (key, needle) in &unauthorized {
-        let (status, v, headers) = call(&env.state, post(*key, Some("application/json"), body.to_string())).await;
+        let (status, v, headers) = call(
+            &env.state,
+            post(*key, Some("application/json"), body.to_string()),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{key:?}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(needle), "{key:?}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains(needle),
+            "{key:?}: {v}"
+        );
         assert!(headers.contains_key(header::WWW_AUTHENTICATE));
     }
     let (status, _, _) = call(
@@ -320,7 +568,12 @@ async fn bad_revoked_and_rotated_api_keys() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
     assert_eq!(send(&revoked, KEY_NEW, &body).await.0, StatusCode::OK);
     let (_, keys, _) = call(&revoked.state, get("/api/fleet/keys")).await;
-    let old = keys["keys"].as_array().unwrap().iter().find(|k| k["name"] == "old").cloned();
+    let old = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "old")
+        .cloned();
     assert_eq!(old.unwrap()["configured"], false, "{keys}");
 
     // Agent keys cannot read the fleet; admin tokens cannot report.
@@ -333,8 +586,14 @@ async fn bad_revoked_and_rotated_api_keys() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for path in ["/api/fleet/machines", "/api/fleet/summary", "/api/fleet/machines/rot-1", "/api/fleet/keys"] {
-        let (status, _, _) = call(&env.state, Request::get(path).body(Body::empty()).unwrap()).await;
+    for path in [
+        "/api/fleet/machines",
+        "/api/fleet/summary",
+        "/api/fleet/machines/rot-1",
+        "/api/fleet/keys",
+    ] {
+        let (status, _, _) =
+            call(&env.state, Request::get(path).body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
     }
 }
@@ -348,28 +607,57 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
     .await;
     let now = env.store.now().await.unwrap();
     for i in 0..5 {
-        env.store.record(&report(&format!("old-{i}"), now, 90.0 + i as f64), "k").await.unwrap();
+        env.store
+            .record(&report(&format!("old-{i}"), now, 90.0 + i as f64), "k")
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let now = env.store.now().await.unwrap();
     for i in 0..20 {
-        env.store.record(&report(&format!("web-{i:02}"), now, i as f64), "k").await.unwrap();
+        env.store
+            .record(&report(&format!("web-{i:02}"), now, i as f64), "k")
+            .await
+            .unwrap();
     }
 
     let (_, v, _) = call(&env.state, get("/api/fleet/machines?status=offline")).await;
     assert_eq!(v["total"], 5, "{v}");
-    let (_, v, _) = call(&env.state, get("/api/fleet/machines?status=online&sort=-cpu&limit=3")).await;
+    let (_, v, _) = call(
+        &env.state,
+        get("/api/fleet/machines?status=online&sort=-cpu&limit=3"),
+    )
+    .await;
     assert_eq!(v["total"], 20);
-    let ids: Vec<&str> = v["machines"].as_array().unwrap().iter().map(|m| m["machine_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["machine_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["web-19", "web-18", "web-17"]);
-    let (_, v, _) = call(&env.state, get("/api/fleet/machines?hostname=WEB-0&sort=hostname&limit=4&offset=8")).await;
+    let (_, v, _) = call(
+        &env.state,
+        get("/api/fleet/machines?hostname=WEB-0&sort=hostname&limit=4&offset=8"),
+    )
+    .await;
     assert_eq!(v["total"], 10, "web-00..web-09: {v}");
     assert_eq!(v["machines"].as_array().unwrap().len(), 2);
     assert_eq!(v["machines"][0]["machine_id"], "web-08");
 
     let (_, s, _) = call(&env.state, get("/api/fleet/summary")).await;
-    assert_eq!((s["total"].clone(), s["online"].clone(), s["offline"].clone()), (json!(25), json!(20), json!(5)));
-    assert_eq!(s["top"]["cpu"][0]["machine_id"], "web-19", "offline machines are not top consumers");
+    assert_eq!(
+        (
+            s["total"].clone(),
+            s["online"].clone(),
+            s["offline"].clone()
+        ),
+        (json!(25), json!(20), json!(5))
+    );
+    assert_eq!(
+        s["top"]["cpu"][0]["machine_id"], "web-19",
+        "offline machines are not top consumers"
+    );
     assert_eq!(s["averages"]["cpu_percent"], 9.5);
 
     for (query, needle) in [
@@ -382,12 +670,26 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
     ] {
         let (status, v, _) = call(&env.state, get(&format!("/api/fleet/machines?{query}"))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(needle), "{query}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains(needle),
+            "{query}: {v}"
+        );
     }
-    for (query, needle) in [("range=8d", "`range`"), ("from=yesterday", "`from`"), ("from=2&to=1", "after")] {
-        let (status, v, _) = call(&env.state, get(&format!("/api/fleet/machines/web-01?{query}"))).await;
+    for (query, needle) in [
+        ("range=8d", "`range`"),
+        ("from=yesterday", "`from`"),
+        ("from=2&to=1", "after"),
+    ] {
+        let (status, v, _) = call(
+            &env.state,
+            get(&format!("/api/fleet/machines/web-01?{query}")),
+        )
+        .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(needle), "{query}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains(needle),
+            "{query}: {v}"
+        );
     }
 
     // The leader job: marks the silent machines offline once, forgets them after forget_after.
@@ -395,7 +697,10 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
     storage.forget_after = Secs::from_secs(2);
     let job = MachineJanitor::new(Arc::clone(&env.store), &storage);
     let summary = job.run().await.unwrap();
-    assert!(summary.contains("5 machine(s) newly offline, 5 forgotten"), "{summary}");
+    assert!(
+        summary.contains("5 machine(s) newly offline, 5 forgotten"),
+        "{summary}"
+    );
     let (_, s, _) = call(&env.state, get("/api/fleet/summary")).await;
     assert_eq!(s["total"], 20);
 }

@@ -116,7 +116,16 @@ async fn three_nodes_on_redis_show_the_same_fleet() {
     // And a simulated fleet spread over all three nodes.
     let servers = nodes.iter().map(Node::url).collect::<Vec<_>>().join(",");
     let sim = agent(
-        &["--simulate", "30", "--server", &servers, "--interval", "1s", "--duration", "3s"],
+        &[
+            "--simulate",
+            "30",
+            "--server",
+            &servers,
+            "--interval",
+            "1s",
+            "--duration",
+            "3s",
+        ],
         &key_file,
     )
     .args(["--output", "json"])
@@ -167,7 +176,10 @@ async fn three_nodes_on_redis_show_the_same_fleet() {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
         assert!(accepted > 0, "{} took no report:\n{text}", n.node_id);
-        assert!(text.contains("fleetctl_cluster_nodes{state=\"active\"} 3"), "{text}");
+        assert!(
+            text.contains("fleetctl_cluster_nodes{state=\"active\"} 3"),
+            "{text}"
+        );
     }
 
     // A bad key is refused by a real node, and stores nothing.

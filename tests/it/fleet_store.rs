@@ -93,7 +93,10 @@ pub async fn redis() -> Fixture {
 async fn record_and_read(f: Fixture) {
     let s = &f.store;
     let now = s.now().await.unwrap();
-    let at = s.record(&report("m-1", now, 12.5), "web-tier").await.unwrap();
+    let at = s
+        .record(&report("m-1", now, 12.5), "web-tier")
+        .await
+        .unwrap();
     assert!((at - now).abs() < 5_000, "recorded at the store's clock");
 
     // Another node sees it at once.
@@ -108,7 +111,13 @@ async fn record_and_read(f: Fixture) {
     assert_eq!(m.offline_since, None);
 
     assert_eq!(
-        f.other.machine("m-1").await.unwrap().unwrap().report.cpu_percent,
+        f.other
+            .machine("m-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .report
+            .cpu_percent,
         12.5
     );
     assert!(f.other.machine("nope").await.unwrap().is_none());
@@ -124,7 +133,10 @@ async fn a_replayed_old_report_does_not_replace_the_latest(f: Fixture) {
     let now = s.now().await.unwrap();
     s.record(&report("m-1", now, 50.0), "k").await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let later = s.record(&report("m-1", now - 60_000, 10.0), "k2").await.unwrap();
+    let later = s
+        .record(&report("m-1", now - 60_000, 10.0), "k2")
+        .await
+        .unwrap();
     let m = s.machine("m-1").await.unwrap().unwrap();
     assert_eq!(m.report.cpu_percent, 50.0, "latest = newest timestamp");
     assert_eq!(m.last_seen, later, "but the machine was seen now");
@@ -227,7 +239,11 @@ async fn history_stays_bounded_after_100k_reports(f: Fixture) {
         assert_eq!(samples, FAST as u64, "tier {}", tier.name);
     }
     let latest = f.store.machine("a").await.unwrap().unwrap();
-    assert_eq!(latest.report.measured_at(), now - 15_000, "newest report wins");
+    assert_eq!(
+        latest.report.measured_at(),
+        now - 15_000,
+        "newest report wins"
+    );
 }
 
 async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
@@ -235,19 +251,37 @@ async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
     let now = s.now().await.unwrap();
     s.record(&report("gone", now, 1.0), "k").await.unwrap();
     s.record(&report("here", now, 1.0), "k").await.unwrap();
-    assert!(s.mark_offline(Duration::from_secs(60)).await.unwrap().is_empty());
+    assert!(
+        s.mark_offline(Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut marked = s.mark_offline(Duration::from_millis(10)).await.unwrap();
     marked.sort();
     assert_eq!(marked, vec!["gone".to_string(), "here".to_string()]);
     assert!(
-        s.mark_offline(Duration::from_millis(10)).await.unwrap().is_empty(),
+        s.mark_offline(Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_empty(),
         "each outage is marked once"
     );
-    assert!(s.machine("gone").await.unwrap().unwrap().offline_since.is_some());
+    assert!(
+        s.machine("gone")
+            .await
+            .unwrap()
+            .unwrap()
+            .offline_since
+            .is_some()
+    );
     // A report clears the mark.
     s.record(&report("here", now + 1, 1.0), "k").await.unwrap();
-    assert_eq!(s.machine("here").await.unwrap().unwrap().offline_since, None);
+    assert_eq!(
+        s.machine("here").await.unwrap().unwrap().offline_since,
+        None
+    );
 
     let forgotten = f.other.forget(Duration::from_millis(10)).await.unwrap();
     assert_eq!(forgotten, vec!["gone".to_string()]);
@@ -311,7 +345,11 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
     let port = f.redis.as_ref().unwrap().port;
     let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2")).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c).await.unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     assert!(!keys.is_empty());
     assert!(keys.iter().all(|k| k.starts_with("fleet:m:")), "{keys:?}");
     let mut c0 = ::redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
@@ -319,7 +357,14 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let in_db0: Vec<String> = ::redis::cmd("KEYS").arg("*").query_async(&mut c0).await.unwrap();
-    assert!(in_db0.is_empty(), "fleet data belongs in storage.redis.db (2): {in_db0:?}");
+    let in_db0: Vec<String> = ::redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut c0)
+        .await
+        .unwrap();
+    assert!(
+        in_db0.is_empty(),
+        "fleet data belongs in storage.redis.db (2): {in_db0:?}"
+    );
     let _ = f.config;
 }
