@@ -193,3 +193,65 @@ async fn three_nodes_on_redis_show_the_same_fleet() {
     assert_eq!(res.status(), 401);
     assert_eq!(machine_ids(&nodes[1]).await.len(), 33);
 }
+
+/// A real agent started while its server is down keeps collecting, backs off, and delivers
+/// the buffered reports (oldest first, each at its own timestamp) once the server is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_buffers_while_the_server_is_down() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("fleet.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth:\n  admin_tokens:\n    - name: tests\n      sha256: \"{admin}\"\n  \
+             api_keys:\n    - name: agents\n      sha256: \"{key}\"\n",
+            admin = sha256_hex(ADMIN_TOKEN),
+            key = sha256_hex(API_KEY),
+        ),
+    )
+    .expect("write config");
+    let key_file = dir.path().join("agent.key");
+    std::fs::write(&key_file, API_KEY).expect("key file");
+    // Learn a port, then take the node down before the agent starts.
+    let mut node = Node::start(&config, "solo");
+    node.kill9();
+    let mut agent = agent(
+        &[
+            "--server",
+            &node.url(),
+            "--machine-id",
+            "buffered",
+            "--interval",
+            "1s",
+            "--duration",
+            "12s",
+        ],
+        &key_file,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn agent");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    node.restart();
+    let status = tokio::task::spawn_blocking(move || agent.wait())
+        .await
+        .expect("join")
+        .expect("agent exit");
+    assert!(status.success(), "agent exited with {status}");
+    let (code, v) = get_json(
+        &format!("{}/api/fleet/machines/buffered?range=1h", node.url()),
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let points = v["history"]["points"].as_array().expect("points");
+    // ~12 reports collected; those from the outage arrive late but keep their own times.
+    assert!(points.len() >= 9, "{} points: {v}", points.len());
+    let first = points[0]["t"].as_i64().unwrap();
+    let last = points[points.len() - 1]["t"].as_i64().unwrap();
+    assert!(
+        last - first >= 8_000,
+        "points span the outage: {first}..{last}"
+    );
+}
