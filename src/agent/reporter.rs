@@ -37,6 +37,9 @@ pub enum Delivery {
     Accepted,
     /// Keep the report and retry later.
     Retry(String),
+    /// The key was refused: keep the report and retry later (an operator is expected to
+    /// fix the key), but say so loudly.
+    Unauthorized(String),
     /// The server refused this report for good.
     Refused(String),
 }
@@ -109,9 +112,10 @@ impl Sender {
                     .and_then(|v| v["error"].as_str().map(str::to_string))
                     .unwrap_or_else(|| body.chars().take(200).collect());
                 let msg = format!("{url} answered {status}: {detail}");
-                if status.is_server_error()
+                if status == StatusCode::UNAUTHORIZED {
+                    Delivery::Unauthorized(msg)
+                } else if status.is_server_error()
                     || status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::UNAUTHORIZED
                     || status == StatusCode::REQUEST_TIMEOUT
                 {
                     Delivery::Retry(msg)
@@ -120,7 +124,9 @@ impl Sender {
                 }
             }
         };
-        if matches!(outcome, Delivery::Retry(_)) && self.servers.len() > 1 {
+        if matches!(outcome, Delivery::Retry(_) | Delivery::Unauthorized(_))
+            && self.servers.len() > 1
+        {
             self.current = (self.current + 1) % self.servers.len();
         }
         outcome
@@ -216,15 +222,19 @@ pub async fn run(mut collector: Collector, opts: AgentOptions) -> anyhow::Result
                         error!("report refused and dropped: {why}");
                         buffer.reports.pop_front();
                     }
+                    Delivery::Unauthorized(why) => {
+                        failures += 1;
+                        error!(
+                            "{why}; check --api-key-file; keeping {} report(s)",
+                            buffer.len()
+                        );
+                        next_send = Instant::now() + backoff(failures);
+                        break;
+                    }
                     Delivery::Retry(why) => {
                         failures += 1;
                         let wait = backoff(failures);
-                        if why.contains("401") {
-                            error!(
-                                "{why}; check --api-key-file; keeping {} report(s)",
-                                buffer.len()
-                            );
-                        } else if failures == 1 {
+                        if failures == 1 {
                             warn!(
                                 "{why}; retrying with backoff, buffering up to {} reports",
                                 buffer.capacity

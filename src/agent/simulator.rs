@@ -237,7 +237,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
                         t.accepted += 1;
                         t.latencies_ms.push(ms);
                     }
-                    Delivery::Retry(e) | Delivery::Refused(e) => {
+                    Delivery::Retry(e) | Delivery::Refused(e) | Delivery::Unauthorized(e) => {
                         t.failed += 1;
                         if t.errors.len() < 5 && !t.errors.contains(&e) {
                             t.errors.push(e);

@@ -266,8 +266,7 @@ pub fn list(snapshot: &Snapshot, q: &ListQuery, t: &Thresholds) -> MachinePage {
         let o = match key {
             SortKey::Hostname => a.hostname.cmp(&b.hostname),
             SortKey::MachineId => Ordering::Equal,
-            // RFC 3339 UTC strings of one format sort like the instants they name; the age
-            // is exact.
+            // Ascending last_seen = oldest first = largest age first.
             SortKey::LastSeen => b.last_seen_age_secs.total_cmp(&a.last_seen_age_secs),
             SortKey::Cpu => a.cpu_percent.total_cmp(&b.cpu_percent),
             SortKey::Memory => a.memory_percent.total_cmp(&b.memory_percent),
