@@ -1,6 +1,7 @@
 //! `fleetctl serve`: run one server node until SIGTERM/SIGINT, then drain and leave.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use crate::cluster::{self, ClusterManager, NodeInfo, Timings};
 use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
 use crate::server::{self, AppState, first_run};
+use crate::sessions::janitor::SessionJanitor;
 
 /// Run a server node.
 ///
@@ -91,6 +93,15 @@ impl Serve {
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
 
+        // Redis connects lazily: a session store that is down now does not stop the node; the
+        // login and protected routes answer 503 until it is back.
+        let sessions = crate::sessions::open(&config.sessions)
+            .await
+            .with_context(|| {
+                format!("cannot open the {} session store", config.sessions.backend)
+            })?;
+        server::web::warm_up();
+
         let backend = cluster::backend::open(&config.cluster)
             .await
             .with_context(|| {
@@ -100,7 +111,7 @@ impl Serve {
             backend,
             info.clone(),
             Timings::from_config(&config.cluster),
-            Vec::new(),
+            vec![Arc::new(SessionJanitor::new(sessions.clone()))],
         );
         // Register before taking traffic; a backend outage here is not fatal — the node
         // serves, reports unhealthy and keeps retrying.
@@ -122,7 +133,7 @@ impl Serve {
         } else {
             Duration::ZERO
         };
-        let state = AppState::new(config, manager.clone());
+        let state = AppState::new(config, manager.clone()).with_sessions(sessions);
         let shutdown = drain_on_signal(manager.clone(), drain_timeout);
         server::run(listener, state, shutdown)
             .await

@@ -7,9 +7,12 @@
 
 pub mod auth;
 pub mod cluster_api;
+pub mod cookie;
 pub mod error;
 pub mod first_run;
 pub mod health;
+pub mod proxy;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,6 +43,8 @@ pub const NODE_HEADER: &str = "x-fleet-node";
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    /// Login sessions, cookies and trusted proxies; see [`AppState::with_sessions`].
+    web: Arc<auth::WebAuth>,
 }
 
 struct Inner {
@@ -56,6 +61,7 @@ impl AppState {
         let node_header = HeaderValue::from_str(node.node_id())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-node-id"));
         AppState {
+            web: Arc::new(auth::WebAuth::new(&config, None)),
             inner: Arc::new(Inner {
                 cluster_enabled: config.cluster.enabled,
                 config,
@@ -63,6 +69,17 @@ impl AppState {
                 node_header,
             }),
         }
+    }
+
+    /// Use `store` for login sessions. Without it (some in-process tests), admin tokens work
+    /// and session cookies get 503.
+    pub fn with_sessions(mut self, store: Arc<dyn crate::sessions::SessionStore>) -> AppState {
+        self.web = Arc::new(auth::WebAuth::new(self.config(), Some(store)));
+        self
+    }
+
+    pub fn web(&self) -> &auth::WebAuth {
+        &self.web
     }
 
     pub fn config(&self) -> &Config {
@@ -106,6 +123,7 @@ pub fn app(state: AppState) -> Router {
             "/api/fleet/cluster/nodes/{id}/undrain",
             post(cluster_api::undrain),
         )
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), node_headers))
