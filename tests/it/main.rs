@@ -9,5 +9,7 @@ mod cluster_conformance;
 mod cluster_nodes;
 mod config_cli;
 mod docs;
+mod login_api;
+mod login_nodes;
 mod session_conformance;
 mod support;
