@@ -640,3 +640,24 @@ async fn store_outage_gives_503_and_keeps_the_cookie() {
         .unwrap();
     assert_eq!(h.call(req).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_leader_gc_job_removes_expired_sessions() {
+    use fleetctl::cluster::manager::LeaderJob;
+    let h = Harness::new(BackendKind::Sqlite, |c| {
+        c.sessions.ttl = Secs(Duration::from_secs(1));
+    })
+    .await;
+    h.store.start("admin", Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (live, _) = h.login().await;
+    let job = fleetctl::sessions::janitor::SessionJanitor::new(h.store.clone());
+    assert_eq!(job.name(), "session-gc");
+    let summary = job.run().await.unwrap();
+    assert!(summary.starts_with("deleted 1 expired session"), "{summary}");
+    assert_eq!(h.store.count().await.unwrap(), 1);
+    assert_eq!(
+        h.call(get_with_cookie("/api/session", &live)).await.status,
+        StatusCode::OK
+    );
+}
