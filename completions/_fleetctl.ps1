@@ -372,20 +372,29 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy config that health-checks /api/fleet/cluster/health')
+            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health')
             [CompletionResult]::new('gen-nginx', 'gen-nginx', [CompletionResultType]::ParameterValue, 'Generate an nginx (OSS) config with passive health checks')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'fleetctl;lb;gen-haproxy' {
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as host:port; repeat for each node (default: the live registry)')
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write to this file (atomically) instead of stdout')
-            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write to this file (atomically) instead of stdout')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --tls-cert [default: the --tls-cert file]')
+            [CompletionResult]::new('--balance', '--balance', [CompletionResultType]::ParameterName, 'How requests are spread over the nodes')
+            [CompletionResult]::new('--check-interval', '--check-interval', [CompletionResultType]::ParameterName, 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall')
+            [CompletionResult]::new('--fall', '--fall', [CompletionResultType]::ParameterName, 'Failed checks (nginx: failed requests) before a node is taken out')
+            [CompletionResult]::new('--rise', '--rise', [CompletionResultType]::ParameterName, 'Passed checks before a node is put back (HAProxy)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Put pid file, logs, admin socket and temp files here instead of the distribution''s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('--fragment', '--fragment', [CompletionResultType]::ParameterName, 'Only the backend/upstream section, for inclusion in an existing config')
-            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Run the real validator (haproxy -c / nginx -t) on the result')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
@@ -397,14 +406,23 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;lb;gen-nginx' {
-            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as host:port; repeat for each node (default: the live registry)')
-            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on')
-            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write to this file (atomically) instead of stdout')
-            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write to this file (atomically) instead of stdout')
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
+            [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --tls-cert [default: the --tls-cert file]')
+            [CompletionResult]::new('--balance', '--balance', [CompletionResultType]::ParameterName, 'How requests are spread over the nodes')
+            [CompletionResult]::new('--check-interval', '--check-interval', [CompletionResultType]::ParameterName, 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall')
+            [CompletionResult]::new('--fall', '--fall', [CompletionResultType]::ParameterName, 'Failed checks (nginx: failed requests) before a node is taken out')
+            [CompletionResult]::new('--rise', '--rise', [CompletionResultType]::ParameterName, 'Passed checks before a node is put back (HAProxy)')
+            [CompletionResult]::new('--runtime-dir', '--runtime-dir', [CompletionResultType]::ParameterName, 'Put pid file, logs, admin socket and temp files here instead of the distribution''s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file')
+            [CompletionResult]::new('--out', '--out', [CompletionResultType]::ParameterName, 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('--fragment', '--fragment', [CompletionResultType]::ParameterName, 'Only the backend/upstream section, for inclusion in an existing config')
-            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Run the real validator (haproxy -c / nginx -t) on the result')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
@@ -416,7 +434,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;lb;help' {
-            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy config that health-checks /api/fleet/cluster/health')
+            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health')
             [CompletionResult]::new('gen-nginx', 'gen-nginx', [CompletionResultType]::ParameterValue, 'Generate an nginx (OSS) config with passive health checks')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -630,7 +648,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;help;lb' {
-            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy config that health-checks /api/fleet/cluster/health')
+            [CompletionResult]::new('gen-haproxy', 'gen-haproxy', [CompletionResultType]::ParameterValue, 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health')
             [CompletionResult]::new('gen-nginx', 'gen-nginx', [CompletionResultType]::ParameterValue, 'Generate an nginx (OSS) config with passive health checks')
             break
         }

@@ -333,19 +333,28 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand gen-haproxy 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+            cand gen-haproxy 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
             cand gen-nginx 'Generate an nginx (OSS) config with passive health checks'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;lb;gen-haproxy'= {
-            cand --node 'A backend node as host:port; repeat for each node (default: the live registry)'
-            cand --bind 'Address the load balancer listens on'
-            cand -o 'Write to this file (atomically) instead of stdout'
-            cand --out 'Write to this file (atomically) instead of stdout'
+            cand --node 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)'
+            cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
+            cand --token 'Admin API token for --server'
+            cand --bind 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]'
+            cand --tls-cert 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)'
+            cand --tls-key 'nginx: the private key for --tls-cert [default: the --tls-cert file]'
+            cand --balance 'How requests are spread over the nodes'
+            cand --check-interval 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall'
+            cand --fall 'Failed checks (nginx: failed requests) before a node is taken out'
+            cand --rise 'Passed checks before a node is put back (HAProxy)'
+            cand --runtime-dir 'Put pid file, logs, admin socket and temp files here instead of the distribution''s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged'
+            cand -o 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file'
+            cand --out 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand --fragment 'Only the backend/upstream section, for inclusion in an existing config'
-            cand --check 'Run the real validator (haproxy -c / nginx -t) on the result'
+            cand --check 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output (-v info, -vv debug, -vvv trace)'
             cand -q 'Only errors on stderr; no progress bars'
@@ -356,14 +365,23 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --version 'Print version'
         }
         &'fleetctl;lb;gen-nginx'= {
-            cand --node 'A backend node as host:port; repeat for each node (default: the live registry)'
-            cand --bind 'Address the load balancer listens on'
-            cand -o 'Write to this file (atomically) instead of stdout'
-            cand --out 'Write to this file (atomically) instead of stdout'
+            cand --node 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)'
+            cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
+            cand --token 'Admin API token for --server'
+            cand --bind 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]'
+            cand --tls-cert 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)'
+            cand --tls-key 'nginx: the private key for --tls-cert [default: the --tls-cert file]'
+            cand --balance 'How requests are spread over the nodes'
+            cand --check-interval 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall'
+            cand --fall 'Failed checks (nginx: failed requests) before a node is taken out'
+            cand --rise 'Passed checks before a node is put back (HAProxy)'
+            cand --runtime-dir 'Put pid file, logs, admin socket and temp files here instead of the distribution''s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged'
+            cand -o 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file'
+            cand --out 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand --fragment 'Only the backend/upstream section, for inclusion in an existing config'
-            cand --check 'Run the real validator (haproxy -c / nginx -t) on the result'
+            cand --check 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
             cand --verbose 'More log output (-v info, -vv debug, -vvv trace)'
             cand -q 'Only errors on stderr; no progress bars'
@@ -374,7 +392,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --version 'Print version'
         }
         &'fleetctl;lb;help'= {
-            cand gen-haproxy 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+            cand gen-haproxy 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
             cand gen-nginx 'Generate an nginx (OSS) config with passive health checks'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -554,7 +572,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;help;config;show'= {
         }
         &'fleetctl;help;lb'= {
-            cand gen-haproxy 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+            cand gen-haproxy 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
             cand gen-nginx 'Generate an nginx (OSS) config with passive health checks'
         }
         &'fleetctl;help;lb;gen-haproxy'= {

@@ -213,34 +213,56 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_see
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -s q -l quiet -d 'Only errors on stderr; no progress bars'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -f -a "gen-haproxy" -d 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -f -a "gen-haproxy" -d 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -f -a "gen-nginx" -d 'Generate an nginx (OSS) config with passive health checks'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_seen_subcommand_from gen-haproxy gen-nginx help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node -d 'A backend node as host:port; repeat for each node (default: the live registry)' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l bind -d 'Address the load balancer listens on' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s o -l out -d 'Write to this file (atomically) instead of stdout' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node -d 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l bind -d 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l tls-cert -d 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l tls-key -d 'nginx: the private key for --tls-cert [default: the --tls-cert file]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l balance -d 'How requests are spread over the nodes' -r -f -a "roundrobin\t'Each node in turn (nginx: its default round-robin)'
+leastconn\t'The node with the fewest open connections (nginx: least_conn)'
+source\t'The same client address always reaches the same node (nginx: ip_hash)'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l check-interval -d 'Time between health checks (HAProxy); nginx\'s fail_timeout is this × --fall' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l fall -d 'Failed checks (nginx: failed requests) before a node is taken out' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l rise -d 'Passed checks before a node is put back (HAProxy)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l runtime-dir -d 'Put pid file, logs, admin socket and temp files here instead of the distribution\'s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s o -l out -d 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l fragment -d 'Only the backend/upstream section, for inclusion in an existing config'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l check -d 'Run the real validator (haproxy -c / nginx -t) on the result'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l check -d 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s q -l quiet -d 'Only errors on stderr; no progress bars'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node -d 'A backend node as host:port; repeat for each node (default: the live registry)' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l bind -d 'Address the load balancer listens on' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s o -l out -d 'Write to this file (atomically) instead of stdout' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node -d 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l bind -d 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l tls-cert -d 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l tls-key -d 'nginx: the private key for --tls-cert [default: the --tls-cert file]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l balance -d 'How requests are spread over the nodes' -r -f -a "roundrobin\t'Each node in turn (nginx: its default round-robin)'
+leastconn\t'The node with the fewest open connections (nginx: least_conn)'
+source\t'The same client address always reaches the same node (nginx: ip_hash)'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l check-interval -d 'Time between health checks (HAProxy); nginx\'s fail_timeout is this × --fall' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l fall -d 'Failed checks (nginx: failed requests) before a node is taken out' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l rise -d 'Passed checks before a node is put back (HAProxy)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l runtime-dir -d 'Put pid file, logs, admin socket and temp files here instead of the distribution\'s paths (/run, /var/log, /var/lib/nginx), to run the load balancer unprivileged' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s o -l out -d 'Write to this file (atomically: a temp file in the same directory, then a rename) instead of stdout; with --check, a rejected config never replaces the file' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l fragment -d 'Only the backend/upstream section, for inclusion in an existing config'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l check -d 'Run the real validator (haproxy -c / nginx -t) on the result'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l check -d 'Run the real validator (haproxy -c / nginx -t) on the result and report its verdict'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s q -l quiet -d 'Only errors on stderr; no progress bars'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from help" -f -a "gen-haproxy" -d 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from help" -f -a "gen-haproxy" -d 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from help" -f -a "gen-nginx" -d 'Generate an nginx (OSS) config with passive health checks'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand users; and not __fish_seen_subcommand_from hash-password help" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
@@ -332,7 +354,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "validate" -d 'Check a config file and report every problem with file:line:column'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write a new config file by answering a few questions'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective config (file, defaults and environment), secrets redacted'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from lb" -f -a "gen-haproxy" -d 'Generate an HAProxy config that health-checks /api/fleet/cluster/health'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from lb" -f -a "gen-haproxy" -d 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from lb" -f -a "gen-nginx" -d 'Generate an nginx (OSS) config with passive health checks'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "hash-password" -d 'Prompt for a password (twice, no echo) and print its argon2id hash for `auth.users`'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'

@@ -102,11 +102,10 @@ impl Serve {
             })?;
         server::web::warm_up();
 
-        let backend = cluster::backend::open(&config.cluster)
-            .await
-            .with_context(|| {
-                format!("cannot open the {} cluster backend", config.cluster.backend)
-            })?;
+        let Some(backend) = open_backend_patiently(&config.cluster).await? else {
+            info!("stopped by a signal while waiting for the cluster backend");
+            return Ok(ExitCode::OK);
+        };
         let manager = ClusterManager::new(
             backend,
             info.clone(),
@@ -158,6 +157,49 @@ fn announce_first_admin(username: &str, password: &str, file: &std::path::Path) 
          Lost it? Stop the server, delete that file and start again for a new one.\n",
         file.display()
     );
+}
+
+/// Open the cluster backend, waiting for it when it is down: after a power cut the nodes may
+/// boot before Redis does, and they should join once it is up rather than exit. Bad config
+/// (anything but `Unavailable`) fails at once. `None` when a signal arrives while waiting.
+async fn open_backend_patiently(
+    config: &crate::config::ClusterConfig,
+) -> anyhow::Result<Option<std::sync::Arc<dyn cluster::ClusterBackend>>> {
+    let mut delay = Duration::from_millis(250);
+    let mut warned = false;
+    let mut signals = Signals::new()?;
+    loop {
+        match cluster::backend::open(config).await {
+            Ok(b) => {
+                if warned {
+                    info!(backend = %config.backend, "cluster backend reachable: joining");
+                }
+                return Ok(Some(b));
+            }
+            Err(e @ cluster::BackendError::Unavailable { .. }) => {
+                if !warned {
+                    warn!(error = %e, "cluster backend unavailable at start-up; waiting for it (health checks get no answer until then)");
+                    warned = true;
+                }
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot open the {} cluster backend",
+                    config.backend
+                )));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = signals.next() => return Ok(None),
+        }
+        delay = (delay * 2).min(
+            config
+                .heartbeat_interval
+                .as_duration()
+                .max(Duration::from_millis(250)),
+        );
+    }
 }
 
 /// Who this node says it is: node id, hostname and the URL peers and load balancers use.

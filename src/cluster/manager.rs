@@ -8,7 +8,6 @@
 //!
 //! It owns no HTTP: the server reads `health()` for the load balancer's check.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,7 +85,11 @@ pub struct ClusterManager {
     info: NodeInfo,
     timings: Timings,
     local: Mutex<Local>,
-    is_leader: AtomicBool,
+    /// Until when this node may act as leader, on its own monotonic clock: the lease length
+    /// (minus a margin) counted from *before* the acquiring call, so the local belief always
+    /// ends before the backend's lease does. A node frozen past that point (SIGSTOP, a VM
+    /// pause) stops calling itself leader without having to talk to anyone.
+    leader_until: Mutex<Option<Instant>>,
     /// The node never prunes within its first `node_timeout`: after a whole-cluster restart
     /// every peer looks dead until it heartbeats again.
     started: Instant,
@@ -105,7 +108,7 @@ impl ClusterManager {
             info,
             timings,
             local: Mutex::new(Local::default()),
-            is_leader: AtomicBool::new(false),
+            leader_until: Mutex::new(None),
             started: Instant::now(),
             jobs: jobs.into_iter().map(|j| (j, Mutex::new(None))).collect(),
         })
@@ -128,7 +131,30 @@ impl ClusterManager {
     }
 
     pub fn is_leader(&self) -> bool {
-        self.is_leader.load(Ordering::SeqCst)
+        self.leader_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Record the outcome of an acquire/renew that started at `asked_at`; returns whether
+    /// this node believed it was leader just before.
+    fn set_leader(&self, won: bool, asked_at: Instant) -> bool {
+        let was = self.is_leader();
+        // 10 % margin for clock-rate differences between this host and the backend.
+        let lease = self.timings.node_timeout.mul_f64(0.9);
+        *self.leader_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            won.then(|| asked_at + lease);
+        was
+    }
+
+    /// Forget leadership locally; true when this node believed it led.
+    fn drop_leadership(&self) -> bool {
+        self.leader_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some_and(|until| Instant::now() < until)
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, Local> {
@@ -269,7 +295,7 @@ impl ClusterManager {
         }
         drop(l);
         // We cannot renew the lease, so we must assume we lost it.
-        if self.is_leader.swap(false, Ordering::SeqCst) {
+        if self.drop_leadership() {
             warn!(node_id = %self.info.node_id, "gave up leadership: cannot renew the lease");
         }
     }
@@ -290,17 +316,18 @@ impl ClusterManager {
             l.shutting_down || l.admin_drained
         };
         if draining {
-            if self.is_leader.swap(false, Ordering::SeqCst) {
+            if self.drop_leadership() {
                 self.backend.release_leader(&self.info.node_id).await?;
                 info!(node_id = %self.info.node_id, "released leadership while draining");
             }
             return Ok(());
         }
+        let asked_at = Instant::now();
         let won = self
             .backend
             .try_acquire_leader(&self.info.node_id, self.timings.node_timeout)
             .await?;
-        let was = self.is_leader.swap(won, Ordering::SeqCst);
+        let was = self.set_leader(won, asked_at);
         if won && !was {
             info!(node_id = %self.info.node_id, "became cluster leader");
         } else if was && !won {
@@ -357,9 +384,10 @@ impl ClusterManager {
         if let Ok(Err(e)) = tokio::time::timeout(limit, self.backend.set_draining(id, true)).await {
             warn!(node_id = %id, error = %e, "could not record draining in the backend");
         }
-        if self.is_leader.swap(false, Ordering::SeqCst) {
-            let _ = tokio::time::timeout(limit, self.backend.release_leader(id)).await;
-        }
+        // Release even if the local belief has lapsed: compare-and-delete makes it harmless
+        // when someone else holds the lease.
+        self.drop_leadership();
+        let _ = tokio::time::timeout(limit, self.backend.release_leader(id)).await;
     }
 
     /// Clean exit: give up the lease and mark the node `left`.
@@ -371,11 +399,10 @@ impl ClusterManager {
             location: self.backend.location(),
             message: format!("{what} timed out after {}s", limit.as_secs()),
         };
-        if self.is_leader.swap(false, Ordering::SeqCst) {
-            tokio::time::timeout(limit, self.backend.release_leader(id))
-                .await
-                .map_err(|_| unavailable("releasing the leader lease"))??;
-        }
+        self.drop_leadership();
+        tokio::time::timeout(limit, self.backend.release_leader(id))
+            .await
+            .map_err(|_| unavailable("releasing the leader lease"))??;
         tokio::time::timeout(limit, self.backend.deregister(id))
             .await
             .map_err(|_| unavailable("deregistering"))??;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
-    SessionInfo, SessionResult, SessionStore, new_csrf_token, now_millis, random_hex,
+    SessionInfo, SessionResult, SessionStore, now_millis, random_hex,
 };
 use crate::config::{BackendKind, SessionsConfig};
 
@@ -224,14 +224,7 @@ impl SessionStore for FileStore {
         data: SessionData,
     ) -> SessionResult<Session> {
         let now = now_millis();
-        let session = Session {
-            user: user.to_owned(),
-            created_at: now,
-            last_seen: now,
-            expires_at: self.lifetimes.expires_at(now, now),
-            csrf_token: new_csrf_token()?,
-            data,
-        };
+        let session = Session::fresh(user, now, &self.lifetimes, data)?;
         let id_hash = id.storage_key();
         let bytes = encode(&session);
         let created = self

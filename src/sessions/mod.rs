@@ -102,6 +102,25 @@ pub struct Session {
     pub data: SessionData,
 }
 
+impl Session {
+    /// A session just logged in at `now` (the caller's chosen clock), with a fresh CSRF token.
+    pub(crate) fn fresh(
+        user: &str,
+        now: Millis,
+        lifetimes: &Lifetimes,
+        data: SessionData,
+    ) -> SessionResult<Session> {
+        Ok(Session {
+            user: user.to_owned(),
+            created_at: now,
+            last_seen: now,
+            expires_at: lifetimes.expires_at(now, now),
+            csrf_token: new_csrf_token()?,
+            data,
+        })
+    }
+}
+
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
-    SessionInfo, SessionResult, SessionStore, new_csrf_token, now_millis,
+    SessionInfo, SessionResult, SessionStore, now_millis,
 };
 use crate::config::{BackendKind, SessionsConfig};
 
@@ -210,14 +210,7 @@ impl SessionStore for SqliteStore {
         data: SessionData,
     ) -> SessionResult<Session> {
         let now = now_millis();
-        let session = Session {
-            user: user.to_owned(),
-            created_at: now,
-            last_seen: now,
-            expires_at: self.lifetimes.expires_at(now, now),
-            csrf_token: new_csrf_token()?,
-            data,
-        };
+        let session = Session::fresh(user, now, &self.lifetimes, data)?;
         let key = id.storage_key();
         let s = session.clone();
         let inserted = self

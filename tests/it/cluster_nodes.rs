@@ -399,3 +399,26 @@ async fn skewed_clock_stays_active_redis() {
 async fn skewed_clock_stays_active_file() {
     skewed_clock_stays_active("file").await;
 }
+
+/// Nodes that boot before Redis (a power cut, a fresh data centre) wait for it and join.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_started_before_redis_joins_when_it_comes_up() {
+    let mut env = Env::new("redis");
+    env.redis.as_mut().unwrap().stop();
+    let node = Node::start(&env.config, "early-node");
+    tokio::time::sleep(HEARTBEAT * 2).await;
+    assert!(
+        node.log_text().contains("waiting for it"),
+        "{}",
+        node.log_text()
+    );
+    env.redis.as_mut().unwrap().restart();
+    env.wait_all_active(1, HEARTBEAT * 2 + Duration::from_secs(3))
+        .await;
+    let (code, body) = get_json(&format!("{}/api/fleet/cluster/health", node.url()), None).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("healthy")),
+        "{body}"
+    );
+}

@@ -654,7 +654,10 @@ async fn the_leader_gc_job_removes_expired_sessions() {
     let job = fleetctl::sessions::janitor::SessionJanitor::new(h.store.clone());
     assert_eq!(job.name(), "session-gc");
     let summary = job.run().await.unwrap();
-    assert!(summary.starts_with("deleted 1 expired session"), "{summary}");
+    assert!(
+        summary.starts_with("deleted 1 expired session"),
+        "{summary}"
+    );
     assert_eq!(h.store.count().await.unwrap(), 1);
     assert_eq!(
         h.call(get_with_cookie("/api/session", &live)).await.status,

@@ -6,9 +6,11 @@
 mod cli_sessions;
 mod cluster_api;
 mod cluster_conformance;
+mod cluster_manager;
 mod cluster_nodes;
 mod config_cli;
 mod docs;
+mod lb_configs;
 mod login_api;
 mod login_nodes;
 mod session_conformance;
