@@ -100,7 +100,6 @@ impl Serve {
             .with_context(|| {
                 format!("cannot open the {} session store", config.sessions.backend)
             })?;
-        server::web::warm_up();
 
         let Some(backend) = open_backend_patiently(&config.cluster).await? else {
             info!("stopped by a signal while waiting for the cluster backend");

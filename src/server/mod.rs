@@ -74,6 +74,8 @@ impl AppState {
     /// Use `store` for login sessions. Without it (some in-process tests), admin tokens work
     /// and session cookies get 503.
     pub fn with_sessions(mut self, store: Arc<dyn crate::sessions::SessionStore>) -> AppState {
+        // Pay for the dummy password hash now, not during the first login with an unknown name.
+        web::warm_up();
         self.web = Arc::new(auth::WebAuth::new(self.config(), Some(store)));
         self
     }

@@ -44,7 +44,8 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
 
 /// A hash no password matches in practice, verified when the username is unknown so that
 /// answering "no such user" costs the same argon2 work as "wrong password". Same parameters as
-/// `fleetctl users hash-password`; computed once, at start-up (see [`warm_up`]).
+/// `fleetctl users hash-password`; computed once, when the server gets its session store
+/// (see [`warm_up`]).
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let mut secret = [0u8; 32];
     // Without OS randomness the fixed text below still makes a valid, unguessable-enough
