@@ -1,6 +1,7 @@
 //! `fleetctl serve`: run one server node until SIGTERM/SIGINT, then drain and leave.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use crate::cluster::{self, ClusterManager, NodeInfo, Timings};
 use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
 use crate::server::{self, AppState, first_run};
+use crate::sessions::janitor::SessionJanitor;
 
 /// Run a server node.
 ///
@@ -91,6 +93,14 @@ impl Serve {
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
 
+        // Redis connects lazily: a session store that is down now does not stop the node; the
+        // login and protected routes answer 503 until it is back.
+        let sessions = crate::sessions::open(&config.sessions)
+            .await
+            .with_context(|| {
+                format!("cannot open the {} session store", config.sessions.backend)
+            })?;
+
         let Some(backend) = open_backend_patiently(&config.cluster).await? else {
             info!("stopped by a signal while waiting for the cluster backend");
             return Ok(ExitCode::OK);
@@ -103,7 +113,10 @@ impl Serve {
             backend,
             info.clone(),
             Timings::from_config(&config.cluster),
-            vec![std::sync::Arc::new(janitor)],
+            vec![
+                Arc::new(SessionJanitor::new(sessions.clone())),
+                Arc::new(janitor),
+            ],
         );
         // Register before taking traffic; a backend outage here is not fatal — the node
         // serves, reports unhealthy and keeps retrying.
@@ -125,7 +138,9 @@ impl Serve {
         } else {
             Duration::ZERO
         };
-        let state = AppState::new(config, manager.clone()).with_fleet(fleet);
+        let state = AppState::new(config, manager.clone())
+            .with_sessions(sessions)
+            .with_fleet(fleet);
         let shutdown = drain_on_signal(manager.clone(), drain_timeout);
         server::run(listener, state, shutdown)
             .await

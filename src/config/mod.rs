@@ -181,6 +181,11 @@ pub struct SessionsConfig {
     pub ttl: Secs,
     /// Absolute timeout from login.
     pub max_lifetime: Secs,
+    /// Failed logins per user and client address allowed in `login_failure_window` before
+    /// further attempts get 429 (counted in the session backend, so shared by every node).
+    pub max_login_failures: u32,
+    /// The throttling window; it starts at the first failure.
+    pub login_failure_window: Secs,
     pub redis: RedisConfig,
     pub db_path: PathBuf,
     pub session_dir: PathBuf,
@@ -199,6 +204,8 @@ impl Default for SessionsConfig {
             backend: BackendKind::Sqlite,
             ttl: Secs::from_secs(3600),
             max_lifetime: Secs::from_secs(43_200),
+            max_login_failures: 5,
+            login_failure_window: Secs::from_secs(900),
             redis: RedisConfig::default(),
             db_path: PathBuf::from("fleet-data/sessions.db"),
             session_dir: PathBuf::from("fleet-data/sessions"),

@@ -121,6 +121,14 @@ pub static SESSIONS: &[Field] = &[
     key("backend", Ty::Enum(BACKENDS)),
     key("ttl", Ty::Duration),
     key("max_lifetime", Ty::Duration),
+    key(
+        "max_login_failures",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    key("login_failure_window", Ty::Duration),
     key("redis", Ty::Struct(REDIS)),
     key("db_path", Ty::Path),
     key("session_dir", Ty::Path),

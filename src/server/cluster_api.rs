@@ -1,5 +1,6 @@
 //! The cluster endpoints for admins and scripts: status, node list, drain/undrain/remove.
-//! All admin-authenticated; JSON shapes as DESIGN §4 (field names from the original
+//! All authenticated (an admin token, or a logged-in user's session cookie plus its CSRF token
+//! for the state-changing ones); JSON shapes as DESIGN §4 (field names from the original
 //! description, verbatim).
 
 use axum::Json;
@@ -9,14 +10,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::Authenticated;
 use super::error::ApiError;
 use crate::cluster::{ClusterStatus, NodeState};
 
 /// `GET /api/fleet/cluster/status`
 pub async fn status(
     State(state): State<AppState>,
-    _admin: Admin,
+    _caller: Authenticated,
 ) -> Result<Json<ClusterStatus>, ApiError> {
     Ok(Json(state.cluster_status().await?))
 }
@@ -31,7 +32,7 @@ pub struct NodesQuery {
 /// `GET /api/fleet/cluster/nodes[?status=active]`
 pub async fn nodes(
     State(state): State<AppState>,
-    _admin: Admin,
+    _caller: Authenticated,
     query: Result<Query<NodesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| {
@@ -52,24 +53,24 @@ pub async fn nodes(
 /// `POST /api/fleet/cluster/nodes/{id}/drain`
 pub async fn drain(
     state: State<AppState>,
-    admin: Admin,
+    caller: Authenticated,
     id: Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_draining(state, admin, id, true).await
+    set_draining(state, caller, id, true).await
 }
 
 /// `POST /api/fleet/cluster/nodes/{id}/undrain`
 pub async fn undrain(
     state: State<AppState>,
-    admin: Admin,
+    caller: Authenticated,
     id: Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_draining(state, admin, id, false).await
+    set_draining(state, caller, id, false).await
 }
 
 async fn set_draining(
     State(state): State<AppState>,
-    admin: Admin,
+    caller: Authenticated,
     Path(id): Path<String>,
     draining: bool,
 ) -> Result<Json<Value>, ApiError> {
@@ -78,7 +79,7 @@ async fn set_draining(
             "no node `{id}` in the registry"
         )));
     }
-    tracing::info!(node_id = %id, by = %admin.name, draining, "drain flag changed");
+    tracing::info!(node_id = %id, by = %caller.name(), draining, "drain flag changed");
     Ok(Json(json!({ "node_id": id, "draining": draining })))
 }
 
@@ -92,7 +93,7 @@ pub struct RemoveQuery {
 /// `DELETE /api/fleet/cluster/nodes/{id}[?force=true]`: refuses an active node without force.
 pub async fn remove(
     State(state): State<AppState>,
-    admin: Admin,
+    caller: Authenticated,
     Path(id): Path<String>,
     query: Result<Query<RemoveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -111,7 +112,7 @@ pub async fn remove(
         )));
     }
     state.node().backend().remove(&id).await?;
-    tracing::info!(node_id = %id, by = %admin.name, "node removed from the registry");
+    tracing::info!(node_id = %id, by = %caller.name(), "node removed from the registry");
     Ok((
         StatusCode::OK,
         Json(json!({ "node_id": id, "removed": true })),

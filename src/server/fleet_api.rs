@@ -12,32 +12,31 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::{AuthRejection, Authenticated};
 use super::error::ApiError;
 use crate::config::Secs;
 use crate::fleet::report::rfc3339;
 use crate::fleet::view::{self, ListParams, ListQuery, MachineView};
 use crate::fleet::{HISTORY_SPAN_MS, Millis, TIERS, Tier};
 
-/// Proof that the caller may read fleet data.
-///
-/// Today that is an admin API token. The dashboard's session cookie is the second way in:
-/// accept it here (try the session first, then fall back to `Admin`) and every fleet route
-/// takes it, with no handler changed.
+/// Proof that the caller may read fleet data: an admin API token or a logged-in dashboard
+/// user (session cookie), as `auth::Authenticated` decides. Every fleet route takes this one
+/// extractor, so who may read the fleet is changed here and nowhere else.
 #[derive(Debug, Clone)]
 pub struct FleetReader {
-    /// Who is reading, for audit logs (`token:<name>`).
+    /// Who is reading, for audit logs (`token:<name>` or `user:<name>`).
     pub who: String,
 }
 
 impl FromRequestParts<AppState> for FleetReader {
-    type Rejection = ApiError;
+    type Rejection = AuthRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let admin = Admin::from_request_parts(parts, state).await?;
-        Ok(FleetReader {
-            who: format!("token:{}", admin.name),
-        })
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, AuthRejection> {
+        let who = Authenticated::from_request_parts(parts, state).await?;
+        Ok(FleetReader { who: who.name() })
     }
 }
 

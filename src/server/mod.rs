@@ -8,11 +8,14 @@
 pub mod agent;
 pub mod auth;
 pub mod cluster_api;
+pub mod cookie;
 pub mod error;
 pub mod first_run;
 pub mod fleet_api;
 pub mod health;
 pub mod metrics;
+pub mod proxy;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +49,8 @@ pub const NODE_HEADER: &str = "x-fleet-node";
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    /// Login sessions, cookies and trusted proxies; see [`AppState::with_sessions`].
+    web: Arc<auth::WebAuth>,
 }
 
 #[derive(Clone)]
@@ -68,6 +73,7 @@ impl AppState {
         let node_header = HeaderValue::from_str(node.node_id())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-node-id"));
         AppState {
+            web: Arc::new(auth::WebAuth::new(&config, None)),
             inner: Arc::new(Inner {
                 cluster_enabled: config.cluster.enabled,
                 config,
@@ -85,6 +91,7 @@ impl AppState {
         inner.fleet = Some(fleet);
         AppState {
             inner: Arc::new(inner),
+            web: self.web,
         }
     }
 
@@ -101,6 +108,19 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<metrics::Metrics> {
         &self.inner.metrics
+    }
+
+    /// Use `store` for login sessions. Without it (some in-process tests), admin tokens work
+    /// and session cookies get 503.
+    pub fn with_sessions(mut self, store: Arc<dyn crate::sessions::SessionStore>) -> AppState {
+        // Pay for the dummy password hash now, not during the first login with an unknown name.
+        web::warm_up();
+        self.web = Arc::new(auth::WebAuth::new(self.config(), Some(store)));
+        self
+    }
+
+    pub fn web(&self) -> &auth::WebAuth {
+        &self.web
     }
 
     pub fn config(&self) -> &Config {
@@ -150,6 +170,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/fleet/summary", get(fleet_api::summary))
         .route("/api/fleet/keys", get(fleet_api::keys))
         .route("/metrics", get(metrics::metrics))
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), node_headers))

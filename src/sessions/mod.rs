@@ -16,6 +16,7 @@
 //! layout.
 
 pub mod file;
+pub mod janitor;
 pub mod redis;
 pub mod sqlite;
 

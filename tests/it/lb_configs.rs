@@ -10,11 +10,12 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fleetctl::lb::{self, Balance, Endpoint, Kind, Options, Target, Tls};
 
+use crate::support::lb::{LbProcess, wait_port};
 use crate::support::{fleetctl_bin, free_port, require_binary};
 
 // ---------------------------------------------------------------------------------------------
@@ -641,62 +642,6 @@ impl Drop for Backend {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A load balancer process, stopped (SIGTERM, then SIGKILL) on drop so nginx's workers go too.
-struct LbProcess {
-    what: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl LbProcess {
-    fn spawn(what: &'static str, mut cmd: Command, log: PathBuf) -> LbProcess {
-        let file = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        LbProcess { what, child, log }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for LbProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_port(port: u16, what: &str, log: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "{what} did not listen on 127.0.0.1:{port} within 10 s\n{}",
-        log()
-    );
 }
 
 /// One GET on a fresh connection: (status, X-Fleet-Node, body). Errors are returned, not

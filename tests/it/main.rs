@@ -14,5 +14,7 @@ mod fleet_api;
 mod fleet_cluster;
 mod fleet_store;
 mod lb_configs;
+mod login_api;
+mod login_nodes;
 mod session_conformance;
 mod support;

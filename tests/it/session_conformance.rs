@@ -45,6 +45,7 @@ impl Harness {
             },
             db_path: self.dir.path().join("sessions.db"),
             session_dir: self.dir.path().join("sessions"),
+            ..SessionsConfig::default()
         }
     }
 

@@ -1,6 +1,8 @@
 //! Real components for tests: private redis-server instances, free ports, the fleetctl binary.
 #![allow(dead_code)]
 
+pub mod lb;
+pub mod load;
 pub mod node;
 pub mod redis_server;
 
