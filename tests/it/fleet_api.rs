@@ -41,6 +41,8 @@ async fn env_with(
     config.cluster.state_path = dir.path().join("cluster");
     config.storage.backend = BackendKind::Sqlite;
     config.storage.db_path = dir.path().join("fleet.db");
+    config.sessions.backend = BackendKind::Sqlite;
+    config.sessions.db_path = dir.path().join("sessions.db");
     config.auth.admin_tokens = vec![KeyEntry {
         name: "tests".into(),
         sha256: sha256_hex(ADMIN_TOKEN),
@@ -66,7 +68,12 @@ async fn env_with(
     let manager = ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
     manager.tick().await;
     let store = fleet::open(&config.storage).await.expect("fleet store");
-    let state = AppState::new(config, manager).with_fleet(Arc::clone(&store));
+    let sessions = fleetctl::sessions::open(&config.sessions)
+        .await
+        .expect("sessions store");
+    let state = AppState::new(config, manager)
+        .with_sessions(sessions)
+        .with_fleet(Arc::clone(&store));
     Env {
         state,
         store,
@@ -703,4 +710,61 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
     );
     let (_, s, _) = call(&env.state, get("/api/fleet/summary")).await;
     assert_eq!(s["total"], 20);
+}
+
+/// The dashboard's way in: a logged-in user's session cookie reads the fleet API too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logged_in_user_reads_the_fleet() {
+    const PASSWORD: &str = "fleet-api test password";
+    let env = env_with(&[("k", KEY_NEW)], None, |c| {
+        c.auth.users = vec![fleetctl::config::UserEntry {
+            username: "ops".into(),
+            password_hash: fleetctl::credentials::hash_password(PASSWORD).unwrap(),
+        }];
+    })
+    .await;
+    let body = good_report(&env.store, "web-07", 3.0).await;
+    assert_eq!(send(&env, KEY_NEW, &body).await.0, StatusCode::OK);
+    let mut login = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"username": "ops", "password": PASSWORD}).to_string(),
+        ))
+        .unwrap();
+    let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+    login
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let (status, v, headers) = call(&env.state, login).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let cookie = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| !c.ends_with('='))
+        .expect("session cookie");
+    for path in [
+        "/api/fleet/summary",
+        "/api/fleet/machines",
+        "/api/fleet/machines/web-07",
+    ] {
+        let (status, v, _) = call(
+            &env.state,
+            Request::get(path)
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {v}");
+    }
+    let (_, s, _) = call(
+        &env.state,
+        Request::get("/api/fleet/summary")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s["total"], 1);
 }
