@@ -13,6 +13,7 @@ mod docs;
 mod fleet_api;
 mod fleet_cluster;
 mod fleet_store;
+mod ha;
 mod lb_configs;
 mod login_api;
 mod login_nodes;
