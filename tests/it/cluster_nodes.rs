@@ -422,3 +422,44 @@ async fn node_started_before_redis_joins_when_it_comes_up() {
         "{body}"
     );
 }
+
+/// `cluster status --watch` redraws in place until interrupted, then exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_redraws_until_interrupted() {
+    let env = Env::new("sqlite");
+    let _nodes = env.start_nodes(1);
+    env.wait_all_active(1, Duration::from_secs(10)).await;
+    let child = std::process::Command::new(crate::support::fleetctl_bin())
+        .args([
+            "--config",
+            env.config.to_str().unwrap(),
+            "cluster",
+            "status",
+            "--watch",
+            "--interval",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let screens = stdout.matches("\x1b[2J\x1b[H").count();
+    assert!(
+        screens >= 2,
+        "expected at least 2 redraws in 2.5 s, got {screens}: {stdout:?}"
+    );
+    assert!(stdout.contains("1 node: 1 active"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "Ctrl-C ends --watch with exit 0"
+    );
+}
