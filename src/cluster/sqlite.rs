@@ -33,9 +33,6 @@ use crate::config::{BackendKind, ClusterConfig};
 
 const DB_FILE: &str = "cluster.db";
 const SCHEMA_VERSION: i64 = 1;
-/// How long a writer waits for another process's write transaction. Writes here are tiny, so
-/// seconds of waiting means something is stuck, and the caller should hear about it.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite's clock in milliseconds. `subsec` needs SQLite 3.42; the bundled one is newer.
 const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
@@ -132,50 +129,35 @@ fn open_db(dir: &Path, path: &Path) -> BackendResult<Connection> {
         )
     })?;
     let err = sql_err(path);
-    let mut conn = Connection::open(path).map_err(&err)?;
-    // The busy timeout first: switching to WAL and creating the schema take locks that
-    // another process opening the same file at the same moment may hold.
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(&err)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(&err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(unavailable(
-            path,
-            format!("cannot switch to WAL journal mode (got {mode})"),
-        ));
-    }
-    // WAL with NORMAL is durable across process crashes, which is what a registry needs.
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(&err)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(&err)?;
-    tx.execute_batch(SCHEMA).map_err(&err)?;
-    let version: Option<i64> = tx
-        .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
-        .map_err(&err)?;
-    match version {
-        None => {
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(&err)?;
+    let mut newer = None;
+    let conn = crate::wal::open(path, |conn| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        let version: Option<i64> =
+            tx.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))?;
+        match version {
+            None => {
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            Some(v) if v > SCHEMA_VERSION => newer = Some(v),
+            Some(_) => {}
         }
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(BackendError::Corrupt {
-                backend: BackendKind::Sqlite,
-                key: format!("{}: schema_version", path.display()),
-                message: format!(
-                    "schema version {v} was written by a newer fleetctl (this one knows \
-                     {SCHEMA_VERSION}); upgrade fleetctl"
-                ),
-            });
-        }
-        Some(_) => {}
+        tx.commit()
+    })
+    .map_err(&err)?;
+    if let Some(v) = newer {
+        return Err(BackendError::Corrupt {
+            backend: BackendKind::Sqlite,
+            key: format!("{}: schema_version", path.display()),
+            message: format!(
+                "schema version {v} was written by a newer fleetctl (this one knows \
+                 {SCHEMA_VERSION}); upgrade fleetctl"
+            ),
+        });
     }
-    tx.commit().map_err(&err)?;
     Ok(conn)
 }
 

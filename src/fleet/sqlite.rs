@@ -73,16 +73,8 @@ impl SqliteFleetStore {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
             }
-            let conn = Connection::open(&p).map_err(|e| e.to_string())?;
-            conn.busy_timeout(Duration::from_secs(5))
-                .map_err(|e| e.to_string())?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(|e| e.to_string())?;
             // WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(|e| e.to_string())?;
-            conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
-            Ok(conn)
+            crate::wal::open(&p, |conn| conn.execute_batch(SCHEMA)).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| StoreError::Config(format!("opening {}: {e}", path.display())))?

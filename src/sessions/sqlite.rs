@@ -23,9 +23,6 @@ use crate::config::{BackendKind, SessionsConfig};
 /// sessions at the same time waits milliseconds, not seconds.
 const GC_BATCH: i64 = 2_000;
 
-/// How long a writer waits for another process's lock before reporting the store unavailable.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash    TEXT PRIMARY KEY NOT NULL,
@@ -120,18 +117,9 @@ impl SqliteStore {
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // A missing directory surfaces as SQLite's "unable to open database file" below.
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // In WAL mode NORMAL loses at most the last commits on power loss, never consistency;
-    // a lost session means one extra login.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch(SCHEMA)?;
-    Ok(conn)
+    // NORMAL sync (set by wal::open) loses at most the last commits on power loss; a lost
+    // session means one extra login.
+    crate::wal::open(path, |conn| conn.execute_batch(SCHEMA))
 }
 
 fn unavailable(path: &Path, e: impl std::fmt::Display) -> SessionError {
