@@ -116,8 +116,10 @@ pub fn layout(
                     }
                 }
                 main id="main" { (body) }
-                footer.foot {
-                    "Served by node " code #served-by { (node_id) }
+                @if !node_id.is_empty() {
+                    footer.foot {
+                        "Served by node " code #served-by { (node_id) }
+                    }
                 }
             }
         }
