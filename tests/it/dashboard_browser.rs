@@ -268,6 +268,13 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         })
         .await;
     browser.screenshot("login-failed").await;
+    // The refused login is answered 401 (the login API's contract, for scripts and browsers
+    // alike), which Chromium reports on the console; that one entry is the expected outcome.
+    let errors = browser.console_errors().await;
+    assert!(
+        errors.len() == 1 && errors[0].contains("/login") && errors[0].contains("401"),
+        "{errors:#?}"
+    );
 
     // The right one lands on the dashboard with every machine and the whole cluster.
     log_in(&browser, PASSWORD).await;
