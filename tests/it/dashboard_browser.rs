@@ -68,7 +68,11 @@ async fn post_report(client: &reqwest::Client, url: &str, r: &Value) {
         .send()
         .await
         .expect("post report");
-    assert!(res.status().is_success(), "report refused: {:?}", res.text().await);
+    assert!(
+        res.status().is_success(),
+        "report refused: {:?}",
+        res.text().await
+    );
 }
 
 /// A week of history for each of `WITH_HISTORY`: every 20 min for 7 days, every 4 min for
@@ -112,7 +116,10 @@ fn keep_reporting(urls: Vec<String>) -> tokio::task::JoinHandle<()> {
                 let r = report(&mut vms[i], name, fleetctl::agent::now_ms());
                 // A node may be down on purpose at the end of the test.
                 let _ = client
-                    .post(format!("{}/api/fleet/report", urls[(round + i) % urls.len()]))
+                    .post(format!(
+                        "{}/api/fleet/report",
+                        urls[(round + i) % urls.len()]
+                    ))
                     .bearer_auth(API_KEY)
                     .json(&r)
                     .send()
@@ -133,7 +140,12 @@ impl Drop for KillOnDrop {
 }
 
 async fn path_of(b: &Browser) -> String {
-    b.client.current_url().await.expect("current url").path().to_string()
+    b.client
+        .current_url()
+        .await
+        .expect("current url")
+        .path()
+        .to_string()
 }
 
 async fn wait_path(b: &Browser, path: &str) {
@@ -160,11 +172,18 @@ async fn count(b: &Browser, css: &str) -> usize {
 
 async fn no_console_errors(b: &Browser, scene: &str) {
     let errors = b.console_errors().await;
-    assert!(errors.is_empty(), "console errors during {scene}: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "console errors during {scene}: {errors:#?}"
+    );
 }
 
 async fn log_in(b: &Browser, password: &str) {
-    let user = b.client.find(Locator::Css("#username")).await.expect("username field");
+    let user = b
+        .client
+        .find(Locator::Css("#username"))
+        .await
+        .expect("username field");
     user.clear().await.expect("clear");
     user.send_keys("admin").await.expect("type username");
     b.client
@@ -226,13 +245,22 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
     // The fleet: a week of history for three machines, 60 simulated ones reporting live.
     let t0 = std::time::Instant::now();
     backfill(&urls).await;
-    println!("[measure] backfilled a week of history for 3 machines in {:?}", t0.elapsed());
+    println!(
+        "[measure] backfilled a week of history for 3 machines in {:?}",
+        t0.elapsed()
+    );
     let _reporter = AbortOnDrop(keep_reporting(urls.clone()));
     let key_file = dir.path().join("agent.key");
     std::fs::write(&key_file, API_KEY).expect("key file");
     let _sim = KillOnDrop(
         Command::new(fleetctl_bin())
-            .args(["agent", "--simulate", &SIMULATED.to_string(), "--server", &urls.join(",")])
+            .args([
+                "agent",
+                "--simulate",
+                &SIMULATED.to_string(),
+                "--server",
+                &urls.join(","),
+            ])
             .args(["--interval", "2s", "--duration", "280s", "--api-key-file"])
             .arg(&key_file)
             .env_remove("FLEETCTL_CONFIG")
@@ -243,17 +271,24 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
             .expect("spawn simulator"),
     );
     let total = SIMULATED + WITH_HISTORY.len();
-    eventually(Duration::from_secs(30), "every machine reported", || async {
-        let (_, v) = get_json(&format!("{a}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
-        (v["online"].as_u64() == Some(total as u64)).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every machine reported",
+        || async {
+            let (_, v) = get_json(&format!("{a}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
+            (v["online"].as_u64() == Some(total as u64)).then_some(())
+        },
+    )
     .await;
 
     let browser = Browser::start().await;
+    browser.phone(false).await;
     let c = &browser.client;
 
     // No session: the dashboard sends the browser to the login form.
-    c.goto(&format!("{a}/dashboard")).await.expect("open dashboard");
+    c.goto(&format!("{a}/dashboard"))
+        .await
+        .expect("open dashboard");
     wait_path(&browser, "/login").await;
     browser.screenshot("login").await;
     browser.phone(true).await;
@@ -263,9 +298,12 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
     // A wrong password is refused with a message on the form.
     log_in(&browser, "not the password").await;
     browser
-        .wait_text("p.error[role=alert]", Duration::from_secs(10), "login error", |t| {
-            t.contains("invalid username or password")
-        })
+        .wait_text(
+            "p.error[role=alert]",
+            Duration::from_secs(10),
+            "login error",
+            |t| t.contains("invalid username or password"),
+        )
         .await;
     browser.screenshot("login-failed").await;
     // The refused login is answered 401 (the login API's contract, for scripts and browsers
@@ -279,14 +317,32 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
     // The right one lands on the dashboard with every machine and the whole cluster.
     log_in(&browser, PASSWORD).await;
     wait_path(&browser, "/dashboard").await;
-    assert_eq!(browser.text("#t-total").await.as_deref(), Some(total.to_string().as_str()));
-    assert_eq!(browser.text("#t-online").await.as_deref(), Some(total.to_string().as_str()));
+    assert_eq!(
+        browser.text("#t-total").await.as_deref(),
+        Some(total.to_string().as_str())
+    );
+    assert_eq!(
+        browser.text("#t-online").await.as_deref(),
+        Some(total.to_string().as_str())
+    );
     assert_eq!(count(&browser, "#machine-rows tr[data-id]").await, total);
-    assert_eq!(count(&browser, "#machine-rows svg.spark polyline").await, 2 * total);
+    assert_eq!(
+        count(&browser, "#machine-rows svg.spark polyline").await,
+        2 * total
+    );
     assert_eq!(count(&browser, "#node-rows tr").await, 3);
-    assert!(browser.text("#cluster-summary").await.unwrap().starts_with("3 of 3 nodes active"));
+    assert!(
+        browser
+            .text("#cluster-summary")
+            .await
+            .unwrap()
+            .starts_with("3 of 3 nodes active")
+    );
     assert_eq!(browser.text("#served-by").await.as_deref(), Some("node-a"));
-    let me = browser.text("#node-rows tr[data-id='node-a']").await.unwrap();
+    let me = browser
+        .text("#node-rows tr[data-id='node-a']")
+        .await
+        .unwrap();
     assert!(me.contains("this page"), "{me}");
     let leaders = count(&browser, "#node-rows .badge.leader").await;
     assert_eq!(leaders, 1, "exactly one leader shown");
@@ -298,6 +354,7 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         .await;
     no_console_errors(&browser, "login and first refresh").await;
     browser.screenshot("dashboard").await;
+    browser.screenshot_full("dashboard-full", false).await;
 
     // Sorting is a button; the API re-sorts; the header says how.
     c.find(Locator::Css("button.sort[data-key=cpu]"))
@@ -306,15 +363,26 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         .click()
         .await
         .expect("sort by cpu");
-    eventually(Duration::from_secs(10), "rows sorted by CPU, descending", || async {
-        let cpu = column(&browser, "#machine-rows span.v.cpu").await;
-        let sorted = cpu.len() == total && cpu.windows(2).all(|w| w[0] >= w[1]);
-        let aria = attr(&browser, "th:has(button[data-key=cpu])", "aria-sort").await;
-        (sorted && aria.as_deref() == Some("descending")).then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "rows sorted by CPU, descending",
+        || async {
+            let cpu = column(&browser, "#machine-rows span.v.cpu").await;
+            let sorted = cpu.len() == total && cpu.windows(2).all(|w| w[0] >= w[1]);
+            let aria = attr(&browser, "th:has(button[data-key=cpu])", "aria-sort").await;
+            (sorted && aria.as_deref() == Some("descending")).then_some(())
+        },
+    )
     .await;
     assert!(path_of(&browser).await == "/dashboard");
-    assert!(c.current_url().await.unwrap().query().unwrap_or("").contains("sort=-cpu"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap_or("")
+            .contains("sort=-cpu")
+    );
 
     // Filtering by hostname.
     c.find(Locator::Css("#f-hostname"))
@@ -323,9 +391,11 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         .send_keys("hist-")
         .await
         .expect("type filter");
-    eventually(Duration::from_secs(10), "only the hist machines", || async {
-        (count(&browser, "#machine-rows tr[data-id]").await == 3).then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "only the hist machines",
+        || async { (count(&browser, "#machine-rows tr[data-id]").await == 3).then_some(()) },
+    )
     .await;
     browser.screenshot("dashboard-filtered").await;
     // Back to everything, in hostname order.
@@ -348,13 +418,25 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         .await
         .expect("open hist-01");
     wait_path(&browser, "/machines/hist-01").await;
-    assert_eq!(browser.text("h1").await.as_deref(), Some("hist-01.example.net"));
+    assert_eq!(
+        browser.text("h1").await.as_deref(),
+        Some("hist-01.example.net")
+    );
     assert_eq!(count(&browser, "figure.chart").await, 4);
-    assert!(count(&browser, "figure.chart svg polyline").await >= 4, "every chart draws");
-    assert!(count(&browser, "figure.chart svg text.xtick").await >= 4 * 3, "time axes");
+    assert!(
+        count(&browser, "figure.chart svg polyline").await >= 4,
+        "every chart draws"
+    );
+    assert!(
+        count(&browser, "figure.chart svg text.xtick").await >= 4 * 3,
+        "time axes"
+    );
     let cpu_axis = browser.text("#chart-cpu svg").await.unwrap_or_default();
-    assert!(cpu_axis.contains("100 %") && cpu_axis.contains("0 %"), "{cpu_axis}");
-    browser.screenshot("machine-1h").await;
+    assert!(
+        cpu_axis.contains("100 %") && cpu_axis.contains("0 %"),
+        "{cpu_axis}"
+    );
+    browser.screenshot_full("machine-1h", false).await;
     for (range, label) in [("24h", "24 hours"), ("7d", "7 days")] {
         c.find(Locator::LinkText(label))
             .await
@@ -370,28 +452,48 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         .await;
         let note = browser.text("p.sub").await.unwrap_or_default();
         assert!(note.contains("-minute resolution"), "{range}: {note}");
-        assert!(count(&browser, "#chart-network svg polyline").await >= 2, "{range}: rx and tx");
-        browser.screenshot(&format!("machine-{range}")).await;
+        assert!(
+            count(&browser, "#chart-network svg polyline").await >= 2,
+            "{range}: rx and tx"
+        );
+        browser
+            .screenshot_full(&format!("machine-{range}"), false)
+            .await;
     }
     browser.phone(true).await;
-    browser.screenshot("machine-7d-phone").await;
+    browser.screenshot_full("machine-7d-phone", true).await;
     browser.phone(false).await;
     browser.dark(true).await;
-    browser.screenshot("machine-7d-dark").await;
+    browser.screenshot_full("machine-7d-dark", false).await;
     browser.dark(false).await;
     no_console_errors(&browser, "machine pages").await;
 
     // The same browser on another node: the cookie set by node-a is sent to node-b (cookies
     // are per host, not per port), and node-b knows the session.
-    let cookie_a = c.get_named_cookie("fleet_session").await.expect("cookie from node-a");
-    c.goto(&format!("{b}/dashboard")).await.expect("open node-b");
+    let cookie_a = c
+        .get_named_cookie("fleet_session")
+        .await
+        .expect("cookie from node-a");
+    c.goto(&format!("{b}/dashboard"))
+        .await
+        .expect("open node-b");
     wait_path(&browser, "/dashboard").await;
     assert_eq!(browser.text("#served-by").await.as_deref(), Some("node-b"));
-    let me = browser.text("#node-rows tr[data-id='node-b']").await.unwrap();
+    let me = browser
+        .text("#node-rows tr[data-id='node-b']")
+        .await
+        .unwrap();
     assert!(me.contains("this page"), "{me}");
     assert_eq!(count(&browser, "#machine-rows tr[data-id]").await, total);
-    let cookie_b = c.get_named_cookie("fleet_session").await.expect("cookie on node-b");
-    assert_eq!(cookie_a.value(), cookie_b.value(), "one session, one cookie");
+    let cookie_b = c
+        .get_named_cookie("fleet_session")
+        .await
+        .expect("cookie on node-b");
+    assert_eq!(
+        cookie_a.value(),
+        cookie_b.value(),
+        "one session, one cookie"
+    );
     browser.screenshot("dashboard-node-b").await;
 
     // Logout (a form carrying the CSRF token) ends the session everywhere.
@@ -411,14 +513,21 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         !source.contains("hist-01") && !source.contains("machine-rows"),
         "nothing private after logout + back"
     );
-    c.goto(&format!("{a}/machines/hist-01")).await.expect("node-a after logout");
+    c.goto(&format!("{a}/machines/hist-01"))
+        .await
+        .expect("node-a after logout");
     wait_path(&browser, "/login").await;
     no_console_errors(&browser, "second node, logout and back").await;
 
     // The session revoked elsewhere: the open dashboard says so and offers the login form.
     log_in(&browser, PASSWORD).await;
     wait_path(&browser, "/dashboard").await;
-    let id = c.get_named_cookie("fleet_session").await.expect("cookie").value().to_string();
+    let id = c
+        .get_named_cookie("fleet_session")
+        .await
+        .expect("cookie")
+        .value()
+        .to_string();
     let http = reqwest::Client::new();
     let session: Value = http
         .get(format!("{}/api/session", urls[2]))
@@ -432,17 +541,26 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
     let res = http
         .post(format!("{}/logout", urls[2]))
         .header("cookie", format!("fleet_session={id}"))
-        .header("x-csrf-token", session["csrf_token"].as_str().expect("csrf"))
+        .header(
+            "x-csrf-token",
+            session["csrf_token"].as_str().expect("csrf"),
+        )
         .send()
         .await
         .expect("logout elsewhere");
     assert!(res.status().is_success(), "{}", res.status());
     browser
-        .wait_text("#banner-session", Duration::from_secs(12), "session banner", |t| {
-            t.contains("session has expired")
-        })
+        .wait_text(
+            "#banner-session",
+            Duration::from_secs(12),
+            "session banner",
+            |t| t.contains("session has expired"),
+        )
         .await;
-    assert_eq!(attr(&browser, "#banner-session a", "href").await.as_deref(), Some("/login"));
+    assert_eq!(
+        attr(&browser, "#banner-session a", "href").await.as_deref(),
+        Some("/login")
+    );
     browser.screenshot("dashboard-session-ended").await;
     let errors = browser.console_errors().await;
     assert!(
@@ -462,14 +580,20 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
     browser.screenshot("dashboard-api-down").await;
     let errors = browser.console_errors().await;
     assert!(
-        errors.iter().all(|e| e.contains("ERR_CONNECTION_REFUSED") || e.contains("Failed to fetch")),
+        errors
+            .iter()
+            .all(|e| e.contains("ERR_CONNECTION_REFUSED") || e.contains("Failed to fetch")),
         "only the failed API calls may log errors: {errors:#?}"
     );
     browser.close().await;
 }
 
 async fn log_in_again(browser: &Browser, a: &str) {
-    browser.client.goto(&format!("{a}/login")).await.expect("login page");
+    browser
+        .client
+        .goto(&format!("{a}/login"))
+        .await
+        .expect("login page");
     log_in(browser, PASSWORD).await;
     wait_path(browser, "/dashboard").await;
 }

@@ -152,7 +152,11 @@ fn assert_private_html(r: &Reply, what: &str) {
         csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
         "{what}: {csp}"
     );
-    assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{what}");
+    assert_eq!(
+        r.header(header::X_CONTENT_TYPE_OPTIONS),
+        "nosniff",
+        "{what}"
+    );
     // Node URLs appear as text in the cluster panel; nothing is loaded from them.
     for load in [r#"src="http"#, r#"href="http"#, "src=\"//", "href=\"//"] {
         assert!(!r.text.contains(load), "{what}: loads from another origin");
@@ -192,10 +196,16 @@ async fn pages_need_a_session_and_are_never_cached() {
         assert!(r.text.contains(part), "dashboard lacks {part}:\n{}", r.text);
     }
     for range in ["", "?range=1h", "?range=24h", "?range=7d", "?range=bogus"] {
-        let r = p.get(&format!("/machines/web-01{range}"), Some(&cookie)).await;
+        let r = p
+            .get(&format!("/machines/web-01{range}"), Some(&cookie))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{range}: {}", r.text);
         assert_private_html(&r, "machine");
-        assert_eq!(r.text.matches("<figure class=\"chart\"").count(), 4, "{range}");
+        assert_eq!(
+            r.text.matches("<figure class=\"chart\"").count(),
+            4,
+            "{range}"
+        );
         assert!(r.text.contains("aria-current=\"page\""), "{range}");
     }
     let r = p.get("/machines/web-01?range=1h", Some(&cookie)).await;
@@ -205,7 +215,10 @@ async fn pages_need_a_session_and_are_never_cached() {
     // The filter and sort of the dashboard's URL are applied by the server too.
     p.machine("db-01", "db-01.example.com").await;
     let r = p
-        .get("/dashboard?hostname=db&status=online&sort=-cpu", Some(&cookie))
+        .get(
+            "/dashboard?hostname=db&status=online&sort=-cpu",
+            Some(&cookie),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text.contains("db-01.example.com") && !r.text.contains("web-01.example.com"));
@@ -224,9 +237,18 @@ async fn unknown_machines_get_a_404_page_and_machines_without_history_an_empty_s
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_private_html(&r, "404");
     assert!(r.text.contains("Machine not found") && r.text.contains("`nope`"));
-    let r = p.get("/machines/%3Cscript%3Ealert(1)%3C%2Fscript%3E", Some(&cookie)).await;
+    let r = p
+        .get(
+            "/machines/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert!(!r.text.contains("<script>alert"), "the id is escaped: {}", r.text);
+    assert!(
+        !r.text.contains("<script>alert"),
+        "the id is escaped: {}",
+        r.text
+    );
     assert!(r.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 
     // A machine whose only report is older than an hour: no points in the 1 h range.
@@ -236,7 +258,11 @@ async fn unknown_machines_get_a_404_page_and_machines_without_history_an_empty_s
     p.fleet.record(&report, "agents").await.unwrap();
     let r = p.get("/machines/quiet?range=1h", Some(&cookie)).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.text.contains("No history in this range yet."), "{}", r.text);
+    assert!(
+        r.text.contains("No history in this range yet."),
+        "{}",
+        r.text
+    );
     let r = p.get("/machines/quiet?range=24h", Some(&cookie)).await;
     assert!(!r.text.contains("No history in this range yet."));
 
@@ -293,7 +319,10 @@ async fn the_logout_form_carries_the_csrf_token_and_needs_it() {
     for body in [String::new(), "csrf_token=wrong".into()] {
         let r = p.call(logout(body.clone())).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{body:?}: {}", r.text);
-        assert_eq!(p.get("/dashboard", Some(&cookie)).await.status, StatusCode::OK);
+        assert_eq!(
+            p.get("/dashboard", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
     }
     let r = p.call(logout(format!("csrf_token={token}"))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
@@ -323,7 +352,11 @@ async fn throttled_login_form_says_when_to_retry() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(!r.header(header::RETRY_AFTER).is_empty());
     assert_private_html(&r, "throttled login");
-    assert!(r.text.contains("You can try again at <time datetime=\""), "{}", r.text);
+    assert!(
+        r.text.contains("You can try again at <time datetime=\""),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -362,5 +395,8 @@ async fn assets_are_embedded_typed_and_cached_by_version() {
     let r = p.get("/favicon.ico", None).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header(header::CONTENT_TYPE).starts_with("image/svg+xml"));
-    assert_eq!(p.get("/assets/nope.js", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        p.get("/assets/nope.js", None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

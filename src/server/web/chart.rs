@@ -156,7 +156,13 @@ pub fn sparkline(points: &[Point], from: Millis, to: Millis, label: &str, class:
     html! {
         svg class={ "spark " (class) } viewBox="0 0 100 24" preserveAspectRatio="none"
             role="img" aria-label=(label) data-points=(data) {
+            // The band shows the whole hour, so a machine that reported for two minutes
+            // has a short line at the right, not a missing sparkline.
+            rect.bg width="100" height="24" {}
             polyline points=(polyline(points, &x, &y)) {}
+            @if let Some((t, v)) = points.last() {
+                circle cx=(r1(x(*t))) cy=(r1(y(*v))) r="1.8" {}
+            }
         }
     }
 }
@@ -437,7 +443,12 @@ mod tests {
             series: vec![],
             ..c
         };
-        assert!(empty.render().into_string().contains("No data in this range."));
+        assert!(
+            empty
+                .render()
+                .into_string()
+                .contains("No data in this range.")
+        );
     }
 
     #[test]

@@ -112,59 +112,57 @@ pub async fn page(
                 " Nothing on this page will update. " a href="/login" { "Log in again" }
             }
             (tiles(&summary))
-            div.columns {
-                section.panel #machines aria-labelledby="machines-h" {
-                    div.panel-head {
-                        h2 #machines-h { "Machines" }
-                        p #machines-count { (count_text(list.machines.len(), list.total, summary.total)) }
+            (cluster_panel(cluster.as_ref().map_err(|e| e.message.as_str()), &node_id))
+            section.panel #machines aria-labelledby="machines-h" {
+                div.panel-head {
+                    h2 #machines-h { "Machines" }
+                    p #machines-count { (count_text(list.machines.len(), list.total, summary.total)) }
+                }
+                form #filters method="get" action="/dashboard" role="search" {
+                    div.field {
+                        label for="f-hostname" { "Hostname contains" }
+                        input #f-hostname type="search" name="hostname"
+                            value=(q.hostname.clone().unwrap_or_default()) autocomplete="off";
                     }
-                    form #filters method="get" action="/dashboard" role="search" {
-                        div.field {
-                            label for="f-hostname" { "Hostname contains" }
-                            input #f-hostname type="search" name="hostname"
-                                value=(q.hostname.clone().unwrap_or_default()) autocomplete="off";
-                        }
-                        div.field {
-                            label for="f-status" { "Status" }
-                            select #f-status name="status" {
-                                option value="" selected[q.status.is_empty()] { "All" }
-                                @for s in ["online", "stale", "offline"] {
-                                    option value=(s) selected[q.status.len() == 1 && q.status[0].as_str() == s] { (s) }
-                                }
+                    div.field {
+                        label for="f-status" { "Status" }
+                        select #f-status name="status" {
+                            option value="" selected[q.status.is_empty()] { "All" }
+                            @for s in ["online", "stale", "offline"] {
+                                option value=(s) selected[q.status.len() == 1 && q.status[0].as_str() == s] { (s) }
                             }
                         }
-                        input #f-sort type="hidden" name="sort" value=(sort);
-                        button type="submit" { "Apply" }
                     }
-                    div.table-wrap {
-                        table #machines-table {
-                            caption.visually-hidden { "Machines; the column headers sort the table" }
-                            thead {
-                                tr {
-                                    th scope="col" { "Status" }
-                                    @for (key, label, desc_first) in COLUMNS {
-                                        th scope="col" class=(column_class(key))
-                                            aria-sort=(aria_sort(&q, key)) {
-                                            button.sort type="button" data-key=(key)
-                                                data-desc-first=(desc_first) {
-                                                (label) span.arrow aria-hidden="true" { (arrow(&q, key)) }
-                                            }
+                    input #f-sort type="hidden" name="sort" value=(sort);
+                    button type="submit" { "Apply" }
+                }
+                div.table-wrap {
+                    table #machines-table {
+                        caption.visually-hidden { "Machines; the column headers sort the table" }
+                        thead {
+                            tr {
+                                th scope="col" { "Status" }
+                                @for (key, label, desc_first) in COLUMNS {
+                                    th scope="col" class=(column_class(key))
+                                        aria-sort=(aria_sort(&q, key)) {
+                                        button.sort type="button" data-key=(key)
+                                            data-desc-first=(desc_first) {
+                                            (label) span.arrow aria-hidden="true" { (arrow(&q, key)) }
                                         }
                                     }
                                 }
                             }
-                            tbody #machine-rows {
-                                @for (m, h) in list.machines.iter().zip(&histories) {
-                                    (row(m, h, from, now))
-                                }
-                                @if list.machines.is_empty() {
-                                    tr.empty-row { td colspan="7" { (empty_text(summary.total)) } }
-                                }
+                        }
+                        tbody #machine-rows {
+                            @for (m, h) in list.machines.iter().zip(&histories) {
+                                (row(m, h, from, now))
+                            }
+                            @if list.machines.is_empty() {
+                                tr.empty-row { td colspan="7" { (empty_text(summary.total)) } }
                             }
                         }
                     }
                 }
-                (cluster_panel(cluster.as_ref().map_err(|e| e.message.as_str()), &node_id))
             }
         }
     };
@@ -315,6 +313,8 @@ fn cluster_panel(cluster: Result<&ClusterStatus, &str>, node_id: &str) -> Markup
                             th scope="col" { "Node" }
                             th scope="col" { "State" }
                             th scope="col" class="num" { "Heartbeat" }
+                            th scope="col" class="hide-sm" { "Address" }
+                            th scope="col" class="hide-sm" { "Version" }
                         }
                     }
                     tbody #node-rows {
@@ -325,10 +325,11 @@ fn cluster_panel(cluster: Result<&ClusterStatus, &str>, node_id: &str) -> Markup
                                         code { (n.node_id) }
                                         @if n.leader { " " span.badge.leader { "leader" } }
                                         @if n.node_id == node_id { " " span.badge.self { "this page" } }
-                                        span.sub { (n.url) " · v" (n.version) }
                                     }
                                     td.state { span.dot aria-hidden="true" {} (state_text(n.status)) }
                                     td.num { (age(n.heartbeat_age)) }
+                                    td.hide-sm { (n.url) }
+                                    td.hide-sm { (n.version) }
                                 }
                             }
                         }

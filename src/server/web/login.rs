@@ -521,8 +521,14 @@ mod tests {
             html.contains(r#"role="alert">&lt;b&gt;bad&lt;/b&gt;"#),
             "{html}"
         );
-        assert!(!html.contains("<script"), "no script, and user input is escaped");
-        assert!(html.contains(r#"value="&quot;&gt;&lt;script&gt;""#), "{html}");
+        assert!(
+            !html.contains("<script"),
+            "no script, and user input is escaped"
+        );
+        assert!(
+            html.contains(r#"value="&quot;&gt;&lt;script&gt;""#),
+            "{html}"
+        );
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "no external assets"
@@ -544,7 +550,10 @@ mod tests {
             .unwrap();
         let html = String::from_utf8(bytes.to_vec()).unwrap();
         assert!(html.contains("too many failed logins"), "{html}");
-        assert!(html.contains("You can try again at <time datetime=\""), "{html}");
+        assert!(
+            html.contains("You can try again at <time datetime=\""),
+            "{html}"
+        );
         assert!(html.contains(" UTC</time>"), "{html}");
     }
 

@@ -60,7 +60,9 @@ pub async fn page(
             return error_page(
                 StatusCode::NOT_FOUND,
                 "Machine not found",
-                &format!("No machine with the id `{id}` has reported to this fleet (or it was forgotten after a long silence)."),
+                &format!(
+                    "No machine with the id `{id}` has reported to this fleet (or it was forgotten after a long silence)."
+                ),
                 &user,
                 &node_id,
             );

@@ -56,7 +56,10 @@ pub fn routes() -> Router<AppState> {
 async fn root() -> Response {
     (
         StatusCode::SEE_OTHER,
-        [(axum::http::header::LOCATION, HeaderValue::from_static("/dashboard"))],
+        [(
+            axum::http::header::LOCATION,
+            HeaderValue::from_static("/dashboard"),
+        )],
     )
         .into_response()
 }

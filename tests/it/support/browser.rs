@@ -5,8 +5,8 @@
 //! Chrome DevTools commands (device emulation, colour scheme) go through its
 //! `goog/cdp/execute` endpoint.
 
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -169,18 +169,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
     }
 
-    /// Render as a phone (390×844 CSS pixels, touch, mobile viewport) or as the desktop window.
+    /// Render as a phone (390×844 CSS pixels, mobile viewport) or as a 1280×900 desktop.
     pub async fn phone(&self, on: bool) {
-        if on {
-            self.cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true }),
-            )
-            .await;
+        let (width, height, mobile, scale) = if on {
+            (390, 844, true, 2)
         } else {
-            self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
-                .await;
-        }
+            (1280, 900, false, 1)
+        };
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile }),
+        )
+        .await;
     }
 
     /// Emulate `prefers-color-scheme: dark` (or go back to the default, light).
@@ -203,13 +203,35 @@ impl Browser {
         path
     }
 
+    /// Save the whole page, not just the viewport, to `target/screenshots/NAME.png`: the
+    /// viewport is stretched to the page's height for the shot, then put back.
+    pub async fn screenshot_full(&self, name: &str, phone: bool) -> PathBuf {
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .expect("page height")
+            .as_u64()
+            .unwrap_or(900)
+            .min(8000);
+        let (width, mobile, scale) = if phone {
+            (390, true, 2)
+        } else {
+            (1280, false, 1)
+        };
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile }),
+        )
+        .await;
+        let path = self.screenshot(name).await;
+        self.phone(phone).await;
+        path
+    }
+
     /// Text of the first element matching `css`, or `None`.
     pub async fn text(&self, css: &str) -> Option<String> {
-        let el = self
-            .client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .ok()?;
+        let el = self.client.find(fantoccini::Locator::Css(css)).await.ok()?;
         el.text().await.ok()
     }
 

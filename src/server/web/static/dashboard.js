@@ -59,7 +59,19 @@
       return Math.round(x * 10) / 10 + "," + Math.round(y * 10) / 10;
     });
     line.setAttribute("points", pts.join(" "));
-    svg.appendChild(line);
+    const bg = document.createElementNS(SVG, "rect");
+    bg.setAttribute("class", "bg");
+    bg.setAttribute("width", "100");
+    bg.setAttribute("height", "24");
+    svg.append(bg, line);
+    if (pts.length) {
+      const [x, y] = pts[pts.length - 1].split(",");
+      const end = document.createElementNS(SVG, "circle");
+      end.setAttribute("cx", x);
+      end.setAttribute("cy", y);
+      end.setAttribute("r", "1.8");
+      svg.append(end);
+    }
     return svg;
   }
 
@@ -123,12 +135,12 @@
     name.append(el("code", "", n.node_id));
     if (n.leader) name.append(" ", el("span", "badge leader", "leader"));
     if (n.node_id === self) name.append(" ", el("span", "badge self", "this page"));
-    name.append(el("span", "sub", n.url + " · v" + n.version));
     const state = el("td", "state");
     const dot = el("span", "dot");
     dot.setAttribute("aria-hidden", "true");
     state.append(dot, n.status);
-    tr.append(name, state, el("td", "num", age(n.heartbeat_age)));
+    tr.append(name, state, el("td", "num", age(n.heartbeat_age)),
+      el("td", "hide-sm", n.url), el("td", "hide-sm", n.version));
     return tr;
   }
 
