@@ -9,6 +9,8 @@ mod cluster_conformance;
 mod cluster_manager;
 mod cluster_nodes;
 mod config_cli;
+mod dashboard_browser;
+mod dashboard_pages;
 mod docs;
 mod fleet_api;
 mod fleet_cluster;

@@ -20,22 +20,23 @@ use std::sync::LazyLock;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, ORIGIN, REFERER,
-    RETRY_AFTER, SET_COOKIE,
+    CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, ORIGIN, REFERER, RETRY_AFTER, SET_COOKIE,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{self, LoggedIn};
-use super::cookie::{self, Presented};
-use super::error::ApiError;
-use super::{AppState, BODY_LIMIT};
+use maud::html;
+
 use crate::credentials;
+use crate::server::auth::{self, LoggedIn};
+use crate::server::cookie::{self, Presented};
+use crate::server::error::ApiError;
+use crate::server::{AppState, BODY_LIMIT};
 
 /// Where a successful form login lands.
 pub const AFTER_LOGIN: &str = "/dashboard";
@@ -139,7 +140,11 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
     match try_login(&state, &parts, body).await {
         Ok(done) => done,
         Err(LoginError::BadCredentials { username }) => match dialect {
-            Dialect::Form => page(StatusCode::UNAUTHORIZED, Some(BAD_CREDENTIALS), &username),
+            Dialect::Form => page(
+                StatusCode::UNAUTHORIZED,
+                Some(Notice::Failed(BAD_CREDENTIALS)),
+                &username,
+            ),
             Dialect::Json => ApiError::unauthorized(BAD_CREDENTIALS).into_response(),
         },
         Err(LoginError::Throttled { retry_after }) => {
@@ -148,7 +153,14 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
                 retry_after.div_ceil(60)
             );
             let mut res = match dialect {
-                Dialect::Form => page(StatusCode::TOO_MANY_REQUESTS, Some(&message), ""),
+                Dialect::Form => page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(Notice::Throttled {
+                        message: &message,
+                        retry_at: retry_time(retry_after),
+                    }),
+                    "",
+                ),
                 Dialect::Json => {
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response()
                 }
@@ -388,69 +400,55 @@ fn no_store(res: &mut Response) {
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// The login form. Plain, labelled, no script and no external assets; the dashboard restyles it.
-fn page(status: StatusCode, error: Option<&str>, username: &str) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(e)))
-        .unwrap_or_default();
-    let body = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Log in · fleetctl</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 22rem; margin: 4rem auto; padding: 0 1rem; }}
-label {{ display: block; margin-top: 1rem; }}
-input {{ display: block; width: 100%; box-sizing: border-box; padding: .4rem; font-size: 1rem; }}
-button {{ margin-top: 1.5rem; padding: .5rem 1.5rem; font-size: 1rem; }}
-.error {{ color: #a00; border-left: 3px solid #a00; padding-left: .5rem; }}
-</style>
-</head>
-<body>
-<main>
-<h1>fleetctl</h1>
-{error}<form method="post" action="/login">
-<label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" value="{username}" required autofocus>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Log in</button>
-</form>
-</main>
-</body>
-</html>
-"#,
-        username = escape(username),
-    );
-    let mut res = (status, Html(body)).into_response();
-    let h = res.headers_mut();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // No script, no framing (clickjacking the form), posts only to ourselves.
-    h.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    res
+/// The login form, with the failure or throttling message when there is one. No script; the
+/// shared stylesheet and icon only.
+fn page(status: StatusCode, notice: Option<Notice<'_>>, username: &str) -> Response {
+    let body = html! {
+        section.panel.login {
+            h1 { "Log in to fleetctl" }
+            @match notice {
+                Some(Notice::Failed(message)) => p.error role="alert" { (message) },
+                Some(Notice::Throttled { message, retry_at }) => div.error role="alert" {
+                    p { (message) }
+                    p { "You can try again at " time datetime=(retry_at.0) { (retry_at.1) } "." }
+                },
+                None => {},
+            }
+            form method="post" action="/login" {
+                label for="username" { "Username" }
+                input id="username" name="username" autocomplete="username" value=(username)
+                    required autofocus;
+                label for="password" { "Password" }
+                input id="password" name="password" type="password"
+                    autocomplete="current-password" required;
+                button.primary type="submit" { "Log in" }
+            }
+        }
+    };
+    super::html_response(
+        status,
+        super::layout("Log in", super::Nav::Login, None, "", &[], body),
+    )
 }
 
-/// HTML-escape text for element content and double-quoted attributes.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// What the login form says above the fields.
+enum Notice<'a> {
+    Failed(&'a str),
+    /// Too many failures: the message, and when to retry (RFC 3339, and for people).
+    Throttled {
+        message: &'a str,
+        retry_at: (String, String),
+    },
+}
+
+/// `retry_after` seconds from now as (RFC 3339, "14:32 UTC").
+fn retry_time(retry_after: u64) -> (String, String) {
+    let at = time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(retry_after);
+    let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    (
+        crate::cluster::rfc3339(ms),
+        format!("{:02}:{:02} UTC", at.hour(), at.minute()),
+    )
 }
 
 #[cfg(test)]
@@ -500,24 +498,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
-
     #[tokio::test]
     async fn login_page_is_labelled_escaped_and_self_contained() {
-        let res = page(StatusCode::UNAUTHORIZED, Some("<b>bad</b>"), "\"><script>");
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert!(
-            res.headers()[CONTENT_SECURITY_POLICY]
-                .to_str()
-                .unwrap()
-                .contains("default-src 'none'")
+        let res = page(
+            StatusCode::UNAUTHORIZED,
+            Some(Notice::Failed("<b>bad</b>")),
+            "\"><script>",
         );
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let csp = res.headers()[axum::http::header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+        assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
             .await
             .unwrap();
@@ -528,11 +521,40 @@ mod tests {
             html.contains(r#"role="alert">&lt;b&gt;bad&lt;/b&gt;"#),
             "{html}"
         );
-        assert!(!html.contains("<script>"), "user input is escaped");
+        assert!(
+            !html.contains("<script"),
+            "no script, and user input is escaped"
+        );
+        assert!(
+            html.contains(r#"value="&quot;&gt;&lt;script&gt;""#),
+            "{html}"
+        );
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "no external assets"
         );
+    }
+
+    #[tokio::test]
+    async fn throttled_form_says_when_to_retry() {
+        let res = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Notice::Throttled {
+                message: "too many failed logins",
+                retry_at: retry_time(900),
+            }),
+            "",
+        );
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let html = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(html.contains("too many failed logins"), "{html}");
+        assert!(
+            html.contains("You can try again at <time datetime=\""),
+            "{html}"
+        );
+        assert!(html.contains(" UTC</time>"), "{html}");
     }
 
     #[test]
