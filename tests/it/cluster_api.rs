@@ -1,13 +1,10 @@
 //! The cluster endpoints in-process (no socket): auth, bad headers, JSON shapes, errors.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use fleetctl::cluster::{ClusterManager, NodeInfo, Timings, backend};
 use fleetctl::config::{BackendKind, Config, KeyEntry};
 use fleetctl::server::{self, AppState};
 
@@ -22,19 +19,10 @@ async fn state() -> (AppState, tempfile::TempDir) {
         name: "tests".into(),
         sha256: sha256_hex(ADMIN_TOKEN),
     }];
-    let backend = backend::open(&config.cluster)
-        .await
-        .expect("open sqlite backend");
-    let info = NodeInfo {
-        node_id: "api-node".into(),
-        hostname: "localhost".into(),
-        port: 8768,
-        url: "http://localhost:8768".into(),
-        version: "test".into(),
-    };
-    let manager = ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
-    manager.tick().await;
-    (AppState::new(config, Arc::clone(&manager)), dir)
+    (
+        crate::support::app::node_state(config, "api-node").await,
+        dir,
+    )
 }
 
 async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {

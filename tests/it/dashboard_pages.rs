@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use tower::ServiceExt;
 
 use fleetctl::agent::simulator::VirtualMachine;
-use fleetctl::cluster::{ClusterManager, NodeInfo, Timings, backend};
 use fleetctl::config::{BackendKind, Config, UserEntry};
 use fleetctl::fleet::FleetStore;
 use fleetctl::server::web::assets;
@@ -60,21 +59,9 @@ impl Pages {
         tweak(&mut config);
         let store = sessions::open(&config.sessions).await.expect("sessions");
         let fleet = fleetctl::fleet::open(&config.storage).await.expect("fleet");
-        let backend = backend::open(&config.cluster).await.expect("cluster");
-        let info = NodeInfo {
-            node_id: "pages-node".into(),
-            hostname: "localhost".into(),
-            port: 8768,
-            url: "http://localhost:8768".into(),
-            version: "test".into(),
-        };
-        let manager =
-            ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
-        manager.tick().await;
+        let node_state = crate::support::app::node_state(config, "pages-node").await;
         Pages {
-            state: AppState::new(config, manager)
-                .with_sessions(store)
-                .with_fleet(fleet.clone()),
+            state: node_state.with_sessions(store).with_fleet(fleet.clone()),
             fleet,
             _dir: dir,
         }

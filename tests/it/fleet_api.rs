@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use fleetctl::cluster::manager::LeaderJob;
-use fleetctl::cluster::{ClusterManager, NodeInfo, Timings, backend};
 use fleetctl::config::{BackendKind, Config, KeyEntry, Secs};
 use fleetctl::fleet::janitor::MachineJanitor;
 use fleetctl::fleet::{self, FleetStore};
@@ -55,23 +54,12 @@ async fn env_with(
         })
         .collect();
     tune(&mut config);
-    let backend = backend::open(&config.cluster)
-        .await
-        .expect("cluster backend");
-    let info = NodeInfo {
-        node_id: "fleet-node".into(),
-        hostname: "localhost".into(),
-        port: 8768,
-        url: "http://localhost:8768".into(),
-        version: "test".into(),
-    };
-    let manager = ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
-    manager.tick().await;
+    let node_state = crate::support::app::node_state(config.clone(), "fleet-node").await;
     let store = fleet::open(&config.storage).await.expect("fleet store");
     let sessions = fleetctl::sessions::open(&config.sessions)
         .await
         .expect("sessions store");
-    let state = AppState::new(config, manager)
+    let state = node_state
         .with_sessions(sessions)
         .with_fleet(Arc::clone(&store));
     Env {

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use fleetctl::cluster::{ClusterManager, NodeInfo, Timings, backend};
 use fleetctl::config::{BackendKind, Config, KeyEntry, RedisConfig, Secs, UserEntry};
 use fleetctl::server::auth::LoggedIn;
 use fleetctl::server::{self, AppState};
@@ -61,21 +60,9 @@ impl Harness {
         }];
         tweak(&mut config);
         let store = sessions::open(&config.sessions).await.expect("open store");
-        let backend = backend::open(&config.cluster)
-            .await
-            .expect("cluster backend");
-        let info = NodeInfo {
-            node_id: "api-node".into(),
-            hostname: "localhost".into(),
-            port: 8768,
-            url: "http://localhost:8768".into(),
-            version: "test".into(),
-        };
-        let manager =
-            ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
-        manager.tick().await;
+        let node_state = crate::support::app::node_state(config, "api-node").await;
         Harness {
-            state: AppState::new(config, manager).with_sessions(store.clone()),
+            state: node_state.with_sessions(store.clone()),
             store,
             redis,
             _dir: dir,

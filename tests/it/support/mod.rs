@@ -1,6 +1,7 @@
 //! Real components for tests: private redis-server instances, free ports, the fleetctl binary.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod browser;
 pub mod lb;
 pub mod load;
