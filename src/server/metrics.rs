@@ -385,3 +385,54 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     }
     res
 }
+
+/// `fleetctl_sessions_active`: live login sessions in the shared store. Counting can be a
+/// scan (Redis), so the number is cached for [`ActiveSessions::CACHE_FOR`]: scrapes from
+/// several Prometheus servers do not each walk the store.
+pub struct ActiveSessions {
+    store: Arc<dyn crate::sessions::SessionStore>,
+    cache: tokio::sync::Mutex<Option<(Instant, Option<u64>)>>,
+}
+
+impl ActiveSessions {
+    pub const CACHE_FOR: Duration = Duration::from_secs(15);
+
+    pub fn new(store: Arc<dyn crate::sessions::SessionStore>) -> ActiveSessions {
+        ActiveSessions {
+            store,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl MetricsSource for ActiveSessions {
+    async fn render(&self) -> String {
+        let mut cache = self.cache.lock().await;
+        let count = match *cache {
+            Some((at, count)) if at.elapsed() < Self::CACHE_FOR => count,
+            _ => {
+                // An unreachable store is reported as `up 0`, not as a failed scrape.
+                let count = self.store.count().await.ok();
+                *cache = Some((Instant::now(), count));
+                count
+            }
+        };
+        let mut out = String::new();
+        gauge(
+            &mut out,
+            "fleetctl_sessions_store_up",
+            "1 when the session store answered the last count.",
+            &[("", if count.is_some() { 1.0 } else { 0.0 })],
+        );
+        if let Some(n) = count {
+            gauge(
+                &mut out,
+                "fleetctl_sessions_active",
+                "Live login sessions in the shared store (the same on every node; cached 15 s).",
+                &[("", n as f64)],
+            );
+        }
+        out
+    }
+}

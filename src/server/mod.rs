@@ -115,6 +115,8 @@ impl AppState {
     pub fn with_sessions(mut self, store: Arc<dyn crate::sessions::SessionStore>) -> AppState {
         // Pay for the dummy password hash now, not during the first login with an unknown name.
         web::warm_up();
+        self.metrics()
+            .add_source(Arc::new(metrics::ActiveSessions::new(store.clone())));
         self.web = Arc::new(auth::WebAuth::new(self.config(), Some(store)));
         self
     }

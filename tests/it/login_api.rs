@@ -651,3 +651,24 @@ async fn the_leader_gc_job_removes_expired_sessions() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn metrics_count_active_sessions() {
+    let h = Harness::sqlite().await;
+    h.login().await;
+    h.login().await;
+    let r = h
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.text.contains("\nfleetctl_sessions_active 2\n"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains("\nfleetctl_sessions_store_up 1\n"),
+        "{}",
+        r.text
+    );
+}
