@@ -329,3 +329,56 @@ fn completions_print_a_script_for_each_shell() {
             .stdout(predicate::str::contains("fleetctl"));
     }
 }
+
+/// The `config init` wizard, driven through a real pseudo-terminal as a person would: cluster
+/// mode on Redis, a custom host and port, an admin with a hidden password typed twice.
+#[test]
+fn init_wizard_writes_a_valid_cluster_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wizard.yaml");
+    let mut cmd = std::process::Command::new(crate::support::fleetctl_bin());
+    cmd.args(["config", "init"]).arg(&file).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn under a pty");
+    let step = |p: &mut rexpect::session::PtySession, prompt: &str, keys: &str| {
+        p.exp_string(prompt)
+            .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}"));
+        p.send(keys).unwrap();
+        p.flush().unwrap();
+    };
+    // Down arrow then Enter: the second item, cluster mode.
+    step(&mut p, "Mode", "\x1b[B\r");
+    step(&mut p, "Backend", "\r");
+    step(&mut p, "Redis host", "redis.internal\r");
+    step(&mut p, "Redis port", "6380\r");
+    step(&mut p, "First admin username", "ops\r");
+    step(&mut p, "Password for ops", "wizard-secret-1\r");
+    step(&mut p, "Repeat the password", "wizard-secret-1\r");
+    p.exp_eof().expect("the wizard finishes");
+
+    let text = std::fs::read_to_string(&file).expect("the wizard wrote the file");
+    assert!(
+        !text.contains("wizard-secret-1"),
+        "the password itself is never written"
+    );
+    let (config, warnings) = fleetctl::config::Config::load_str(&text, &file, &|_| None)
+        .expect("the written config validates");
+    assert!(config.cluster.enabled);
+    assert_eq!(config.cluster.backend, fleetctl::config::BackendKind::Redis);
+    assert_eq!(
+        (
+            config.cluster.redis_host.as_str(),
+            config.cluster.redis_port
+        ),
+        ("redis.internal", 6380)
+    );
+    let user = &config.auth.users[0];
+    assert_eq!(user.username, "ops");
+    assert!(fleetctl::credentials::verify_password(
+        &user.password_hash,
+        "wizard-secret-1"
+    ));
+    assert!(
+        warnings.iter().all(|w| !w.message.contains("plain text")),
+        "{warnings:?}"
+    );
+}
