@@ -382,3 +382,25 @@ fn init_wizard_writes_a_valid_cluster_config() {
         "{warnings:?}"
     );
 }
+
+/// `users hash-password` without `--stdin` prompts twice with echo off and prints the hash.
+#[test]
+fn hash_password_prompts_twice_without_echo() {
+    let mut cmd = std::process::Command::new(crate::support::fleetctl_bin());
+    cmd.args(["users", "hash-password"]).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn under a pty");
+    p.exp_string("assword").unwrap();
+    p.send("typed-secret\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("epeat").unwrap();
+    p.send("typed-secret\r").unwrap();
+    p.flush().unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert!(!rest.contains("typed-secret"), "no echo: {rest:?}");
+    let phc = rest
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("$argon2id$"))
+        .expect("a PHC line");
+    assert!(fleetctl::credentials::verify_password(phc, "typed-secret"));
+}
