@@ -16,6 +16,8 @@ use crate::config::KeyEntry;
 pub const API_KEY_PREFIX: &str = "fleet_";
 /// Prefix of admin tokens; different from agent keys so the two are never confused.
 pub const ADMIN_TOKEN_PREFIX: &str = "fleetadm_";
+/// Prefix of `/metrics` scrape tokens (`auth.metrics_tokens`).
+pub const METRICS_TOKEN_PREFIX: &str = "fleetmet_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -55,6 +57,11 @@ pub fn mint_api_key() -> Result<String, CredentialError> {
 /// A new admin API token: `fleetadm_` and 256 random bits as 64 hex digits.
 pub fn mint_admin_token() -> Result<String, CredentialError> {
     Ok(format!("{ADMIN_TOKEN_PREFIX}{}", random_hex_256()?))
+}
+
+/// A new `/metrics` scrape token: `fleetmet_` and 256 random bits as 64 hex digits.
+pub fn mint_metrics_token() -> Result<String, CredentialError> {
+    Ok(format!("{METRICS_TOKEN_PREFIX}{}", random_hex_256()?))
 }
 
 /// Lowercase hex SHA-256 of `text`, as stored in `auth.api_keys[].sha256`.

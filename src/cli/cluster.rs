@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{Globals, OutputFormat};
 use crate::cluster::ClusterStatus;
 use crate::cluster::admin::Registry;
+use crate::cluster::nagios::{self, PluginState, Range};
 use crate::exit::ExitCode;
 use crate::output;
 
@@ -17,6 +18,11 @@ pub enum ClusterCommand {
     ///
     /// Exit code 0 when healthy, 3 when degraded (fewer active nodes than --min-active, or no
     /// leader), 4 when no node is active, 1 when the backend or server cannot be reached.
+    ///
+    /// With --format nagios it is a monitoring plugin (Nagios, Icinga, Sensu): one line
+    /// `FLEET OK - 3/3 nodes active, leader node-1 | active=3;2:;1:;0;3 …`, node details below
+    /// it, and exit 0 OK, 1 WARNING, 2 CRITICAL (also when the registry cannot be read),
+    /// 3 UNKNOWN (bad threshold or config).
     Status(Status),
 }
 
@@ -54,6 +60,36 @@ pub struct Status {
     /// Seconds between redraws with --watch
     #[arg(long, value_name = "SECS", default_value_t = 2, requires = "watch")]
     pub interval: u64,
+
+    /// Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)
+    #[arg(long, value_enum, conflicts_with = "watch")]
+    pub format: Option<StatusFormat>,
+
+    /// With --format nagios: WARNING when the active nodes fall outside this range; N means
+    /// "at least N" (N:) [default: every node that has not left]
+    #[arg(
+        long,
+        value_name = "RANGE",
+        requires = "format",
+        allow_hyphen_values = true
+    )]
+    pub warning: Option<String>,
+
+    /// With --format nagios: CRITICAL when the active nodes fall outside this range [default: 1]
+    #[arg(
+        long,
+        value_name = "RANGE",
+        requires = "format",
+        allow_hyphen_values = true
+    )]
+    pub critical: Option<String>,
+}
+
+/// Alternative renderings of `cluster status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// Nagios/Icinga/Sensu plugin output and exit codes
+    Nagios,
 }
 
 impl Remote {
@@ -78,6 +114,9 @@ impl ClusterCommand {
 
 impl Status {
     async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        if self.format == Some(StatusFormat::Nagios) {
+            return Ok(self.nagios(g).await);
+        }
         let registry = self.remote.registry(g).await?;
         if !self.watch {
             let status = registry.status().await?;
@@ -102,6 +141,41 @@ impl Status {
                 _ = tokio::signal::ctrl_c() => return Ok(ExitCode::OK),
             }
         }
+    }
+
+    /// The plugin: every outcome, errors included, is one status line and a plugin exit code.
+    async fn nagios(&self, g: &Globals) -> ExitCode {
+        let threshold = |flag: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(Range::parse)
+                .transpose()
+                .map_err(|e| format!("--{flag}: {e}"))
+        };
+        let result = match (
+            threshold("warning", &self.warning),
+            threshold("critical", &self.critical),
+        ) {
+            (Err(e), _) | (_, Err(e)) => nagios::failure(PluginState::Unknown, &e),
+            (Ok(warning), Ok(critical)) => match self.remote.registry(g).await {
+                Err(e) if crate::exit::code_for(&e) == ExitCode::USAGE => {
+                    nagios::failure(PluginState::Unknown, &format!("{e:#}"))
+                }
+                Err(e) => nagios::failure(
+                    PluginState::Critical,
+                    &format!("cannot read the cluster registry: {e:#}"),
+                ),
+                Ok(registry) => match registry.status().await {
+                    Ok(status) => nagios::check(&status, warning, critical),
+                    Err(e) => nagios::failure(
+                        PluginState::Critical,
+                        &format!("cannot read the cluster registry: {e:#}"),
+                    ),
+                },
+            },
+        };
+        print!("{}", result.text);
+        let _ = std::io::stdout().flush();
+        ExitCode(result.state.exit_code())
     }
 
     fn print(&self, g: &Globals, status: &ClusterStatus, redraw: bool) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,8 @@ pub enum KeysCommand {
     /// its SHA-256
     ///
     /// The key is shown only now: store it where the agent (or admin script) reads it, and add
-    /// the printed entry to `auth.api_keys` (or `auth.admin_tokens` with --kind admin). Several
+    /// the printed entry to `auth.api_keys` (`auth.admin_tokens` with --kind admin,
+    /// `auth.metrics_tokens` with --kind metrics). Several
     /// keys may be valid at once, so keys can be rotated without downtime.
     New(New),
 }
@@ -24,6 +25,8 @@ pub enum KeyKind {
     Agent,
     /// An admin API token (`fleetadm_…`) for `auth.admin_tokens`
     Admin,
+    /// A Prometheus scrape token (`fleetmet_…`) for `auth.metrics_tokens`
+    Metrics,
 }
 
 #[derive(Debug, Args)]
@@ -33,7 +36,7 @@ pub struct New {
     #[arg(long, value_name = "NAME")]
     pub name: String,
 
-    /// Mint an agent API key or an admin token
+    /// Mint an agent API key, an admin token or a /metrics scrape token
     #[arg(long, value_enum, default_value_t = KeyKind::Agent)]
     pub kind: KeyKind,
 }
@@ -63,6 +66,7 @@ impl New {
         let (key, section) = match self.kind {
             KeyKind::Agent => (credentials::mint_api_key()?, "auth.api_keys"),
             KeyKind::Admin => (credentials::mint_admin_token()?, "auth.admin_tokens"),
+            KeyKind::Metrics => (credentials::mint_metrics_token()?, "auth.metrics_tokens"),
         };
         let sha256 = credentials::sha256_hex(&key);
         let entry = format!("- {{ name: {}, sha256: {sha256} }}", self.name);
@@ -71,7 +75,7 @@ impl New {
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "name": self.name,
-                    "kind": match self.kind { KeyKind::Agent => "agent", KeyKind::Admin => "admin" },
+                    "kind": match self.kind { KeyKind::Agent => "agent", KeyKind::Admin => "admin", KeyKind::Metrics => "metrics" },
                     "key": key,
                     "sha256": sha256,
                     "config_section": section,

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
 use crate::server::{self, AppState, first_run};
 use crate::sessions::janitor::SessionJanitor;
+use crate::systemd::Notifier;
 
 /// Run a server node.
 ///
@@ -59,6 +60,8 @@ impl Serve {
         if let Some(id) = self.node_id {
             config.cluster.node_id = Some(id);
         }
+        // systemd (src/systemd.rs): a no-op unless started by a `Type=notify` unit.
+        let notifier = Arc::new(systemd_notifier(&config));
 
         if config.auth.users.is_empty() {
             if config.cluster.enabled {
@@ -101,7 +104,7 @@ impl Serve {
                 format!("cannot open the {} session store", config.sessions.backend)
             })?;
 
-        let Some(backend) = open_backend_patiently(&config.cluster).await? else {
+        let Some(backend) = open_backend_patiently(&config.cluster, &notifier).await? else {
             info!("stopped by a signal while waiting for the cluster backend");
             return Ok(ExitCode::OK);
         };
@@ -141,7 +144,10 @@ impl Serve {
         let state = AppState::new(config, manager.clone())
             .with_sessions(sessions)
             .with_fleet(fleet);
-        let shutdown = drain_on_signal(manager.clone(), drain_timeout);
+        // systemd: READY=1 once registered (now, or after the first tick that registers),
+        // WATCHDOG=1 after every heartbeat tick.
+        notify_ready_and_feed_watchdog(&manager, &notifier, local);
+        let shutdown = drain_on_signal(manager.clone(), drain_timeout, notifier.clone());
         server::run(listener, state, shutdown)
             .await
             .context("HTTP server failed")?;
@@ -172,6 +178,7 @@ fn announce_first_admin(username: &str, password: &str, file: &std::path::Path) 
 /// (anything but `Unavailable`) fails at once. `None` when a signal arrives while waiting.
 async fn open_backend_patiently(
     config: &crate::config::ClusterConfig,
+    notifier: &Notifier,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn cluster::ClusterBackend>>> {
     let mut delay = Duration::from_millis(250);
     let mut warned = false;
@@ -187,6 +194,7 @@ async fn open_backend_patiently(
             Err(e @ cluster::BackendError::Unavailable { .. }) => {
                 if !warned {
                     warn!(error = %e, "cluster backend unavailable at start-up; waiting for it (health checks get no answer until then)");
+                    notifier.status(&format!("waiting for the cluster backend: {e}"));
                     warned = true;
                 }
             }
@@ -250,7 +258,11 @@ fn node_info(config: &Config, local: SocketAddr) -> NodeInfo {
 
 /// Resolves when the server should stop accepting: after the first SIGTERM/SIGINT, the node
 /// drains for `drain_timeout` (health 503, still serving); a second signal cuts that short.
-async fn drain_on_signal(manager: std::sync::Arc<ClusterManager>, drain_timeout: Duration) {
+async fn drain_on_signal(
+    manager: std::sync::Arc<ClusterManager>,
+    drain_timeout: Duration,
+    notifier: Arc<Notifier>,
+) {
     let mut signals = match Signals::new() {
         Ok(s) => s,
         Err(e) => {
@@ -267,11 +279,83 @@ async fn drain_on_signal(manager: std::sync::Arc<ClusterManager>, drain_timeout:
         "draining: health check now answers 503; serving for {}s before stopping",
         drain_timeout.as_secs_f64()
     );
+    notifier.stopping(&format!(
+        "draining after {which}: serving {}s more, then leaving the cluster",
+        drain_timeout.as_secs_f64()
+    ));
     manager.begin_shutdown().await;
     tokio::select! {
         _ = tokio::time::sleep(drain_timeout) => info!("drain period over: finishing in-flight requests"),
         s = signals.next() => warn!(signal = s, "second signal: stopping without waiting for the drain period"),
     }
+}
+
+/// The systemd notifier from the environment, with a warning for anything unusable and for a
+/// watchdog too short for the heartbeat loop to feed.
+fn systemd_notifier(config: &Config) -> Notifier {
+    let (notifier, problems) = Notifier::from_env();
+    for p in problems {
+        warn!("systemd: {p}");
+    }
+    if let Some(timeout) = notifier.watchdog_timeout() {
+        // The loop ticks every heartbeat_interval, and one tick may take up to
+        // max(heartbeat_interval, 5s) before it gives up on the backend.
+        let hb = config.cluster.heartbeat_interval.as_duration();
+        let worst_gap = hb + hb.max(Duration::from_secs(5));
+        if timeout <= worst_gap {
+            warn!(
+                "systemd: WatchdogSec={}s is not longer than the heartbeat loop's worst gap ({}s = heartbeat_interval + tick timeout); systemd may restart a healthy node; set WatchdogSec to at least {}s",
+                timeout.as_secs_f64(),
+                worst_gap.as_secs_f64(),
+                (worst_gap * 2).as_secs()
+            );
+        } else {
+            info!(
+                "systemd watchdog on: {}s, fed after every heartbeat",
+                timeout.as_secs_f64()
+            );
+        }
+    }
+    notifier
+}
+
+/// Tell systemd the node is ready once it is registered in the backend and serving, and feed
+/// the watchdog from the heartbeat loop. Registration may come later than start-up when the
+/// backend dropped out between opening it and the first heartbeat: then the first tick that
+/// registers sends READY.
+fn notify_ready_and_feed_watchdog(
+    manager: &Arc<ClusterManager>,
+    notifier: &Arc<Notifier>,
+    local: SocketAddr,
+) {
+    if !notifier.enabled() {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ready = Arc::new(AtomicBool::new(false));
+    let status = format!("serving on http://{local} as node {}", manager.node_id());
+    let registered = |m: &ClusterManager| !matches!(m.health(), cluster::Health::Unhealthy { .. });
+    let send_ready = {
+        let ready = ready.clone();
+        let notifier = notifier.clone();
+        move || {
+            if !ready.swap(true, Ordering::SeqCst) {
+                notifier.ready(&status);
+            }
+        }
+    };
+    if registered(manager) {
+        send_ready();
+    } else {
+        notifier.status("serving, not registered in the cluster backend yet; retrying");
+    }
+    let notifier = notifier.clone();
+    manager.on_tick(move |m| {
+        notifier.watchdog();
+        if registered(m) {
+            send_ready();
+        }
+    });
 }
 
 /// SIGTERM and SIGINT as one stream.

@@ -94,7 +94,13 @@ pub struct ClusterManager {
     /// every peer looks dead until it heartbeats again.
     started: Instant,
     jobs: Vec<ScheduledJob>,
+    /// Called after every tick of the heartbeat loop, whatever its outcome (systemd's
+    /// watchdog in `serve`: a loop that stops ticking is wedged). See [`ClusterManager::on_tick`].
+    tick_hook: Mutex<Option<TickHook>>,
 }
+
+/// See [`ClusterManager::on_tick`].
+pub type TickHook = Box<dyn Fn(&ClusterManager) + Send + Sync>;
 
 impl ClusterManager {
     pub fn new(
@@ -111,7 +117,14 @@ impl ClusterManager {
             leader_until: Mutex::new(None),
             started: Instant::now(),
             jobs: jobs.into_iter().map(|j| (j, Mutex::new(None))).collect(),
+            tick_hook: Mutex::new(None),
         })
+    }
+
+    /// Run `hook` after every tick of the loop started by [`ClusterManager::spawn`]. One hook;
+    /// a second call replaces the first. It must be quick: it runs on the heartbeat task.
+    pub fn on_tick(&self, hook: impl Fn(&ClusterManager) + Send + Sync + 'static) {
+        *self.tick_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
     }
 
     pub fn node_id(&self) -> &str {
@@ -199,6 +212,9 @@ impl ClusterManager {
         tokio::spawn(async move {
             loop {
                 me.tick().await;
+                if let Some(hook) = &*me.tick_hook.lock().unwrap_or_else(|p| p.into_inner()) {
+                    hook(&me);
+                }
                 let delay = me.next_delay();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

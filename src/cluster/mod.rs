@@ -8,6 +8,7 @@ pub mod admin;
 pub mod backend;
 pub mod file;
 pub mod manager;
+pub mod nagios;
 pub mod redis;
 pub mod sqlite;
 

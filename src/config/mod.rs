@@ -253,6 +253,9 @@ pub struct AuthConfig {
     pub users: Vec<UserEntry>,
     pub api_keys: Vec<KeyEntry>,
     pub admin_tokens: Vec<KeyEntry>,
+    /// Bearer tokens for `GET /metrics`. Empty: `/metrics` needs no token (keep it on a
+    /// trusted network); otherwise a scrape needs one of these or an admin token.
+    pub metrics_tokens: Vec<KeyEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -154,6 +154,7 @@ pub static AUTH: &[Field] = &[
     key("users", Ty::List(&Ty::Struct(USER))),
     key("api_keys", Ty::List(&Ty::Struct(KEY))),
     key("admin_tokens", Ty::List(&Ty::Struct(KEY))),
+    key("metrics_tokens", Ty::List(&Ty::Struct(KEY))),
 ];
 
 pub static AGENT: &[Field] = &[

@@ -62,6 +62,10 @@ fn schema_has_exactly_the_fields_of_the_serde_structs() {
         name: "k".into(),
         sha256: "s".into(),
     });
+    full.auth.metrics_tokens.push(KeyEntry {
+        name: "k".into(),
+        sha256: "s".into(),
+    });
     let mut from_structs = BTreeSet::new();
     json_paths("", &serde_json::to_value(&full).unwrap(), &mut from_structs);
     let from_schema: BTreeSet<String> = schema::all_paths().into_iter().collect();
@@ -340,4 +344,43 @@ fn missing_secret_file_names_key_and_path() {
     let p = only_error("sessions: {redis: {password_file: /nonexistent/fleet-pw}}");
     assert_eq!(p.key, "sessions.redis.password_file");
     assert!(p.message.contains("/nonexistent/fleet-pw"), "{}", p.message);
+}
+
+#[test]
+fn metrics_tokens_are_checked_like_the_other_keys() {
+    let good = "a".repeat(64);
+    let (ps, c) = Config::check_str(
+        &format!("auth: {{metrics_tokens: [{{name: prometheus, sha256: {good}}}]}}"),
+        Path::new("f.yaml"),
+        &|_| None,
+    );
+    assert!(ps.is_empty(), "{ps:#?}");
+    assert_eq!(c.unwrap().auth.metrics_tokens[0].name, "prometheus");
+
+    let p = only_error("auth: {metrics_tokens: [{name: prometheus, sha256: abc}]}");
+    assert_eq!(p.key, "auth.metrics_tokens[0].sha256");
+    assert!(p.message.contains("64"), "{}", p.message);
+
+    let p = only_error(&format!("auth: {{metrics_tokens: [{{sha256: {good}}}]}}"));
+    assert!(
+        p.message.contains("missing required key `name`"),
+        "{}",
+        p.message
+    );
+
+    let p = only_error("auth: {metrics_tokens: prometheus}");
+    assert_eq!(p.key, "auth.metrics_tokens");
+
+    let p = only_error("auth: {metric_tokens: []}");
+    assert!(
+        p.hint.as_deref().unwrap_or("").contains("metrics_tokens"),
+        "did-you-mean hint: {p:#?}"
+    );
+
+    let ps = problems(&format!(
+        "auth: {{metrics_tokens: [{{name: a, sha256: {good}}}, {{name: b, sha256: {good}}}]}}"
+    ));
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert!(!ps[0].is_error());
+    assert_eq!(ps[0].key, "auth.metrics_tokens[1].sha256");
 }

@@ -816,11 +816,11 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
             );
         }
     }
-    for list in ["api_keys", "admin_tokens"] {
-        let entries = if list == "api_keys" {
-            &c.auth.api_keys
-        } else {
-            &c.auth.admin_tokens
+    for list in ["api_keys", "admin_tokens", "metrics_tokens"] {
+        let entries = match list {
+            "api_keys" => &c.auth.api_keys,
+            "admin_tokens" => &c.auth.admin_tokens,
+            _ => &c.auth.metrics_tokens,
         };
         let mut digests: HashMap<String, usize> = HashMap::new();
         for (i, k) in entries.iter().enumerate() {

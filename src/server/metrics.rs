@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -205,9 +206,13 @@ fn gauge(out: &mut String, name: &str, help: &str, samples: &[(&str, f64)]) {
     }
 }
 
-/// `GET /metrics` (no auth: it is the node's own health, no fleet data, and scrapers
-/// rarely carry tokens; keep it on a trusted network).
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: open when `auth.metrics_tokens` is empty (it is the node's own health, no
+/// fleet data; keep it on a trusted network), else it needs one of those tokens or an admin
+/// token as `Authorization: Bearer`.
+pub async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
+    if let Err(e) = scrape_allowed(&state, &parts) {
+        return e.into_response();
+    }
     let m = state.metrics();
     let mut out = String::with_capacity(8 * 1024);
     m.render_requests(&mut out);
@@ -335,6 +340,29 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// Whether this scrape may read `/metrics` (see [`metrics`]).
+fn scrape_allowed(state: &AppState, parts: &Parts) -> Result<(), super::error::ApiError> {
+    let auth = &state.config().auth;
+    if auth.metrics_tokens.is_empty() {
+        return Ok(());
+    }
+    let token = super::auth::bearer_token(parts)?.ok_or_else(|| {
+        super::error::ApiError::unauthorized(
+            "/metrics needs `Authorization: Bearer <token>`: this node sets auth.metrics_tokens \
+             (create one with `fleetctl keys new --kind metrics`)",
+        )
+    })?;
+    let known = crate::credentials::find_key(&auth.metrics_tokens, token).is_some()
+        | crate::credentials::find_key(&auth.admin_tokens, token).is_some();
+    if known {
+        Ok(())
+    } else {
+        Err(super::error::ApiError::unauthorized(
+            "invalid /metrics token: not in auth.metrics_tokens or auth.admin_tokens",
+        ))
+    }
 }
 
 /// RSS from /proc (Linux); `None` elsewhere.
