@@ -5,6 +5,7 @@
 
 mod cli_sessions;
 mod cluster_api;
+mod cluster_check;
 mod cluster_conformance;
 mod cluster_manager;
 mod cluster_nodes;
@@ -19,5 +20,8 @@ mod ha;
 mod lb_configs;
 mod login_api;
 mod login_nodes;
+mod packaging;
+mod prometheus;
 mod session_conformance;
 mod support;
+mod systemd_notify;
