@@ -56,6 +56,11 @@ pub fn not_implemented(command: &str) -> anyhow::Error {
 
 /// Which exit code an error maps to: 2 when the user's input is at fault, else 1.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
+    // A `UsageError` attached with `.context(..)` is not a plain link of `chain()` (anyhow
+    // wraps it with its cause); anyhow's own downcast finds context types at any level.
+    if err.downcast_ref::<UsageError>().is_some() {
+        return ExitCode::USAGE;
+    }
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some()
             || cause.downcast_ref::<crate::config::ConfigError>().is_some()
@@ -64,4 +69,20 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
         }
     }
     ExitCode::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_error_as_context_exits_2() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let err = anyhow::Error::new(io).context(UsageError("cannot listen on x".into()));
+        assert_eq!(code_for(&err), ExitCode::USAGE);
+        let err = anyhow::anyhow!("plain runtime failure");
+        assert_eq!(code_for(&err), ExitCode::FAILURE);
+        let err = anyhow::Error::new(UsageError("bad flag".into())).context("while parsing");
+        assert_eq!(code_for(&err), ExitCode::USAGE);
+    }
 }

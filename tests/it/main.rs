@@ -16,6 +16,7 @@ mod docs;
 mod fleet_api;
 mod fleet_cluster;
 mod fleet_store;
+mod guides;
 mod ha;
 mod lb_configs;
 mod login_api;
