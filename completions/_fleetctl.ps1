@@ -81,6 +81,9 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
             [CompletionResult]::new('--min-active', '--min-active', [CompletionResultType]::ParameterName, 'Exit 3 when fewer than N nodes are active')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Seconds between redraws with --watch')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)')
+            [CompletionResult]::new('--warning', '--warning', [CompletionResultType]::ParameterName, 'With --format nagios: WARNING when the active nodes fall outside this range; N means "at least N" (N:) [default: every node that has not left]')
+            [CompletionResult]::new('--critical', '--critical', [CompletionResultType]::ParameterName, 'With --format nagios: CRITICAL when the active nodes fall outside this range [default: 1]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('--watch', '--watch', [CompletionResultType]::ParameterName, 'Redraw the status every few seconds until interrupted')
@@ -505,7 +508,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         }
         'fleetctl;keys;new' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)')
-            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Mint an agent API key or an admin token')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Mint an agent API key, an admin token or a /metrics scrape token')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')

@@ -408,7 +408,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__cluster__subcmd__status)
-            opts="-v -q -h -V --server --token --min-active --watch --interval --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --min-active --watch --interval --format --warning --critical --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -427,6 +427,18 @@ _fleetctl() {
                     return 0
                     ;;
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "nagios" -- "${cur}"))
+                    return 0
+                    ;;
+                --warning)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --critical)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1093,7 +1105,7 @@ _fleetctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -W "agent admin" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "agent admin metrics" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -75,6 +75,9 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --token 'Admin API token for --server'
             cand --min-active 'Exit 3 when fewer than N nodes are active'
             cand --interval 'Seconds between redraws with --watch'
+            cand --format 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)'
+            cand --warning 'With --format nagios: WARNING when the active nodes fall outside this range; N means "at least N" (N:) [default: every node that has not left]'
+            cand --critical 'With --format nagios: CRITICAL when the active nodes fall outside this range [default: 1]'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand --watch 'Redraw the status every few seconds until interrupted'
@@ -453,7 +456,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         }
         &'fleetctl;keys;new'= {
             cand --name 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)'
-            cand --kind 'Mint an agent API key or an admin token'
+            cand --kind 'Mint an agent API key, an admin token or a /metrics scrape token'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'

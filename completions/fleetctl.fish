@@ -66,6 +66,9 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_se
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l token -d 'Admin API token for --server' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l min-active -d 'Exit 3 when fewer than N nodes are active' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l interval -d 'Seconds between redraws with --watch' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l format -d 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)' -r -f -a "nagios\t'Nagios/Icinga/Sensu plugin output and exit codes'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l warning -d 'With --format nagios: WARNING when the active nodes fall outside this range; N means "at least N" (N:) [default: every node that has not left]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l critical -d 'With --format nagios: CRITICAL when the active nodes fall outside this range [default: 1]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -294,8 +297,9 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_s
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l name -d 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l kind -d 'Mint an agent API key or an admin token' -r -f -a "agent\t'An agent API key (`fleet_…`) for `auth.api_keys`'
-admin\t'An admin API token (`fleetadm_…`) for `auth.admin_tokens`'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l kind -d 'Mint an agent API key, an admin token or a /metrics scrape token' -r -f -a "agent\t'An agent API key (`fleet_…`) for `auth.api_keys`'
+admin\t'An admin API token (`fleetadm_…`) for `auth.admin_tokens`'
+metrics\t'A Prometheus scrape token (`fleetmet_…`) for `auth.metrics_tokens`'"
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"

@@ -60,8 +60,17 @@ fn tested_blocks(markdown: &str) -> Vec<Block> {
             let block = blocks
                 .last_mut()
                 .filter(|_| last_tested)
-                .unwrap_or_else(|| panic!("line {}: an output block must follow a `sh test` block", i + 1));
-            assert!(block.expected.is_none(), "line {}: two output blocks", i + 1);
+                .unwrap_or_else(|| {
+                    panic!(
+                        "line {}: an output block must follow a `sh test` block",
+                        i + 1
+                    )
+                });
+            assert!(
+                block.expected.is_none(),
+                "line {}: two output blocks",
+                i + 1
+            );
             block.expected = Some(body);
             last_tested = false;
         } else {
@@ -96,7 +105,11 @@ fn run_guide(guide: &str, extra_env: &[(&str, String)], budget: Duration) -> Dur
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(repo.join("docs").join(guide)).unwrap();
     let blocks = tested_blocks(&text);
-    assert!(blocks.len() >= 5, "{guide}: only {} tested blocks", blocks.len());
+    assert!(
+        blocks.len() >= 5,
+        "{guide}: only {} tested blocks",
+        blocks.len()
+    );
 
     let work = tempfile::tempdir().unwrap();
     {
@@ -170,7 +183,9 @@ fn run_guide(guide: &str, extra_env: &[(&str, String)], budget: Duration) -> Dur
     // Every broken promise at once, so one run shows all that needs fixing.
     let mut broken = Vec::new();
     for (n, b) in blocks.iter().enumerate() {
-        let Some(expected) = &b.expected else { continue };
+        let Some(expected) = &b.expected else {
+            continue;
+        };
         let actual = block_output(n).unwrap_or_default();
         for want in expected.lines().filter(|l| !l.trim().is_empty()) {
             if !line_matches(want, &actual) {
@@ -232,7 +247,10 @@ fn logs_of(dir: &Path) -> String {
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
-    for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+    for p in paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+    {
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
         out.push_str(&format!("== {}\n", p.display()));
@@ -247,14 +265,20 @@ fn logs_of(dir: &Path) -> String {
 #[test]
 fn quick_start_runs_as_written() {
     let took = run_guide("CLUSTER_QUICK_START.md", &[], Duration::from_secs(150));
-    println!("[measure] CLUSTER_QUICK_START.md ran in {:.1}s", took.as_secs_f64());
+    println!(
+        "[measure] CLUSTER_QUICK_START.md ran in {:.1}s",
+        took.as_secs_f64()
+    );
 }
 
 #[test]
 fn setup_guide_runs_as_written() {
     require_binary("promtool", "prometheus");
     let took = run_guide("CLUSTER_SETUP_GUIDE.md", &[], Duration::from_secs(150));
-    println!("[measure] CLUSTER_SETUP_GUIDE.md ran in {:.1}s", took.as_secs_f64());
+    println!(
+        "[measure] CLUSTER_SETUP_GUIDE.md ran in {:.1}s",
+        took.as_secs_f64()
+    );
 }
 
 #[test]
@@ -265,7 +289,10 @@ fn the_extractor_finds_blocks_and_their_output() {
     assert_eq!(blocks[0].line, 2);
     assert_eq!(blocks[0].script, "echo hi\n");
     assert_eq!(blocks[0].expected.as_deref(), Some("hi\n"));
-    assert!(line_matches("FLEET OK - 3/3 … leader node-…", "FLEET OK - 3/3 nodes active, leader node-2 | x"));
+    assert!(line_matches(
+        "FLEET OK - 3/3 … leader node-…",
+        "FLEET OK - 3/3 nodes active, leader node-2 | x"
+    ));
     assert!(!line_matches("FLEET OK - 3/3", "FLEET WARNING - 2/3"));
     assert!(line_matches("200 served by node-…", "200 served by node-3"));
     assert!(!line_matches("exit code 3", "exit code 0"));
