@@ -137,7 +137,7 @@ fn cargo_deb_builds_a_package_with_binary_unit_docs_and_config() {
     let pages = std::fs::read_dir(repo().join("man")).unwrap().count();
     let packaged = files
         .iter()
-        .filter(|(_, p)| p.starts_with("/usr/share/man/man1/"))
+        .filter(|(_, p)| p.starts_with("/usr/share/man/man1/") && p.ends_with(".1.gz"))
         .count();
     assert_eq!(packaged, pages, "{listing}");
 
