@@ -20,4 +20,4 @@ pub mod lb;
 pub mod output;
 pub mod server;
 pub mod sessions;
-pub mod wal;
+pub mod store;

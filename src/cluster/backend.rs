@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendKind, ClusterConfig};
 
-/// Milliseconds since the Unix epoch, on the backend's clock.
-pub type Millis = i64;
+/// Milliseconds since the Unix epoch; here always on the backend's clock.
+pub use crate::store::time::Millis;
 
 /// What a node says about itself when it registers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,9 +193,7 @@ pub fn validate_node_id(node_id: &str) -> BackendResult<()> {
 /// A lease or timeout in milliseconds, as stored by the backends (saturating: a lease of
 /// centuries is still "forever", not a negative number).
 pub(crate) fn duration_millis(d: Duration) -> Millis {
-    Millis::try_from(d.as_millis())
-        .unwrap_or(Millis::MAX)
-        .max(1)
+    crate::store::time::duration_ms(d).max(1)
 }
 
 #[cfg(test)]
