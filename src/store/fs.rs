@@ -17,10 +17,12 @@
 //! layout: that belongs to the backend that owns the directory. Everything here blocks; async
 //! callers run it on `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Every temp file starts with this, so directory listings can skip them and
@@ -134,18 +136,39 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// An exclusive lock on a file, held until this is dropped (or the process dies: the kernel
 /// releases `flock` locks with their last descriptor, so a crash never leaves a lock behind).
+///
+/// Waiters in one process queue on an in-process slot per path first, so a burst of calls
+/// from one server (a thousand logins at once) waits in turn instead of polling `flock`
+/// against each other. The timeout counts waiting without progress: in the queue it restarts
+/// whenever the lock changes hands, so only a holder that keeps it, or another process that
+/// does, makes a caller give up.
 #[derive(Debug)]
 pub struct FileLock {
+    /// Declared first so it is dropped first: the `flock` is released before the next waiter
+    /// of this process is let in.
     _file: File,
+    _slot: LocalSlot,
 }
 
 impl FileLock {
-    /// Lock `path` (created if absent), waiting at most `timeout` for another process or handle
-    /// to release it. Every error names the path; a timeout is `ErrorKind::TimedOut`.
+    /// Lock `path` (created if absent), waiting at most `timeout` without progress for another
+    /// process or handle to release it. Every error names the path; a timeout is
+    /// `ErrorKind::TimedOut`.
     pub fn acquire(path: &Path, timeout: Duration) -> io::Result<FileLock> {
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} stayed locked by another process for {timeout:?}; if no fleetctl \
+                     process is stuck, retry",
+                    path.display()
+                ),
+            )
+        };
         let named = |what: &str, e: io::Error| {
             io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
         };
+        let slot = LocalSlot::acquire(path, timeout).ok_or_else(timed_out)?;
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -156,24 +179,73 @@ impl FileLock {
         let mut pause = Duration::from_millis(1);
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(FileLock { _file: file }),
+                Ok(()) => {
+                    return Ok(FileLock {
+                        _file: file,
+                        _slot: slot,
+                    });
+                }
                 Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(10));
                 }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "{} stayed locked by another process for {timeout:?}; if no \
-                             fleetctl process is stuck, retry",
-                            path.display()
-                        ),
-                    ));
-                }
+                Err(TryLockError::WouldBlock) => return Err(timed_out()),
                 Err(TryLockError::Error(e)) => return Err(named("lock", e)),
             }
         }
+    }
+}
+
+/// This process's turn at one lock path.
+#[derive(Debug)]
+struct LocalSlot(Arc<SlotState>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// (held, how many times it has been taken): the count tells a waiter there was progress.
+    taken: Mutex<(bool, u64)>,
+    released: Condvar,
+}
+
+/// One slot per lock path this process has used; a handful per process, kept for its life.
+static LOCAL_SLOTS: Mutex<Option<HashMap<PathBuf, Arc<SlotState>>>> = Mutex::new(None);
+
+impl LocalSlot {
+    /// Wait for this process's turn at `path`; `None` when the holder kept it for `timeout`.
+    fn acquire(path: &Path, timeout: Duration) -> Option<LocalSlot> {
+        let state = {
+            let mut slots = LOCAL_SLOTS.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(
+                slots
+                    .get_or_insert_with(HashMap::new)
+                    .entry(path.to_path_buf())
+                    .or_default(),
+            )
+        };
+        let mut taken = state.taken.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = taken.1;
+        let mut deadline = Instant::now() + timeout;
+        while taken.0 {
+            if taken.1 != seen {
+                (seen, deadline) = (taken.1, Instant::now() + timeout);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            taken = state
+                .released
+                .wait_timeout(taken, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *taken = (true, taken.1.wrapping_add(1));
+        drop(taken);
+        Some(LocalSlot(state))
+    }
+}
+
+impl Drop for LocalSlot {
+    fn drop(&mut self) {
+        self.0.taken.lock().unwrap_or_else(|p| p.into_inner()).0 = false;
+        self.0.released.notify_one();
     }
 }
 
@@ -302,7 +374,9 @@ mod tests {
     fn a_lock_held_elsewhere_times_out_with_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nodes.guard");
-        let held = FileLock::acquire(&path, Duration::from_secs(1)).unwrap();
+        // Another process's lock: a `flock` on a descriptor of its own.
+        let other = File::create(&path).unwrap();
+        other.lock().unwrap();
         let started = Instant::now();
         let err = FileLock::acquire(&path, Duration::from_millis(200)).unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(200));
@@ -311,9 +385,43 @@ mod tests {
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("stayed locked"), "{message}");
 
-        // Released on drop: the next caller gets it at once.
-        drop(held);
+        // Released: the next caller gets it at once.
+        drop(other);
         FileLock::acquire(&path, Duration::from_millis(200)).unwrap();
+    }
+
+    #[test]
+    fn a_holder_in_this_process_that_keeps_the_lock_times_out_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let _held = FileLock::acquire(&path, Duration::from_secs(1)).unwrap();
+        let err = FileLock::acquire(&path, Duration::from_millis(100)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_long_queue_in_one_process_waits_in_turn_without_timing_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Arc::new(dir.path().join(".lock"));
+        // 40 holders of 10 ms each: the last waits far longer than the timeout, but the lock
+        // changes hands all along.
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                let path = Arc::clone(&path);
+                std::thread::spawn(move || {
+                    let _lock = FileLock::acquire(&path, Duration::from_millis(100))?;
+                    std::thread::sleep(Duration::from_millis(10));
+                    io::Result::Ok(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
     }
 
     #[test]
