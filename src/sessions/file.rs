@@ -205,7 +205,7 @@ impl SessionStore for FileStore {
         let created = self
             .run(move |dir| {
                 let target = session_path(dir, &id_hash);
-                // Written before taking the lock, so the locked section is a check and a rename.
+                // Synced before taking the lock: under it, only a check and a rename.
                 let staged = Staged::new(&target, &bytes)?;
                 let _lock = lock(dir)?;
                 if read_live(&target, now)?.is_some() {

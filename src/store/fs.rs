@@ -41,10 +41,10 @@ pub fn is_temp_file(file_name: &str) -> bool {
     file_name.starts_with(TEMP_PREFIX)
 }
 
-/// A complete temp file next to its destination, not yet in place. Dropped without
+/// A complete, synced temp file next to its destination, not yet in place. Dropped without
 /// [`Staged::commit`], it is removed and the destination is untouched.
 pub struct Staged {
-    /// Open for `set_modified` and for the fsync in `commit`.
+    /// Open for `set_modified` and `modified`.
     file: File,
     tmp: PathBuf,
     dest: PathBuf,
@@ -52,7 +52,8 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Write `bytes` to a new temp file in `dest`'s directory. An existing `dest` keeps its
+    /// Write `bytes` to a new temp file in `dest`'s directory and fsync it, so that `commit`
+    /// is only a rename (callers take their lock after this). An existing `dest` keeps its
     /// permissions (a config file readable only by its service stays so).
     pub fn new(dest: &Path, bytes: &[u8]) -> io::Result<Staged> {
         let file_name = dest.file_name().ok_or_else(|| {
@@ -80,6 +81,8 @@ impl Staged {
         if let Ok(meta) = fs::metadata(dest) {
             staged.file.set_permissions(meta.permissions())?;
         }
+        // Durable before it can replace the old version: a crash leaves old or new, not empty.
+        staged.file.sync_all()?;
         Ok(staged)
     }
 
@@ -90,7 +93,8 @@ impl Staged {
 
     /// Give the new file this mtime instead of the one the filesystem stamped.
     pub fn set_modified(&self, t: SystemTime) -> io::Result<()> {
-        self.file.set_modified(t)
+        self.file.set_modified(t)?;
+        self.file.sync_all()
     }
 
     /// The new file's mtime (what it will have once in place).
@@ -98,10 +102,8 @@ impl Staged {
         self.file.metadata()?.modified()
     }
 
-    /// Make the content durable, rename it over the destination and make the rename durable.
+    /// Rename the temp file over the destination and make the rename durable.
     pub fn commit(mut self) -> io::Result<()> {
-        // Durable before it replaces the old version: a crash leaves old or new, not empty.
-        self.file.sync_all()?;
         fs::rename(&self.tmp, &self.dest)?;
         self.committed = true;
         sync_dir(parent_dir(&self.dest))
