@@ -20,4 +20,5 @@ pub mod lb;
 pub mod output;
 pub mod server;
 pub mod sessions;
+pub mod store;
 pub mod wal;

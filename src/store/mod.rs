@@ -1,0 +1,16 @@
+//! The storage infrastructure every backend shares: how to reach Redis, SQLite and the
+//! filesystem, written once. The cluster registry, the session store and the fleet store
+//! keep only their own keys, SQL and logic; connections, deadlines, transactions, atomic
+//! writes and backoff live here.
+
+pub mod redis;
+
+/// rustls needs one process-wide crypto provider when more than one is compiled in (reqwest
+/// and redis pull in different defaults); install ring's once, before the first TLS config.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another part of the process installed one first, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
