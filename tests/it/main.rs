@@ -19,5 +19,6 @@ mod ha;
 mod lb_configs;
 mod login_api;
 mod login_nodes;
+mod redis_topologies;
 mod session_conformance;
 mod support;
