@@ -296,3 +296,196 @@ fn node_heartbeats(
         })
         .collect()
 }
+
+/// One line of the `fleetctl::leader_jobs` log.
+#[derive(Debug, Clone)]
+struct JobEvent {
+    node: String,
+    at: time::OffsetDateTime,
+    /// `started`, `finished`, `stopped` (lease ended or timed out) or `failed`.
+    what: &'static str,
+    job: String,
+    epoch: i64,
+}
+
+fn job_events(node: &Node) -> Vec<JobEvent> {
+    let field = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!(" {name}="))? + name.len() + 2;
+        let rest = &line[start..];
+        let end = rest.find(' ').unwrap_or(rest.len());
+        Some(rest[..end].trim_matches('"').to_string())
+    };
+    node.log_text()
+        .lines()
+        .filter(|l| l.contains("fleetctl::leader_jobs"))
+        .filter_map(|l| {
+            let what = if l.contains("leader job started") {
+                "started"
+            } else if l.contains("leader job finished") {
+                "finished"
+            } else if l.contains("leader job stopped") {
+                "stopped"
+            } else if l.contains("leader job failed") {
+                "failed"
+            } else {
+                return None;
+            };
+            let at = time::OffsetDateTime::parse(
+                l.split_whitespace().next()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            Some(JobEvent {
+                node: node.node_id.clone(),
+                at,
+                what,
+                job: field(l, "job")?,
+                epoch: field(l, "epoch")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+async fn leader_of(http: &reqwest::Client, node: &Node) -> Option<String> {
+    let r = http
+        .get(format!("{}/api/fleet/cluster/status", node.url()))
+        .header(AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .ok()?;
+    let v: serde_json::Value = r.json().await.ok()?;
+    v["leader"].as_str().map(String::from)
+}
+
+/// SIGSTOP the leader for 2 × node_timeout, then SIGCONT: another node takes the lease, and
+/// no two nodes ever run a leader job in the same lease window. Every job run is logged with
+/// its node and lease epoch; the test reads those logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_sentinel_frozen_leader_runs_no_job_in_another_lease() {
+    let ha = RedisHa::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &ha, "500ms", "2");
+    let node_timeout = Duration::from_secs(2);
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            Node::start_logging(
+                &config,
+                &format!("frozen-{i}"),
+                "info,fleetctl::leader_jobs=debug",
+            )
+        })
+        .collect();
+    let http = http();
+    // Warm-up: no node runs jobs in its first node_timeout.
+    let leader = eventually(Duration::from_secs(15), "a leader running jobs", || async {
+        let leader = leader_of(&http, &nodes[0]).await?;
+        let n = nodes.iter().find(|n| n.node_id == leader)?;
+        job_events(n)
+            .iter()
+            .any(|e| e.what == "finished")
+            .then_some(leader)
+    })
+    .await;
+    let frozen = nodes.iter().position(|n| n.node_id == leader).unwrap();
+    let others: Vec<usize> = (0..3).filter(|i| *i != frozen).collect();
+
+    let stopped_at = time::OffsetDateTime::now_utc();
+    nodes[frozen].signal("STOP");
+    tokio::time::sleep(node_timeout * 2).await;
+    let new_leader = leader_of(&http, &nodes[others[0]]).await;
+    let resumed_at = time::OffsetDateTime::now_utc();
+    nodes[frozen].signal("CONT");
+    // Let the resumed node notice and the new leader run a few more rounds.
+    tokio::time::sleep(node_timeout * 2).await;
+    let after = leader_of(&http, &nodes[others[0]]).await;
+
+    let mut events: Vec<JobEvent> = nodes.iter().flat_map(job_events).collect();
+    events.sort_by_key(|e| e.at);
+    let summary: BTreeMap<(String, i64), usize> =
+        events.iter().fold(BTreeMap::new(), |mut m, e| {
+            *m.entry((e.node.clone(), e.epoch)).or_default() += 1;
+            m
+        });
+    eprintln!(
+        "[ha] scenario=sigstop-leader lb=none frozen={leader} new_leader={new_leader:?} leader_after_resume={after:?} job_events={} (node, epoch) → events: {summary:?}",
+        events.len()
+    );
+    for n in &mut nodes {
+        // Stopped processes must be resumed before they can be killed cleanly.
+        n.signal("CONT");
+    }
+
+    // 1. Someone else took over while the leader was frozen, and kept the lease after.
+    let new_leader = new_leader.expect("a leader while the old one was frozen");
+    assert_ne!(
+        new_leader, leader,
+        "the lease moved while {leader} was frozen"
+    );
+    assert_eq!(
+        after.as_deref(),
+        Some(new_leader.as_str()),
+        "the resumed node did not take the lease back"
+    );
+    // 2. An epoch is one node's tenure.
+    let mut owner: BTreeMap<i64, &str> = BTreeMap::new();
+    for e in &events {
+        let first = *owner.entry(e.epoch).or_insert(&e.node);
+        assert_eq!(
+            first, e.node,
+            "epoch {} used by {} and {}",
+            e.epoch, first, e.node
+        );
+    }
+    // 3. The frozen node finished nothing under its old lease after it was resumed: a run it
+    //    had in flight was fenced off ("stopped"), and it started none.
+    let late: Vec<&JobEvent> = events
+        .iter()
+        .filter(|e| {
+            e.node == leader && e.at > resumed_at && matches!(e.what, "started" | "finished")
+        })
+        .collect();
+    assert!(late.is_empty(), "the resumed ex-leader ran jobs: {late:#?}");
+    // 4. Completed runs of different nodes never overlap in time.
+    let mut runs: Vec<(time::OffsetDateTime, time::OffsetDateTime, String)> = Vec::new();
+    let mut open: BTreeMap<(String, String), time::OffsetDateTime> = BTreeMap::new();
+    for e in &events {
+        let key = (e.node.clone(), e.job.clone());
+        match e.what {
+            "started" => {
+                open.insert(key, e.at);
+            }
+            "finished" => {
+                if let Some(start) = open.remove(&key) {
+                    runs.push((start, e.at, e.node.clone()));
+                }
+            }
+            _ => {
+                open.remove(&key);
+            }
+        }
+    }
+    for (i, a) in runs.iter().enumerate() {
+        for b in &runs[i + 1..] {
+            if a.2 != b.2 {
+                assert!(
+                    a.1 <= b.0 || b.1 <= a.0,
+                    "job runs overlap: {} {:?}..{:?} and {} {:?}..{:?}",
+                    a.2,
+                    a.0,
+                    a.1,
+                    b.2,
+                    b.0,
+                    b.1
+                );
+            }
+        }
+    }
+    // 5. The new leader's jobs ran during the freeze (the lease window it held).
+    assert!(
+        events.iter().any(|e| e.node == new_leader
+            && e.what == "finished"
+            && e.at > stopped_at
+            && e.at < resumed_at),
+        "the new leader ran no job while the old one was frozen"
+    );
+}
