@@ -53,7 +53,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The probe's backoff between reconnect attempts.
 const PROBE_MIN_DELAY: Duration = Duration::from_millis(50);
-const PROBE_MAX_DELAY: Duration = Duration::from_secs(1);
+/// Short: a node is back within a heartbeat of Redis returning, and a refused connection
+/// costs nothing.
+const PROBE_MAX_DELAY: Duration = Duration::from_millis(250);
 
 /// Lua shared by every script: the server clock in milliseconds, and integer formatting
 /// (Lua prints large numbers in exponent notation otherwise).
