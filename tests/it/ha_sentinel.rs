@@ -407,9 +407,13 @@ async fn ha_sentinel_frozen_leader_runs_no_job_in_another_lease() {
             m
         });
     eprintln!(
-        "[ha] scenario=sigstop-leader lb=none frozen={leader} new_leader={new_leader:?} leader_after_resume={after:?} job_events={} (node, epoch) → events: {summary:?}",
-        events.len()
+        "[ha] scenario=sigstop-leader lb=none frozen={leader} new_leader={} leader_after_resume={} job_events={} tenures={}",
+        new_leader.as_deref().unwrap_or("none"),
+        after.as_deref().unwrap_or("none"),
+        events.len(),
+        summary.len(),
     );
+    eprintln!("[ha] job-log events per (node, epoch): {summary:?}");
     for n in &mut nodes {
         // Stopped processes must be resumed before they can be killed cleanly.
         n.signal("CONT");
