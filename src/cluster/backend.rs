@@ -94,6 +94,16 @@ pub enum BackendError {
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+impl From<crate::store::redis::Unavailable> for BackendError {
+    fn from(e: crate::store::redis::Unavailable) -> Self {
+        BackendError::Unavailable {
+            backend: BackendKind::Redis,
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
+
 /// A shared node registry with a leader lease.
 ///
 /// Implementations must be safe to call from many tasks and many processes at once.

@@ -75,7 +75,7 @@ impl Fixture {
                 let client = ::redis::Client::open(server.url()).expect("redis url");
                 let mut conn = client.get_connection().expect("connect to test redis");
                 ::redis::cmd("SET")
-                    .arg(format!("fleet:node:{node_id}"))
+                    .arg(format!("{{fleet}}:node:{node_id}"))
                     .arg("{\"node_id\": \"garbage, not json")
                     .query::<()>(&mut conn)
                     .expect("write garbage");

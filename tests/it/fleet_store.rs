@@ -351,7 +351,7 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
         .await
         .unwrap();
     assert!(!keys.is_empty());
-    assert!(keys.iter().all(|k| k.starts_with("fleet:m:")), "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("{fleet}:m:")), "{keys:?}");
     let mut c0 = ::redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
         .unwrap()
         .get_multiplexed_async_connection()

@@ -74,7 +74,7 @@ impl Harness {
         match self.kind {
             BackendKind::Redis => {
                 let mut c = self.redis_conn();
-                let key = format!("fleet:sess:{hash}");
+                let key = format!("{{fleet}}:sess:{hash}");
                 if variant == 0 {
                     ::redis::cmd("SET")
                         .arg(&key)
