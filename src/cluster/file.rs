@@ -132,6 +132,11 @@ fn node_path(dir: &Path, node_id: &str) -> PathBuf {
 /// The filesystem's clock: rewrite the probe file and read back the mtime the filesystem
 /// gave it. Concurrent probes from other processes are harmless: any fresh stamp is "now".
 fn fs_now(dir: &Path) -> BackendResult<Millis> {
+    fs_clock(dir).map(system_time_ms)
+}
+
+/// [`fs_now`] as the filesystem's own time value, to stamp another file with.
+fn fs_clock(dir: &Path) -> BackendResult<SystemTime> {
     let path = dir.join(CLOCK_PROBE);
     let stamp = (|| {
         let mut f = OpenOptions::new()
@@ -142,9 +147,7 @@ fn fs_now(dir: &Path) -> BackendResult<Millis> {
         f.write_all(b"fleetctl reads the filesystem clock from this file's mtime\n")?;
         f.metadata()?.modified()
     })();
-    stamp
-        .map(system_time_ms)
-        .map_err(|e| io_err(dir, &path, "write clock probe", e))
+    stamp.map_err(|e| io_err(dir, &path, "write clock probe", e))
 }
 
 /// Hold an exclusive lock on `dir/name` until the returned lock is dropped. It is `flock`,
@@ -153,26 +156,27 @@ fn guard(dir: &Path, name: &str) -> BackendResult<FileLock> {
     FileLock::acquire(&dir.join(name), GUARD_TIMEOUT).map_err(|e| unavailable(dir, e.to_string()))
 }
 
-/// Replace `path` with `bytes` atomically and return the mtime the filesystem stamped. With
-/// `keep_mtime`, the new file gets that earlier mtime instead: a value the filesystem itself
-/// stamped before, so no local clock is involved. That is how a drain flag is written without
-/// counting as a heartbeat.
+/// Replace `path` with `bytes` atomically and return its mtime: the filesystem's clock read
+/// after the content was synced, just before the rename, so a slow fsync never makes a fresh
+/// heartbeat or lease look older than it is (a lease stamped before a 300 ms fsync would
+/// expire 300 ms early for everyone else). With `keep_mtime`, the new file gets that earlier
+/// mtime instead: a value the filesystem itself stamped before, so no local clock is involved.
+/// That is how a drain flag is written without counting as a heartbeat.
 fn write_atomic(
     dir: &Path,
     path: &Path,
     bytes: &[u8],
     keep_mtime: Option<SystemTime>,
 ) -> BackendResult<SystemTime> {
-    let write = || {
-        let staged = Staged::new(path, bytes)?;
-        if let Some(t) = keep_mtime {
-            staged.set_modified(t)?;
-        }
-        let mtime = staged.modified()?;
-        staged.commit()?;
-        Ok(mtime)
+    let io = |e: io::Error| io_err(dir, path, "write", e);
+    let staged = Staged::new(path, bytes).map_err(io)?;
+    let mtime = match keep_mtime {
+        Some(t) => t,
+        None => fs_clock(dir)?,
     };
-    write().map_err(|e: io::Error| io_err(dir, path, "write", e))
+    staged.set_modified(mtime).map_err(io)?;
+    staged.commit().map_err(io)?;
+    Ok(mtime)
 }
 
 /// A file's content and mtime, read as one version; `None` when it does not exist.

@@ -44,7 +44,7 @@ pub fn is_temp_file(file_name: &str) -> bool {
 /// A complete, synced temp file next to its destination, not yet in place. Dropped without
 /// [`Staged::commit`], it is removed and the destination is untouched.
 pub struct Staged {
-    /// Open for `set_modified` and `modified`.
+    /// Open for `set_modified`.
     file: File,
     tmp: PathBuf,
     dest: PathBuf,
@@ -91,15 +91,11 @@ impl Staged {
         &self.tmp
     }
 
-    /// Give the new file this mtime instead of the one the filesystem stamped.
+    /// Give the new file this mtime instead of the one the filesystem stamped. Not synced
+    /// before the rename (that would delay it by another fsync): after a crash the file may
+    /// show the mtime of its write, a moment earlier.
     pub fn set_modified(&self, t: SystemTime) -> io::Result<()> {
-        self.file.set_modified(t)?;
-        self.file.sync_all()
-    }
-
-    /// The new file's mtime (what it will have once in place).
-    pub fn modified(&self) -> io::Result<SystemTime> {
-        self.file.metadata()?.modified()
+        self.file.set_modified(t)
     }
 
     /// Rename the temp file over the destination and make the rename durable.
