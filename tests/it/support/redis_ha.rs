@@ -72,6 +72,21 @@ impl RedisHa {
     }
 
     pub fn start_with(opts: HaOptions) -> RedisHa {
+        let ha = Self::start_unready(opts);
+        ha.wait_sentinels_ready(Duration::from_secs(15));
+        ha
+    }
+
+    /// For tests of clients, not of failover: returns as soon as master and replica are in
+    /// sync and every sentinel names the master, without waiting the ~2 s until the sentinels
+    /// have found each other (their hello messages) and could authorise a failover.
+    pub fn start_for_clients(opts: HaOptions) -> RedisHa {
+        let ha = Self::start_unready(opts);
+        ha.wait_sentinels_name_master(Duration::from_secs(10));
+        ha
+    }
+
+    fn start_unready(opts: HaOptions) -> RedisHa {
         let dir = memory_tempdir();
         let ca = opts.tls.then(TestCa::generate);
         let mut ha = RedisHa {
@@ -98,7 +113,6 @@ impl RedisHa {
             let idx = ha.sentinels.len() - 1;
             ha.spawn_sentinel(idx);
         }
-        ha.wait_sentinels_ready(Duration::from_secs(15));
         ha
     }
 
@@ -497,6 +511,31 @@ impl RedisHa {
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until every sentinel answers `GET-MASTER-ADDR-BY-NAME` with the initial master.
+    fn wait_sentinels_name_master(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let access = self.sentinel_access();
+        let cmd = sentinel_cmd(&["GET-MASTER-ADDR-BY-NAME", MASTER_NAME]);
+        let master = self.data[0].port;
+        loop {
+            let ready = self.sentinels.iter().all(|s| {
+                access
+                    .query::<Option<(String, u16)>>(s.port, &cmd)
+                    .is_ok_and(|m| m.is_some_and(|(_, p)| p == master))
+            });
+            if ready {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "sentinels do not all name master {master} within {timeout:?}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
