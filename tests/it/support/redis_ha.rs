@@ -106,6 +106,7 @@ impl RedisHa {
         ha.data.push(r);
         ha.spawn_data(1);
         ha.wait_replica_synced(replica_port, master_port, Duration::from_secs(10));
+        ha.wait_master_counts_replica(master_port, Duration::from_secs(10));
         // Sentinels last: their first INFO of the master then already lists the replica.
         for i in 0..3 {
             let s = ha.sentinel_instance(i, master_port);
@@ -511,6 +512,30 @@ impl RedisHa {
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the master counts its replica as good for `min-replicas-to-write` (it takes
+    /// the replica online only at its first ACK after the sync, a moment after the replica
+    /// itself reports `connected`); before that every write fails with `NOREPLICAS`.
+    fn wait_master_counts_replica(&self, master: u16, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let access = self.data_access();
+        loop {
+            let info = access
+                .query::<String>(master, redis::cmd("INFO").arg("replication"))
+                .unwrap_or_default();
+            if info.lines().any(|l| l.trim() == "min_slaves_good_slaves:1") {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "master {master} does not count its replica as good within {timeout:?}:\n\
+                     {info}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
