@@ -8,6 +8,7 @@ pub mod load;
 pub mod node;
 pub mod redis_ha;
 pub mod redis_server;
+pub mod redis_target;
 pub mod tls;
 
 use std::net::TcpListener;

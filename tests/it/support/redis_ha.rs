@@ -72,6 +72,21 @@ impl RedisHa {
     }
 
     pub fn start_with(opts: HaOptions) -> RedisHa {
+        let ha = Self::start_unready(opts);
+        ha.wait_sentinels_ready(Duration::from_secs(15));
+        ha
+    }
+
+    /// For tests of clients, not of failover: returns as soon as master and replica are in
+    /// sync and every sentinel names the master, without waiting the ~2 s until the sentinels
+    /// have found each other (their hello messages) and could authorise a failover.
+    pub fn start_for_clients(opts: HaOptions) -> RedisHa {
+        let ha = Self::start_unready(opts);
+        ha.wait_sentinels_name_master(Duration::from_secs(10));
+        ha
+    }
+
+    fn start_unready(opts: HaOptions) -> RedisHa {
         let dir = memory_tempdir();
         let ca = opts.tls.then(TestCa::generate);
         let mut ha = RedisHa {
@@ -91,6 +106,7 @@ impl RedisHa {
         ha.data.push(r);
         ha.spawn_data(1);
         ha.wait_replica_synced(replica_port, master_port, Duration::from_secs(10));
+        ha.wait_master_counts_replica(master_port, Duration::from_secs(10));
         // Sentinels last: their first INFO of the master then already lists the replica.
         for i in 0..3 {
             let s = ha.sentinel_instance(i, master_port);
@@ -98,7 +114,6 @@ impl RedisHa {
             let idx = ha.sentinels.len() - 1;
             ha.spawn_sentinel(idx);
         }
-        ha.wait_sentinels_ready(Duration::from_secs(15));
         ha
     }
 
@@ -497,6 +512,55 @@ impl RedisHa {
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the master counts its replica as good for `min-replicas-to-write` (it takes
+    /// the replica online only at its first ACK after the sync, a moment after the replica
+    /// itself reports `connected`); before that every write fails with `NOREPLICAS`.
+    fn wait_master_counts_replica(&self, master: u16, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let access = self.data_access();
+        loop {
+            let info = access
+                .query::<String>(master, redis::cmd("INFO").arg("replication"))
+                .unwrap_or_default();
+            if info.lines().any(|l| l.trim() == "min_slaves_good_slaves:1") {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "master {master} does not count its replica as good within {timeout:?}:\n\
+                     {info}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until every sentinel answers `GET-MASTER-ADDR-BY-NAME` with the initial master.
+    fn wait_sentinels_name_master(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let access = self.sentinel_access();
+        let cmd = sentinel_cmd(&["GET-MASTER-ADDR-BY-NAME", MASTER_NAME]);
+        let master = self.data[0].port;
+        loop {
+            let ready = self.sentinels.iter().all(|s| {
+                access
+                    .query::<Option<(String, u16)>>(s.port, &cmd)
+                    .is_ok_and(|m| m.is_some_and(|(_, p)| p == master))
+            });
+            if ready {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "sentinels do not all name master {master} within {timeout:?}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

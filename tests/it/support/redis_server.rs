@@ -16,6 +16,57 @@ use super::{free_port, require_binary};
 /// username is refused instead of silently getting full rights.
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
+/// fleetctl's least-privilege ACL user, as the conformance suites create it (see
+/// docs/cluster.md, "Redis ACL user").
+pub const FLEET_ACL_USER: &str = "fleet";
+pub const FLEET_ACL_PASSWORD: &str = "fleet-acl-password";
+
+/// Everything fleetctl needs, and nothing else, after `ACL SETUSER fleet reset on >password`:
+/// its own keys, no Pub/Sub channels, and exactly the commands its three Redis backends and
+/// the connection probe send (the list and the reason for each is in docs/cluster.md, "Redis
+/// ACL user"; keep the two identical).
+pub const FLEET_ACL_RULES: &[&str] = &[
+    "~{fleet}:*",
+    "resetchannels",
+    "-@all",
+    // connection probe and clock
+    "+role",
+    "+time",
+    // database number, on connect
+    "+select",
+    // Lua scripts (redis-rs: EVALSHA, SCRIPT LOAD after NOSCRIPT)
+    "+evalsha",
+    "+script|load",
+    // keys
+    "+get",
+    "+set",
+    "+del",
+    "+exists",
+    "+type",
+    "+pexpire",
+    "+pttl",
+    "+incr",
+    "+scan",
+    // sets
+    "+sadd",
+    "+srem",
+    "+smembers",
+    // hashes
+    "+hget",
+    "+hset",
+    "+hsetnx",
+    "+hdel",
+    "+hgetall",
+    // sorted sets
+    "+zadd",
+    "+zrem",
+    "+zcard",
+    "+zrange",
+    "+zrangebyscore",
+    "+zremrangebyscore",
+    "+zremrangebyrank",
+];
+
 /// `--tls-auth-clients`: whether a client must present a certificate signed by the test CA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsClientAuth {
