@@ -10,14 +10,8 @@ pub mod collector;
 pub mod reporter;
 pub mod simulator;
 
-use crate::fleet::Millis;
-
 /// Wall clock, ms since the epoch: the report's timestamp is when the agent measured.
-pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
-}
+pub use crate::store::time::now_millis as now_ms;
 
 /// A uniform number in [0, 1) from the OS RNG (backoff jitter; not a hot path).
 pub fn jitter() -> f64 {

@@ -126,7 +126,7 @@ impl Generate {
             };
             let scratch =
                 std::env::temp_dir().join(format!("fleetctl-lb-check.{}.cfg", kind.program()));
-            let staged = Staged::new(&scratch, checked)
+            let staged = Staged::new(&scratch, checked.as_bytes())
                 .with_context(|| format!("cannot write {}", scratch.display()))?;
             let verdict = install::validate(kind, staged.path(), opts.runtime_dir.as_deref())?;
             drop(staged);

@@ -4,18 +4,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::Globals;
-use crate::cluster::{self, ClusterManager, NodeInfo, Timings};
+use crate::cluster::{self, ClusterManager, NodeInfo};
 use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
-use crate::server::{self, AppState, first_run};
-use crate::sessions::janitor::SessionJanitor;
+use crate::node::{Node, Stores};
+use crate::server::first_run;
 use crate::systemd::Notifier;
 
 /// Run a server node.
@@ -96,37 +94,13 @@ impl Serve {
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
 
-        // Redis connects lazily: a session store that is down now does not stop the node; the
-        // login and protected routes answer 503 until it is back.
-        let sessions = crate::sessions::open(&config.sessions)
-            .await
-            .with_context(|| {
-                format!("cannot open the {} session store", config.sessions.backend)
-            })?;
-
         let Some(backend) = open_backend_patiently(&config.cluster, &notifier).await? else {
             info!("stopped by a signal while waiting for the cluster backend");
             return Ok(ExitCode::OK);
         };
-        let fleet = crate::fleet::open(&config.storage)
-            .await
-            .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
-        let janitor = crate::fleet::janitor::MachineJanitor::new(fleet.clone(), &config.storage);
-        let manager = ClusterManager::new(
-            backend,
-            info.clone(),
-            Timings::from_config(&config.cluster),
-            vec![
-                Arc::new(SessionJanitor::new(sessions.clone())),
-                Arc::new(janitor),
-            ],
-        );
-        // Register before taking traffic; a backend outage here is not fatal — the node
-        // serves, reports unhealthy and keeps retrying.
-        manager.tick().await;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let heartbeats = manager.spawn(stop_rx);
-
+        // Sessions and fleet data connect lazily: a store that is down now does not stop the
+        // node; the routes that need it answer 503 until it is back.
+        let stores = Stores::open(&config, backend).await?;
         info!(
             node_id = %info.node_id,
             url = %info.url,
@@ -141,23 +115,12 @@ impl Serve {
         } else {
             Duration::ZERO
         };
-        let state = AppState::new(config, manager.clone())
-            .with_sessions(sessions)
-            .with_fleet(fleet);
+        let node = Node::start(config, info, stores).await;
         // systemd: READY=1 once registered (now, or after the first tick that registers),
         // WATCHDOG=1 after every heartbeat tick.
-        notify_ready_and_feed_watchdog(&manager, &notifier, local);
-        let shutdown = drain_on_signal(manager.clone(), drain_timeout, notifier.clone());
-        server::run(listener, state, shutdown)
-            .await
-            .context("HTTP server failed")?;
-
-        let _ = stop_tx.send(true);
-        let _ = heartbeats.await;
-        if let Err(e) = manager.deregister().await {
-            warn!(error = %e, "could not deregister; peers will see this node inactive after node_timeout");
-        }
-        info!(node_id = %info.node_id, "stopped");
+        notify_ready_and_feed_watchdog(node.manager(), &notifier, local);
+        let shutdown = drain_on_signal(node.manager().clone(), drain_timeout, notifier.clone());
+        node.serve(listener, shutdown).await?;
         Ok(ExitCode::OK)
     }
 }

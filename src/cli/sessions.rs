@@ -12,13 +12,12 @@ use clap::{Args, Subcommand};
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{Globals, OutputFormat};
 use crate::config::BackendKind;
 use crate::exit::{ExitCode, UsageError};
-use crate::sessions::{self, GcProgress, Millis, SessionError, SessionInfo, SessionStore};
+use crate::sessions::{self, GcProgress, SessionError, SessionInfo, SessionStore};
+use crate::store::time::rfc3339;
 
 /// Characters of the id hash shown in tables: enough to tell sessions apart.
 const HASH_PREFIX: usize = 12;
@@ -202,11 +201,4 @@ async fn revoke(g: &Globals, store: Arc<dyn SessionStore>, r: Revoke) -> anyhow:
         OutputFormat::Table => println!("ended {ended} sessions {whom}"),
     }
     Ok(ExitCode::OK)
-}
-
-fn rfc3339(ms: Millis) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
 }

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendKind, ClusterConfig};
 
-/// Milliseconds since the Unix epoch, on the backend's clock.
-pub type Millis = i64;
+/// Milliseconds since the Unix epoch; here always on the backend's clock.
+pub use crate::store::time::Millis;
 
 /// What a node says about itself when it registers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,16 @@ pub enum BackendError {
 }
 
 pub type BackendResult<T> = Result<T, BackendError>;
+
+impl From<crate::store::redis::Unavailable> for BackendError {
+    fn from(e: crate::store::redis::Unavailable) -> Self {
+        BackendError::Unavailable {
+            backend: BackendKind::Redis,
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
 
 /// A shared node registry with a leader lease.
 ///
@@ -193,9 +203,7 @@ pub fn validate_node_id(node_id: &str) -> BackendResult<()> {
 /// A lease or timeout in milliseconds, as stored by the backends (saturating: a lease of
 /// centuries is still "forever", not a negative number).
 pub(crate) fn duration_millis(d: Duration) -> Millis {
-    Millis::try_from(d.as_millis())
-        .unwrap_or(Millis::MAX)
-        .max(1)
+    crate::store::time::duration_ms(d).max(1)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! state_path/
 //!   nodes/<id>.json     one JSON document per node: NodeInfo, started_at, draining, left.
 //!                       Its mtime IS last_heartbeat.
-//!   nodes/.tmp-*        files being written; renamed over <id>.json when complete
+//!   nodes/.tmp-*        files being written; renamed over <id>.json when complete (those
+//!                       older than a minute, left by a crash, are removed at open)
 //!   nodes.guard         exclusive-lock target around every read-modify-write of a node file
 //!   .clock              rewritten to read the filesystem's clock (its fresh mtime is "now")
 //!   leader.lock         {"holder": id, "lease_ms": n}; its mtime is when the lease was taken
@@ -17,18 +18,18 @@
 //!
 //! Time comes from the filesystem: the kernel (or the NFS server) stamps a file's mtime when it
 //! is written, so heartbeats written from hosts with skewed clocks are still comparable.
-//! Writes go to a temporary file in the same directory and are renamed into place, so a reader
-//! sees the old or the new document, never half of one.
+//! Writes are `store::fs::Staged` (temp file, fsync, rename, fsync of the directory), so a
+//! reader sees the old or the new document, never half of one; the guards are
+//! `store::fs::FileLock`s with a timeout.
 //!
 //! It must never: stamp a time from the local clock (`set_modified(SystemTime::now())`),
 //! accept a node id that could name a path outside `nodes/` (see `validate_node_id`), or
 //! block the async runtime (all file work runs on `spawn_blocking`).
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -38,13 +39,14 @@ use super::backend::{
     duration_millis, validate_node_id,
 };
 use crate::config::{BackendKind, ClusterConfig};
+use crate::store::fs::{self as store_fs, FileLock, Staged};
+use crate::store::time::system_time_ms;
 
 const NODES_DIR: &str = "nodes";
 const NODES_GUARD: &str = "nodes.guard";
 const CLOCK_PROBE: &str = ".clock";
 const LEADER_LOCK: &str = "leader.lock";
 const LEADER_GUARD: &str = "leader.guard";
-const TMP_PREFIX: &str = ".tmp-";
 /// How long to wait for another process's guard. The guarded sections are a few file
 /// operations; waiting longer means something is stuck and the caller should hear about it.
 const GUARD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,8 +88,12 @@ impl FileBackend {
         };
         backend
             .blocking(|dir| {
-                fs::create_dir_all(dir.join(NODES_DIR))
-                    .map_err(|e| io_err(dir, &dir.join(NODES_DIR), "create", e))?;
+                let nodes = dir.join(NODES_DIR);
+                fs::create_dir_all(&nodes).map_err(|e| io_err(dir, &nodes, "create", e))?;
+                for d in [dir, nodes.as_path()] {
+                    store_fs::remove_stale_temp_files(d)
+                        .map_err(|e| io_err(dir, d, "clean up temp files in", e))?;
+                }
                 fs_now(dir)?;
                 Ok(())
             })
@@ -123,17 +129,14 @@ fn node_path(dir: &Path, node_id: &str) -> PathBuf {
     dir.join(NODES_DIR).join(format!("{node_id}.json"))
 }
 
-fn millis(t: SystemTime) -> Millis {
-    let ms = |d: Duration| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX);
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => ms(d),
-        Err(e) => -ms(e.duration()),
-    }
-}
-
 /// The filesystem's clock: rewrite the probe file and read back the mtime the filesystem
 /// gave it. Concurrent probes from other processes are harmless: any fresh stamp is "now".
 fn fs_now(dir: &Path) -> BackendResult<Millis> {
+    fs_clock(dir).map(system_time_ms)
+}
+
+/// [`fs_now`] as the filesystem's own time value, to stamp another file with.
+fn fs_clock(dir: &Path) -> BackendResult<SystemTime> {
     let path = dir.join(CLOCK_PROBE);
     let stamp = (|| {
         let mut f = OpenOptions::new()
@@ -144,46 +147,19 @@ fn fs_now(dir: &Path) -> BackendResult<Millis> {
         f.write_all(b"fleetctl reads the filesystem clock from this file's mtime\n")?;
         f.metadata()?.modified()
     })();
-    stamp
-        .map(millis)
-        .map_err(|e| io_err(dir, &path, "write clock probe", e))
+    stamp.map_err(|e| io_err(dir, &path, "write clock probe", e))
 }
 
-/// Hold an exclusive lock on `dir/name` until the returned file is dropped. `File::lock` is
-/// `flock`, which Linux maps to NFS locks, so processes on other hosts are excluded too.
-fn guard(dir: &Path, name: &str) -> BackendResult<File> {
-    let path = dir.join(name);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| io_err(dir, &path, "open lock file", e))?;
-    let deadline = Instant::now() + GUARD_TIMEOUT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(unavailable(
-                    dir,
-                    format!(
-                        "{} stayed locked by another process for {GUARD_TIMEOUT:?}",
-                        path.display()
-                    ),
-                ));
-            }
-            Err(TryLockError::Error(e)) => return Err(io_err(dir, &path, "lock", e)),
-        }
-    }
+/// Hold an exclusive lock on `dir/name` until the returned lock is dropped. It is `flock`,
+/// which Linux maps to NFS locks, so processes on other hosts are excluded too.
+fn guard(dir: &Path, name: &str) -> BackendResult<FileLock> {
+    FileLock::acquire(&dir.join(name), GUARD_TIMEOUT).map_err(|e| unavailable(dir, e.to_string()))
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write `bytes` to `path` atomically (temp file in the same directory, then rename) and
-/// return the mtime the filesystem stamped. With `keep_mtime`, the new file gets that earlier
+/// Replace `path` with `bytes` atomically and return its mtime: the filesystem's clock read
+/// after the content was synced, just before the rename, so a slow fsync never makes a fresh
+/// heartbeat or lease look older than it is (a lease stamped before a 300 ms fsync would
+/// expire 300 ms early for everyone else). With `keep_mtime`, the new file gets that earlier
 /// mtime instead: a value the filesystem itself stamped before, so no local clock is involved.
 /// That is how a drain flag is written without counting as a heartbeat.
 fn write_atomic(
@@ -192,44 +168,28 @@ fn write_atomic(
     bytes: &[u8],
     keep_mtime: Option<SystemTime>,
 ) -> BackendResult<SystemTime> {
-    let parent = path.parent().unwrap_or(dir);
-    let tmp = parent.join(format!(
-        "{TMP_PREFIX}{}-{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        if let Some(t) = keep_mtime {
-            f.set_modified(t)?;
-        }
-        // Durable before it replaces the old version: a crash leaves old or new, not empty.
-        f.sync_all()?;
-        let mtime = f.metadata()?.modified()?;
-        fs::rename(&tmp, path)?;
-        Ok(mtime)
-    })();
-    result.map_err(|e: io::Error| {
-        let _ = fs::remove_file(&tmp);
-        io_err(dir, path, "write", e)
-    })
+    let io = |e: io::Error| io_err(dir, path, "write", e);
+    let staged = Staged::new(path, bytes).map_err(io)?;
+    let mtime = match keep_mtime {
+        Some(t) => t,
+        None => fs_clock(dir)?,
+    };
+    staged.set_modified(mtime).map_err(io)?;
+    staged.commit().map_err(io)?;
+    Ok(mtime)
+}
+
+/// A file's content and mtime, read as one version; `None` when it does not exist.
+fn read_versioned(dir: &Path, path: &Path) -> BackendResult<Option<(Vec<u8>, SystemTime)>> {
+    store_fs::read_with_mtime(path).map_err(|e| io_err(dir, path, "read", e))
 }
 
 /// Read a node file through one open handle, so content and mtime belong to the same version
 /// even if it is being replaced.
 fn read_node(dir: &Path, node_id: &str) -> BackendResult<NodeFile> {
-    let path = node_path(dir, node_id);
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(NodeFile::Missing),
-        Err(e) => return Err(io_err(dir, &path, "open", e)),
+    let Some((bytes, mtime)) = read_versioned(dir, &node_path(dir, node_id))? else {
+        return Ok(NodeFile::Missing);
     };
-    let mut bytes = Vec::new();
-    let mtime = file
-        .read_to_end(&mut bytes)
-        .and_then(|_| file.metadata()?.modified())
-        .map_err(|e| io_err(dir, &path, "read", e))?;
     Ok(match serde_json::from_slice::<StoredNode>(&bytes) {
         Ok(stored) if stored.info.node_id == node_id => NodeFile::Found(stored, mtime),
         Ok(stored) => NodeFile::Corrupt(format!("holds node_id {:?}", stored.info.node_id)),
@@ -241,7 +201,7 @@ fn record(stored: StoredNode, mtime: SystemTime) -> NodeRecord {
     NodeRecord {
         info: stored.info,
         started_at: stored.started_at,
-        last_heartbeat: millis(mtime),
+        last_heartbeat: system_time_ms(mtime),
         draining: stored.draining,
         left: stored.left,
     }
@@ -277,20 +237,12 @@ fn update_flag(
 /// The lease file's holder and expiry (filesystem clock), if it exists and can be read.
 /// An unreadable lease file counts as no lease: it would otherwise block every election.
 fn read_lease(dir: &Path) -> BackendResult<Option<(String, Millis)>> {
-    let path = dir.join(LEADER_LOCK);
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(dir, &path, "open", e)),
+    let Some((bytes, mtime)) = read_versioned(dir, &dir.join(LEADER_LOCK))? else {
+        return Ok(None);
     };
-    let mut bytes = Vec::new();
-    let mtime = file
-        .read_to_end(&mut bytes)
-        .and_then(|_| file.metadata()?.modified())
-        .map_err(|e| io_err(dir, &path, "read", e))?;
     Ok(serde_json::from_slice::<StoredLease>(&bytes)
         .ok()
-        .map(|l| (l.holder, millis(mtime).saturating_add(l.lease_ms))))
+        .map(|l| (l.holder, system_time_ms(mtime).saturating_add(l.lease_ms))))
 }
 
 #[async_trait]
@@ -364,11 +316,7 @@ impl ClusterBackend for FileBackend {
         self.blocking(move |dir| {
             let _guard = guard(dir, NODES_GUARD)?;
             let path = node_path(dir, &node_id);
-            match fs::remove_file(&path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(io_err(dir, &path, "remove", e)),
-            }
+            store_fs::remove_if_exists(&path).map_err(|e| io_err(dir, &path, "remove", e))
         })
         .await
     }
@@ -387,7 +335,7 @@ impl ClusterBackend for FileBackend {
                 let entry = entry.map_err(|e| io_err(dir, &nodes_dir, "list", e))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with(TMP_PREFIX) {
+                if store_fs::is_temp_file(&name) {
                     continue;
                 }
                 let path = entry.path();
@@ -453,11 +401,7 @@ impl ClusterBackend for FileBackend {
                 && holder == node_id
             {
                 let path = dir.join(LEADER_LOCK);
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err(dir, &path, "remove", e)),
-                }
+                store_fs::remove_if_exists(&path).map_err(|e| io_err(dir, &path, "remove", e))?;
             }
             Ok(())
         })

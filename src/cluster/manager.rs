@@ -7,8 +7,20 @@
 //! registers again when the backend returns.
 //!
 //! It owns no HTTP: the server reads `health()` for the load balancer's check.
+//!
+//! Leader jobs run as their own tasks, never inside the heartbeat: a session GC over a
+//! million records cannot delay a heartbeat and make the leader look dead. Each job run is
+//! *fenced* by the lease it started under: it is bounded by [`LeaderJob::timeout`], and it
+//! stops at its next step once that lease is gone — lost at a renewal, or simply past its
+//! local expiry (`0.9 × node_timeout` after the acquiring call began, on this host's
+//! monotonic clock), which is before the backend could hand the lease to anyone else. So a
+//! node frozen by SIGSTOP or a VM pause wakes up with its jobs already void. Jobs are
+//! idempotent, so a run cut short is simply repeated by the next leader.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -54,13 +66,40 @@ pub enum Health {
 }
 
 /// A job only one node in the cluster should run at a time (expired-session GC, marking
-/// machines offline). The leader runs each job every `every()`.
+/// machines offline). The leader runs each job every `every()` (zero: every heartbeat).
+///
+/// A job must be idempotent: a run can be cut short at any await point when the lease ends,
+/// and the next leader runs it again.
 #[async_trait]
 pub trait LeaderJob: Send + Sync {
     fn name(&self) -> &str;
     fn every(&self) -> Duration;
+    /// The longest one run may take before it is abandoned (and retried at the next
+    /// `every`). By default the job's own period, and at least 10 s.
+    fn timeout(&self) -> Duration {
+        self.every().max(Duration::from_secs(10))
+    }
     /// Returns a short summary for the log ("deleted 12 expired sessions").
     async fn run(&self) -> anyhow::Result<String>;
+
+    /// `run`, for jobs that need the cluster manager itself (pruning the registry).
+    async fn run_with(&self, _manager: &ClusterManager) -> anyhow::Result<String> {
+        self.run().await
+    }
+}
+
+/// The log target of job runs: `RUST_LOG=fleetctl::leader_jobs=debug` shows every start and
+/// end with the node id and lease epoch (the failover tests read it).
+pub const JOB_LOG: &str = "fleetctl::leader_jobs";
+
+/// The lease this node holds, as it believes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Identifies one continuous tenure: the backend's clock (ms) when this node took the
+    /// lease. Another node's tenure always starts later, so epochs never repeat.
+    pub epoch: i64,
+    /// This node's own deadline for acting as leader (see the module doc).
+    pub until: Instant,
 }
 
 /// Mutable knowledge about this node, behind one lock so health is always consistent.
@@ -78,18 +117,19 @@ struct Local {
 }
 
 /// A leader job and when this node last ran it.
-type ScheduledJob = (Arc<dyn LeaderJob>, Mutex<Option<Instant>>);
+type ScheduledJob = (Arc<dyn LeaderJob>, tokio::sync::Mutex<Option<Instant>>);
 
 pub struct ClusterManager {
     backend: Arc<dyn ClusterBackend>,
     info: NodeInfo,
     timings: Timings,
     local: Mutex<Local>,
-    /// Until when this node may act as leader, on its own monotonic clock: the lease length
-    /// (minus a margin) counted from *before* the acquiring call, so the local belief always
-    /// ends before the backend's lease does. A node frozen past that point (SIGSTOP, a VM
-    /// pause) stops calling itself leader without having to talk to anyone.
-    leader_until: Mutex<Option<Instant>>,
+    /// The lease this node believes it holds. `until` is on its own monotonic clock: the
+    /// lease length (minus a margin) counted from *before* the acquiring call, so the local
+    /// belief always ends before the backend's lease does. A node frozen past that point
+    /// (SIGSTOP, a VM pause) stops calling itself leader without having to talk to anyone.
+    /// A watch, so running jobs see a lost lease at once.
+    lease: watch::Sender<Option<Lease>>,
     /// The node never prunes within its first `node_timeout`: after a whole-cluster restart
     /// every peer looks dead until it heartbeats again.
     started: Instant,
@@ -114,9 +154,12 @@ impl ClusterManager {
             info,
             timings,
             local: Mutex::new(Local::default()),
-            leader_until: Mutex::new(None),
+            lease: watch::Sender::new(None),
             started: Instant::now(),
-            jobs: jobs.into_iter().map(|j| (j, Mutex::new(None))).collect(),
+            jobs: std::iter::once(Arc::new(PruneJob) as Arc<dyn LeaderJob>)
+                .chain(jobs)
+                .map(|j| (j, tokio::sync::Mutex::new(None)))
+                .collect(),
             tick_hook: Mutex::new(None),
         })
     }
@@ -144,30 +187,34 @@ impl ClusterManager {
     }
 
     pub fn is_leader(&self) -> bool {
-        self.leader_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|until| Instant::now() < until)
+        self.current_lease().is_some()
+    }
+
+    /// The lease this node holds now, if its local deadline has not passed.
+    pub fn current_lease(&self) -> Option<Lease> {
+        (*self.lease.borrow()).filter(|l| Instant::now() < l.until)
     }
 
     /// Record the outcome of an acquire/renew that started at `asked_at`; returns whether
-    /// this node believed it was leader just before.
-    fn set_leader(&self, won: bool, asked_at: Instant) -> bool {
-        let was = self.is_leader();
+    /// this node believed it was leader just before. A new tenure gets `epoch`; a renewal
+    /// keeps the old one.
+    fn set_leader(&self, won: bool, asked_at: Instant, epoch: impl FnOnce() -> i64) -> bool {
+        let was = self.current_lease();
         // 10 % margin for clock-rate differences between this host and the backend.
-        let lease = self.timings.node_timeout.mul_f64(0.9);
-        *self.leader_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            won.then(|| asked_at + lease);
-        was
+        let until = asked_at + self.timings.node_timeout.mul_f64(0.9);
+        let next = won.then(|| Lease {
+            epoch: was.map_or_else(epoch, |l| l.epoch),
+            until,
+        });
+        self.lease.send_replace(next);
+        was.is_some()
     }
 
     /// Forget leadership locally; true when this node believed it led.
     fn drop_leadership(&self) -> bool {
-        self.leader_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .is_some_and(|until| Instant::now() < until)
+        self.lease
+            .send_replace(None)
+            .is_some_and(|l| Instant::now() < l.until)
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, Local> {
@@ -206,8 +253,13 @@ impl ClusterManager {
         }
     }
 
-    /// Run the heartbeat loop until `stop` turns true.
+    /// Run the heartbeat loop, and one task per leader job, until `stop` turns true.
     pub fn spawn(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        for index in 0..self.jobs.len() {
+            let me = Arc::clone(self);
+            let stop = stop.clone();
+            tokio::spawn(async move { me.job_loop(index, stop).await });
+        }
         let me = Arc::clone(self);
         tokio::spawn(async move {
             loop {
@@ -343,50 +395,130 @@ impl ClusterManager {
             .backend
             .try_acquire_leader(&self.info.node_id, self.timings.node_timeout)
             .await?;
-        let was = self.set_leader(won, asked_at);
+        // A new tenure's epoch: the backend's clock now, which no earlier tenure can share.
+        // Asked only when the lease is newly won; if that read fails, the monotonic
+        // fallback still differs from every earlier epoch of this node.
+        let newly_won = won && self.current_lease().is_none();
+        let epoch = if newly_won {
+            match self.backend.now().await {
+                Ok(now) => now,
+                Err(_) => self.started.elapsed().as_millis() as i64,
+            }
+        } else {
+            0
+        };
+        let was = self.set_leader(won, asked_at, || epoch);
         if won && !was {
-            info!(node_id = %self.info.node_id, "became cluster leader");
+            info!(node_id = %self.info.node_id, epoch, "became cluster leader");
         } else if was && !won {
             warn!(node_id = %self.info.node_id, "lost cluster leadership");
         }
-        if won && self.started.elapsed() >= self.timings.node_timeout {
-            self.prune().await?;
-            self.run_jobs().await;
-        }
         Ok(())
     }
 
-    /// Forget nodes that have been inactive or gone for `prune_after`.
-    async fn prune(&self) -> Result<(), BackendError> {
-        let listing = self.backend.list().await?;
-        let prune_ms = self.timings.prune_after.as_millis() as i64;
-        for rec in listing.nodes {
-            let state = NodeState::of(&rec, listing.now, self.timings.node_timeout);
-            let silent_for = listing.now.saturating_sub(rec.last_heartbeat);
-            if matches!(state, NodeState::Inactive | NodeState::Left)
-                && silent_for > prune_ms
-                && self.backend.remove(&rec.info.node_id).await?
-            {
-                info!(pruned = %rec.info.node_id, state = %state, "pruned node silent for {}s", silent_for / 1000);
+    /// One leader job's life: every check interval, run it when this node leads, the
+    /// warm-up is over and the job is due.
+    async fn job_loop(self: Arc<Self>, index: usize, mut stop: watch::Receiver<bool>) {
+        let job = Arc::clone(&self.jobs[index].0);
+        let check = self.timings.heartbeat_interval.min(self.period(&*job));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(check) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            self.run_job_if_due(index).await;
+        }
+    }
+
+    /// How often `job` runs: its own period, or every heartbeat when that is zero.
+    fn period(&self, job: &dyn LeaderJob) -> Duration {
+        match job.every() {
+            Duration::ZERO => self.timings.heartbeat_interval,
+            every => every,
+        }
+    }
+
+    /// Run every due leader job once, now, each fenced by the current lease (the job tasks
+    /// do this on their own; tests call it after `tick` to stay deterministic).
+    pub async fn run_due_jobs(&self) {
+        for index in 0..self.jobs.len() {
+            self.run_job_if_due(index).await;
+        }
+    }
+
+    async fn run_job_if_due(&self, index: usize) {
+        let (job, last) = &self.jobs[index];
+        // One run of a job at a time on this node; a run still going is not doubled.
+        let Ok(mut last) = last.try_lock() else {
+            return;
+        };
+        // The node never prunes or collects within its first `node_timeout`: after a
+        // whole-cluster restart every peer looks dead until it heartbeats again.
+        if self.started.elapsed() < self.timings.node_timeout {
+            return;
+        }
+        if last.is_some_and(|t| t.elapsed() < self.period(&**job)) {
+            return;
+        }
+        let Some(lease) = self.current_lease() else {
+            return;
+        };
+        let name = job.name();
+        let node_id = &self.info.node_id;
+        debug!(target: JOB_LOG, job = name, node_id = %node_id, epoch = lease.epoch, "leader job started");
+        let started = Instant::now();
+        let limit = job.timeout();
+        let run = tokio::time::timeout(limit, job.run_with(self));
+        match self.fenced(lease.epoch, run).await {
+            None => {
+                warn!(target: JOB_LOG, job = name, node_id = %node_id, epoch = lease.epoch, "leader job stopped: the lease ended before it finished")
+            }
+            Some(Err(_)) => {
+                warn!(target: JOB_LOG, job = name, node_id = %node_id, epoch = lease.epoch, "leader job stopped after {limit:?}; it runs again next time")
+            }
+            Some(Ok(Err(e))) => {
+                warn!(target: JOB_LOG, job = name, node_id = %node_id, epoch = lease.epoch, error = %format!("{e:#}"), "leader job failed")
+            }
+            Some(Ok(Ok(summary))) => {
+                debug!(target: JOB_LOG, job = name, node_id = %node_id, epoch = lease.epoch, elapsed_ms = started.elapsed().as_millis() as u64, "leader job finished: {summary}")
             }
         }
-        Ok(())
+        *last = Some(Instant::now());
     }
 
-    async fn run_jobs(&self) {
-        for (job, last) in &self.jobs {
-            let due = {
-                let last = last.lock().unwrap_or_else(|p| p.into_inner());
-                last.is_none_or(|t| t.elapsed() >= job.every())
+    /// Drive `work` only while this node still holds the lease of `epoch`: before every
+    /// step it checks the lease (lost at a renewal, or past its local deadline) and drops
+    /// the work instead of letting it take one more step. The check reads the clock on each
+    /// poll, so a node resumed after a freeze cannot take a step on a lapsed lease even if
+    /// the runtime has not fired its timers yet.
+    async fn fenced<F: Future>(&self, epoch: i64, work: F) -> Option<F::Output> {
+        let mut work = pin!(work);
+        let mut lease_rx = self.lease.subscribe();
+        loop {
+            let until = match *lease_rx.borrow_and_update() {
+                Some(l) if l.epoch == epoch => l.until,
+                _ => return None,
             };
-            if !due {
-                continue;
+            let step = std::future::poll_fn(|cx| {
+                if Instant::now() >= until {
+                    return Poll::Ready(None);
+                }
+                work.as_mut().poll(cx).map(Some)
+            });
+            tokio::select! {
+                biased;
+                // The deadline passed (or the lease changed): look again, it may have been
+                // renewed under the same epoch.
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = lease_rx.changed() => {}
+                out = step => match out {
+                    Some(v) => return Some(v),
+                    None => continue,
+                },
             }
-            match job.run().await {
-                Ok(summary) => debug!(job = job.name(), "{summary}"),
-                Err(e) => warn!(job = job.name(), error = %format!("{e:#}"), "leader job failed"),
-            }
-            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
     }
 
@@ -424,5 +556,49 @@ impl ClusterManager {
             .map_err(|_| unavailable("deregistering"))??;
         info!(node_id = %id, "deregistered: left the cluster");
         Ok(())
+    }
+}
+
+/// Forgetting nodes that have been inactive or gone for `prune_after`: the built-in leader
+/// job, run every heartbeat.
+struct PruneJob;
+
+#[async_trait]
+impl LeaderJob for PruneJob {
+    fn name(&self) -> &str {
+        "prune-nodes"
+    }
+
+    /// Zero: every heartbeat.
+    fn every(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    async fn run(&self) -> anyhow::Result<String> {
+        anyhow::bail!("prune-nodes needs its manager; it runs through run_with")
+    }
+
+    async fn run_with(&self, manager: &ClusterManager) -> anyhow::Result<String> {
+        let backend = &manager.backend;
+        let timings = manager.timings;
+        let listing = backend.list().await?;
+        let prune_ms = timings.prune_after.as_millis() as i64;
+        let mut pruned = 0;
+        for rec in listing.nodes {
+            let state = NodeState::of(&rec, listing.now, timings.node_timeout);
+            let silent_for = listing.now.saturating_sub(rec.last_heartbeat);
+            if matches!(state, NodeState::Inactive | NodeState::Left)
+                && silent_for > prune_ms
+                && backend.remove(&rec.info.node_id).await?
+            {
+                pruned += 1;
+                info!(pruned = %rec.info.node_id, state = %state, "pruned node silent for {}s", silent_for / 1000);
+            }
+        }
+        Ok(format!("pruned {pruned} node(s)"))
     }
 }

@@ -167,13 +167,7 @@ impl ClusterStatus {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339 UTC with second precision (`2024-11-26T10:30:00Z`).
-pub fn rfc3339(ms: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
-}
+pub use crate::store::time::rfc3339;
 
 /// `<hostname>-<6 random lowercase alphanumerics>`: unique per process start, readable in
 /// tables, and stable in shape across restarts so operators can tell which host it is.
@@ -248,11 +242,6 @@ mod tests {
             NodeState::of(&record(1_000, false, true), 2_000, t),
             NodeState::Left
         );
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(1_732_617_000_000), "2024-11-26T10:30:00Z");
     }
 
     #[test]

@@ -2,53 +2,41 @@
 //!
 //! Key layout (owned by this file; nothing else spells these keys):
 //!
-//! | key               | type   | content                                                    |
-//! |-------------------|--------|------------------------------------------------------------|
-//! | `fleet:nodes`     | set    | the ids of every registered node                           |
-//! | `fleet:node:{id}` | string | the node's [`NodeRecord`] as JSON                          |
-//! | `fleet:leader`    | string | the id of the leader; its `PX` expiry is the lease          |
+//! | key                 | type   | content                                                  |
+//! |---------------------|--------|----------------------------------------------------------|
+//! | `{fleet}:nodes`     | set    | the ids of every registered node                         |
+//! | `{fleet}:node:<id>` | string | the node's [`NodeRecord`] as JSON                        |
+//! | `{fleet}:leader`    | string | the id of the leader; its `PX` expiry is the lease        |
 //!
 //! Every read-modify-write of a node runs as one Lua script, so a heartbeat can never undo a
 //! drain flag an admin set in between, and every timestamp is taken inside that script from
 //! `redis.call('TIME')`: the server's clock, never the calling host's.
 //!
-//! It must never: hang when Redis is down (every call is bounded by [`CALL_TIMEOUT`] and the
-//! connection manager reconnects on its own afterwards), put the password into a message, or
+//! It must never: hang when Redis is down (the shared handle, `store::redis`, bounds every
+//! call and reconnects in the background), put the password into a message, or
 //! rewrite a record it could not read (scripts leave a damaged record untouched).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Script};
+use redis::Script;
 
 use super::backend::{
     BackendError, BackendResult, ClusterBackend, Listing, Millis, NodeInfo, NodeRecord,
     duration_millis, validate_node_id,
 };
 use crate::config::{BackendKind, ClusterConfig};
+use crate::store::redis::{KEY_PREFIX, Redis, RedisEndpoint, script};
 
-const NODES_KEY: &str = "fleet:nodes";
-const NODE_KEY_PREFIX: &str = "fleet:node:";
-const LEADER_KEY: &str = "fleet:leader";
+/// The key names (see the table above); `{fleet}:` is [`KEY_PREFIX`].
+const NODES_KEY: &str = "{fleet}:nodes";
+const NODE_KEY_PREFIX: &str = "{fleet}:node:";
+const LEADER_KEY: &str = "{fleet}:leader";
+const _: () = assert!(NODES_KEY.len() > KEY_PREFIX.len());
 
-/// Upper bound for one backend call, connection (re)establishment included. A few seconds:
-/// longer than any healthy Redis needs, short enough that a heartbeat loop notices an outage
-/// well within one `heartbeat_interval`.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// One TCP connect attempt.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// One command's reply.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Lua shared by the scripts: the server clock in milliseconds, and a loader that tells a
-/// missing record from a damaged one without ever raising (a raised error would abort the
-/// script and look like an outage).
-const LUA_PRELUDE: &str = r#"
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+/// Loads a node record, telling a missing record from a damaged one without ever raising (a
+/// raised error would abort the script and look like an outage).
+const LOAD_NODE: &str = r#"
 local function load(key, id)
   local kind = redis.call('TYPE', key).ok
   if kind == 'none' then return nil, 'missing' end
@@ -162,13 +150,13 @@ struct Scripts {
 
 impl Scripts {
     fn new() -> Scripts {
-        let with_prelude = |body: &str| Script::new(&format!("{LUA_PRELUDE}\n{body}"));
+        let with_prelude = |body: &str| script(&format!("{LOAD_NODE}\n{body}"));
         Scripts {
             register: with_prelude(REGISTER),
             heartbeat: with_prelude(HEARTBEAT),
             set_flag: with_prelude(SET_FLAG),
             remove: Script::new(REMOVE),
-            list: with_prelude(LIST),
+            list: script(LIST),
             renew_leader: Script::new(RENEW_LEADER),
             release_leader: Script::new(RELEASE_LEADER),
         }
@@ -176,10 +164,8 @@ impl Scripts {
 }
 
 pub struct RedisBackend {
-    /// Reconnects by itself after an outage; cloning it shares the one multiplexed connection.
-    conn: ConnectionManager,
-    /// `redis://host:port/db`, without the password, for every message.
-    location: String,
+    /// The shared connection handle (deadlines, reconnects, Sentinel failover).
+    redis: Redis,
     scripts: Scripts,
 }
 
@@ -191,55 +177,22 @@ enum FlagOutcome {
 }
 
 impl RedisBackend {
-    /// Connect to the Redis the config names, failing with `Unavailable` within
-    /// [`CALL_TIMEOUT`] when it is down.
+    /// Connect to the Redis the config names, failing with `Unavailable` when it cannot be
+    /// reached now (the caller waits and retries at start-up).
     pub async fn open(config: &ClusterConfig) -> BackendResult<RedisBackend> {
-        let location = format!(
-            "redis://{}:{}/{}",
-            config.redis_host, config.redis_port, config.redis_db
-        );
-        let unavailable = |message: String| BackendError::Unavailable {
-            backend: BackendKind::Redis,
-            location: location.clone(),
-            message,
-        };
-        let mut settings = RedisConnectionInfo::default().set_db(config.redis_db);
-        if let Some(password) = &config.redis_password {
-            settings = settings.set_password(password);
-        }
-        let info = ConnectionAddr::Tcp(config.redis_host.clone(), config.redis_port)
-            .into_connection_info()
-            .map_err(|e| unavailable(e.to_string()))?
-            .set_redis_settings(settings);
-        let client = redis::Client::open(info).map_err(|e| unavailable(e.to_string()))?;
-        // Few, quick reconnect attempts: the caller's heartbeat loop is the long-term retry,
-        // and a call must fail fast enough for the node to report itself degraded.
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(100))
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            CALL_TIMEOUT,
-            ConnectionManager::new_with_config(client, manager_config),
-        )
-        .await
-        .map_err(|_| unavailable(format!("no connection within {CALL_TIMEOUT:?}")))?
-        .map_err(|e| unavailable(e.to_string()))?;
+        let redis = Redis::connect(RedisEndpoint::cluster(config)).await?;
         Ok(RedisBackend {
-            conn,
-            location,
+            redis,
             scripts: Scripts::new(),
         })
     }
 
-    fn unavailable(&self, message: String) -> BackendError {
-        BackendError::Unavailable {
-            backend: BackendKind::Redis,
-            location: self.location.clone(),
-            message,
-        }
+    async fn call<T, F, Fut>(&self, what: &str, f: F) -> BackendResult<T>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        Ok(self.redis.call(what, f).await?)
     }
 
     fn corrupt(&self, key: String, message: String) -> BackendError {
@@ -247,20 +200,6 @@ impl RedisBackend {
             backend: BackendKind::Redis,
             key,
             message,
-        }
-    }
-
-    /// Run one call against Redis, bounded by [`CALL_TIMEOUT`], errors mapped to
-    /// `Unavailable` naming the server.
-    async fn call<T, F, Fut>(&self, what: &str, f: F) -> BackendResult<T>
-    where
-        F: FnOnce(ConnectionManager) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.unavailable(format!("{what}: {e}"))),
-            Err(_) => Err(self.unavailable(format!("{what}: no answer within {CALL_TIMEOUT:?}"))),
         }
     }
 
@@ -306,16 +245,11 @@ impl ClusterBackend for RedisBackend {
     }
 
     fn location(&self) -> String {
-        self.location.clone()
+        self.redis.location().to_owned()
     }
 
     async fn now(&self) -> BackendResult<Millis> {
-        let (secs, micros): (i64, i64) = self
-            .call("TIME", |mut c| async move {
-                redis::cmd("TIME").query_async(&mut c).await
-            })
-            .await?;
-        Ok(secs * 1000 + micros / 1000)
+        Ok(self.redis.now_ms().await?)
     }
 
     async fn register(&self, node: &NodeInfo) -> BackendResult<NodeRecord> {

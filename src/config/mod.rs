@@ -124,6 +124,19 @@ pub struct ClusterConfig {
     pub redis_db: i64,
     pub redis_password: Option<String>,
     pub redis_password_file: Option<PathBuf>,
+    /// Redis ACL user (`None`: the `default` user).
+    pub redis_username: Option<String>,
+    /// `host:port` of each Redis Sentinel; when set, the master is whatever they name
+    /// `redis_master_name`, and `redis_host`/`redis_port` are not used.
+    pub redis_sentinels: Vec<String>,
+    pub redis_master_name: Option<String>,
+    /// The sentinels' own password (`requirepass` in sentinel.conf).
+    pub redis_sentinel_password: Option<String>,
+    pub redis_sentinel_password_file: Option<PathBuf>,
+    /// TLS (`rediss`) to Redis and the sentinels.
+    pub redis_tls: bool,
+    /// PEM CA to trust for `redis_tls` instead of the system store.
+    pub redis_ca_file: Option<PathBuf>,
     /// Directory for the sqlite and file backends.
     pub state_path: PathBuf,
 }
@@ -143,6 +156,13 @@ impl Default for ClusterConfig {
             redis_db: 0,
             redis_password: None,
             redis_password_file: None,
+            redis_username: None,
+            redis_sentinels: Vec::new(),
+            redis_master_name: None,
+            redis_sentinel_password: None,
+            redis_sentinel_password_file: None,
+            redis_tls: false,
+            redis_ca_file: None,
             state_path: PathBuf::from("fleet-data/cluster"),
         }
     }
@@ -159,6 +179,18 @@ pub struct RedisConfig {
     pub db: Option<i64>,
     pub password: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// Redis ACL user (`None`: the `default` user).
+    pub username: Option<String>,
+    /// `host:port` of each Redis Sentinel; when set, `host`/`port` are not used.
+    pub sentinels: Vec<String>,
+    pub master_name: Option<String>,
+    /// The sentinels' own password.
+    pub sentinel_password: Option<String>,
+    pub sentinel_password_file: Option<PathBuf>,
+    /// TLS (`rediss`) to Redis and the sentinels.
+    pub tls: bool,
+    /// PEM CA to trust for `tls` instead of the system store.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisConfig {
@@ -169,6 +201,13 @@ impl Default for RedisConfig {
             db: None,
             password: None,
             password_file: None,
+            username: None,
+            sentinels: Vec::new(),
+            master_name: None,
+            sentinel_password: None,
+            sentinel_password_file: None,
+            tls: false,
+            ca_file: None,
         }
     }
 }
@@ -489,6 +528,12 @@ impl Config {
                     parsed.cluster.redis_password = config.cluster.redis_password.take();
                     parsed.sessions.redis.password = config.sessions.redis.password.take();
                     parsed.storage.redis.password = config.storage.redis.password.take();
+                    parsed.cluster.redis_sentinel_password =
+                        config.cluster.redis_sentinel_password.take();
+                    parsed.sessions.redis.sentinel_password =
+                        config.sessions.redis.sentinel_password.take();
+                    parsed.storage.redis.sentinel_password =
+                        config.storage.redis.sentinel_password.take();
                     config = parsed;
                 }
                 Err(e) => {
@@ -528,6 +573,9 @@ impl Config {
             &mut c.cluster.redis_password,
             &mut c.sessions.redis.password,
             &mut c.storage.redis.password,
+            &mut c.cluster.redis_sentinel_password,
+            &mut c.sessions.redis.sentinel_password,
+            &mut c.storage.redis.sentinel_password,
         ] {
             if password.is_some() {
                 *password = Some(MASK.into());

@@ -26,6 +26,8 @@ pub enum Ty {
     Url,
     /// An IP address or a CIDR block.
     Cidr,
+    /// `host:port` (`[v6]:port`), e.g. a Redis Sentinel.
+    HostPort,
     Enum(&'static [&'static str]),
     Path,
     /// 64 hex digits.
@@ -106,6 +108,13 @@ pub static CLUSTER: &[Field] = &[
     key("redis_db", REDIS_DB),
     opt("redis_password", Ty::Secret),
     opt("redis_password_file", Ty::Path),
+    opt("redis_username", Ty::Str),
+    key("redis_sentinels", Ty::List(&Ty::HostPort)),
+    opt("redis_master_name", Ty::Str),
+    opt("redis_sentinel_password", Ty::Secret),
+    opt("redis_sentinel_password_file", Ty::Path),
+    key("redis_tls", Ty::Bool),
+    opt("redis_ca_file", Ty::Path),
     key("state_path", Ty::Path),
 ];
 
@@ -115,6 +124,13 @@ pub static REDIS: &[Field] = &[
     opt("db", REDIS_DB),
     opt("password", Ty::Secret),
     opt("password_file", Ty::Path),
+    opt("username", Ty::Str),
+    key("sentinels", Ty::List(&Ty::HostPort)),
+    opt("master_name", Ty::Str),
+    opt("sentinel_password", Ty::Secret),
+    opt("sentinel_password_file", Ty::Path),
+    key("tls", Ty::Bool),
+    opt("ca_file", Ty::Path),
 ];
 
 pub static SESSIONS: &[Field] = &[

@@ -17,7 +17,7 @@ pub struct Secret {
     pub env: &'static str,
 }
 
-pub const SECRETS: [Secret; 3] = [
+pub const SECRETS: [Secret; 6] = [
     Secret {
         inline_key: "cluster.redis_password",
         file_key: "cluster.redis_password_file",
@@ -32,6 +32,21 @@ pub const SECRETS: [Secret; 3] = [
         inline_key: "storage.redis.password",
         file_key: "storage.redis.password_file",
         env: "FLEET_STORAGE_REDIS_PASSWORD",
+    },
+    Secret {
+        inline_key: "cluster.redis_sentinel_password",
+        file_key: "cluster.redis_sentinel_password_file",
+        env: "FLEET_REDIS_SENTINEL_PASSWORD",
+    },
+    Secret {
+        inline_key: "sessions.redis.sentinel_password",
+        file_key: "sessions.redis.sentinel_password_file",
+        env: "FLEET_SESSIONS_REDIS_SENTINEL_PASSWORD",
+    },
+    Secret {
+        inline_key: "storage.redis.sentinel_password",
+        file_key: "storage.redis.sentinel_password_file",
+        env: "FLEET_STORAGE_REDIS_SENTINEL_PASSWORD",
     },
 ];
 
@@ -56,6 +71,18 @@ pub fn resolve(
         (
             &mut config.storage.redis.password,
             config.storage.redis.password_file.as_deref(),
+        ),
+        (
+            &mut config.cluster.redis_sentinel_password,
+            config.cluster.redis_sentinel_password_file.as_deref(),
+        ),
+        (
+            &mut config.sessions.redis.sentinel_password,
+            config.sessions.redis.sentinel_password_file.as_deref(),
+        ),
+        (
+            &mut config.storage.redis.sentinel_password,
+            config.storage.redis.sentinel_password_file.as_deref(),
         ),
     ];
     for (secret, (password, file)) in SECRETS.iter().zip(slots) {

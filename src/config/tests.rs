@@ -89,11 +89,21 @@ fn example_file_validates_without_any_problem() {
 #[test]
 fn example_file_documents_every_key() {
     let checked = check(EXAMPLE, Path::new("example"));
-    // Inline passwords are shown commented out: written live they would be a warning.
+    // Inline passwords are shown commented out: written live they would be a warning. So is
+    // the single-server address, which the example's Sentinel settings exclude.
     let commented = [
         "cluster.redis_password",
         "sessions.redis.password",
         "storage.redis.password",
+        "cluster.redis_sentinel_password",
+        "sessions.redis.sentinel_password",
+        "storage.redis.sentinel_password",
+        "cluster.redis_host",
+        "cluster.redis_port",
+        "sessions.redis.host",
+        "sessions.redis.port",
+        "storage.redis.host",
+        "storage.redis.port",
     ];
     for path in schema::all_paths() {
         let live = path.replace("[]", "[0]");
@@ -383,4 +393,104 @@ fn metrics_tokens_are_checked_like_the_other_keys() {
     assert_eq!(ps.len(), 1, "{ps:#?}");
     assert!(!ps[0].is_error());
     assert_eq!(ps[0].key, "auth.metrics_tokens[1].sha256");
+}
+
+#[test]
+fn sentinels_need_a_master_name_and_exclude_host() {
+    let p = only_error("cluster: {redis_sentinels: [\"10.0.0.1:26379\"]}");
+    assert_eq!(p.key, "cluster.redis_sentinels");
+    assert!(p.message.contains("redis_master_name"), "{p}");
+    let p = only_error(
+        "sessions:\n  redis:\n    host: r1\n    sentinels: [\"a:26379\"]\n    master_name: m\n",
+    );
+    assert_eq!(p.key, "sessions.redis.host");
+    assert_eq!((p.line, p.column), (3, 11), "{p}");
+    assert!(p.message.contains("both"), "{p}");
+    let p = only_error("storage: {redis: {master_name: m}}");
+    assert_eq!(p.key, "storage.redis.master_name");
+    assert!(p.message.contains("does nothing without"), "{p}");
+}
+
+#[test]
+fn sentinel_addresses_must_be_host_port() {
+    for bad in [
+        "\"10.0.0.1\"",
+        "\"a:0\"",
+        "\"a:99999\"",
+        "\":26379\"",
+        "\"::1:26379\"",
+    ] {
+        let p = only_error(&format!(
+            "cluster: {{redis_sentinels: [{bad}], redis_master_name: m}}"
+        ));
+        assert_eq!(p.key, "cluster.redis_sentinels[0]", "{bad}: {p}");
+        assert!(p.hint.as_deref().unwrap_or("").contains("host:port"), "{p}");
+    }
+    assert!(
+        problems(
+            "cluster: {redis_sentinels: [\"[::1]:26379\", \"s.example:1\"], redis_master_name: m}"
+        )
+        .iter()
+        .all(|p| !p.is_error())
+    );
+}
+
+#[test]
+fn ca_file_without_tls_is_an_error() {
+    let p = only_error("cluster: {redis_ca_file: /ca.pem}");
+    assert_eq!(p.key, "cluster.redis_ca_file");
+    let p = only_error("sessions: {redis: {ca_file: /ca.pem}}");
+    assert!(p.message.contains("would not use TLS"), "{p}");
+    assert!(
+        problems("sessions: {redis: {tls: true, ca_file: /ca.pem, username: fleet}}")
+            .iter()
+            .all(|p| !p.is_error())
+    );
+}
+
+#[test]
+fn single_redis_in_cluster_mode_is_a_warning() {
+    let ps = problems("cluster: {enabled: true, backend: redis}\nsessions: {backend: redis}\n");
+    assert!(ps.iter().all(|p| !p.is_error()), "{ps:#?}");
+    let spof: Vec<&Problem> = ps
+        .iter()
+        .filter(|p| p.message.contains("single point of failure"))
+        .collect();
+    let keys: Vec<&str> = spof.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["cluster.redis_host", "sessions.redis.host"],
+        "{ps:#?}"
+    );
+    assert!(spof[0].message.contains("use Sentinel (see docs/"));
+    let ps = problems(
+        "cluster: {enabled: true, backend: redis, redis_sentinels: [\"a:1\"], redis_master_name: m}\n",
+    );
+    assert!(!ps.iter().any(|p| p.key == "cluster.redis_host"), "{ps:#?}");
+}
+
+#[test]
+fn sentinel_passwords_resolve_like_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spw");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        "cluster: {{redis_sentinels: [\"a:1\"], redis_master_name: m, redis_sentinel_password_file: {}}}",
+        file.display()
+    );
+    let (ps, c) = Config::check_str(&text, Path::new("f.yaml"), &|_| None);
+    assert!(ps.is_empty(), "{ps:#?}");
+    assert_eq!(
+        c.unwrap().cluster.redis_sentinel_password.as_deref(),
+        Some("from-file")
+    );
+    let (_, c) = Config::check_str(&text, Path::new("f.yaml"), &|k| {
+        (k == "FLEET_REDIS_SENTINEL_PASSWORD").then(|| "from-env".to_string())
+    });
+    let c = c.unwrap();
+    assert_eq!(
+        c.cluster.redis_sentinel_password.as_deref(),
+        Some("from-env")
+    );
+    assert!(!format!("{:?}", c.redacted()).contains("from-env"));
 }

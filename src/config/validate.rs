@@ -512,6 +512,13 @@ fn scalar(ty: &Ty, text: &str, plain: bool) -> Result<Json, ScalarError> {
                 ))
             }
         }
+        Ty::HostPort => match crate::store::redis::parse_host_port(text) {
+            Some(_) => Ok(Json::String(text.into())),
+            None => Err((
+                None,
+                Some("write host:port, e.g. 10.0.0.11:26379 or [fd00::11]:26379".into()),
+            )),
+        },
         Ty::Enum(options) => {
             if options.contains(&text) {
                 return Ok(Json::String(text.into()));
@@ -630,6 +637,7 @@ fn describe(ty: &Ty) -> String {
         Ty::Str | Ty::Secret => "a string".into(),
         Ty::Url => "an http:// or https:// URL".into(),
         Ty::Cidr => "an IP address or CIDR block".into(),
+        Ty::HostPort => "host:port".into(),
         Ty::Enum(options) => format!("one of {}", ticked(options)),
         Ty::Path => "a path".into(),
         Ty::Sha256 => "a SHA-256 digest (64 hex digits)".into(),
@@ -803,6 +811,8 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
         }
     }
 
+    redis_locations(c, w);
+
     let mut usernames: HashMap<&str, usize> = HashMap::new();
     for (i, u) in c.auth.users.iter().enumerate() {
         if let Some(first) = usernames.insert(&u.username, i) {
@@ -912,5 +922,135 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
             "no `auth.admin_tokens`: admin commands with `--server` (cluster status, nodes drain) cannot authenticate".into(),
             Some("mint one with `fleetctl keys new --kind admin --name NAME`".into()),
         );
+    }
+}
+
+/// One place a Redis connection is configured, with its keys' names in the file.
+struct RedisLocation<'a> {
+    /// `cluster.redis_` or `sessions.redis.`: the key names are `{prefix}host` and so on.
+    prefix: &'static str,
+    /// The section's backend is `redis`, so these settings are used.
+    used: bool,
+    sentinels: &'a [String],
+    master_name: Option<&'a str>,
+    tls: bool,
+    ca_file: bool,
+    sentinel_password: bool,
+}
+
+/// Sentinel, TLS and ACL settings of the three Redis locations: a key that would be ignored
+/// is an error, and cluster mode on one plain Redis is a warning.
+fn redis_locations(c: &Config, w: &mut Walker) {
+    let cl = &c.cluster;
+    let locations = [
+        RedisLocation {
+            prefix: "cluster.redis_",
+            used: cl.backend == BackendKind::Redis,
+            sentinels: &cl.redis_sentinels,
+            master_name: cl.redis_master_name.as_deref(),
+            tls: cl.redis_tls,
+            ca_file: cl.redis_ca_file.is_some(),
+            sentinel_password: cl.redis_sentinel_password.is_some()
+                || cl.redis_sentinel_password_file.is_some(),
+        },
+        section_location("sessions.redis.", c.sessions.backend, &c.sessions.redis),
+        section_location("storage.redis.", c.storage.backend, &c.storage.redis),
+    ];
+    for l in locations {
+        let key = |name: &str| format!("{}{name}", l.prefix);
+        // Written in the file counts even when every entry was malformed (already reported).
+        let has_sentinels = !l.sentinels.is_empty() || w.index.has(&key("sentinels"));
+        if has_sentinels {
+            if l.master_name.is_none_or(str::is_empty) {
+                w.error_at(
+                    &key("sentinels"),
+                    format!(
+                        "`{}` is set but `{}` is not",
+                        key("sentinels"),
+                        key("master_name")
+                    ),
+                    Some(format!(
+                        "add `{}:` with the name the sentinels monitor (`sentinel monitor NAME …`)",
+                        key("master_name")
+                    )),
+                );
+            }
+            for conflicting in ["host", "port"] {
+                if w.index.has(&key(conflicting)) {
+                    w.error_at(
+                        &key(conflicting),
+                        format!(
+                            "both `{}` and `{}` are set: with Sentinel the master's address comes from the sentinels",
+                            key(conflicting),
+                            key("sentinels")
+                        ),
+                        Some(format!("remove `{}`", key(conflicting))),
+                    );
+                }
+            }
+        } else {
+            for (set, name) in [
+                (l.master_name.is_some(), "master_name"),
+                (l.sentinel_password, "sentinel_password"),
+            ] {
+                if set {
+                    w.error_at(
+                        &key(name),
+                        format!(
+                            "`{}` does nothing without `{}`",
+                            key(name),
+                            key("sentinels")
+                        ),
+                        Some(format!(
+                            "list the sentinels in `{}: [\"host:port\", …]`, or remove `{}`",
+                            key("sentinels"),
+                            key(name)
+                        )),
+                    );
+                }
+            }
+        }
+        if l.ca_file && !l.tls {
+            w.error_at(
+                &key("ca_file"),
+                format!(
+                    "`{}` is set but `{}` is not true: the connection would not use TLS",
+                    key("ca_file"),
+                    key("tls")
+                ),
+                Some(format!(
+                    "set `{}: true`, or remove `{}`",
+                    key("tls"),
+                    key("ca_file")
+                )),
+            );
+        }
+        if c.cluster.enabled && l.used && !has_sentinels {
+            w.warn_at(
+                &key("host"),
+                "a single Redis is a single point of failure; use Sentinel (see docs/cluster.md, \"Redis Sentinel\")".into(),
+                Some(format!(
+                    "set `{}` and `{}`",
+                    key("sentinels"),
+                    key("master_name")
+                )),
+            );
+        }
+    }
+}
+
+fn section_location<'a>(
+    prefix: &'static str,
+    backend: BackendKind,
+    r: &'a super::RedisConfig,
+) -> RedisLocation<'a> {
+    RedisLocation {
+        prefix,
+        used: backend == BackendKind::Redis,
+        sentinels: &r.sentinels,
+        master_name: r.master_name.as_deref(),
+        tls: r.tls,
+        ca_file: r.ca_file.is_some(),
+        sentinel_password: r.sentinel_password.is_some() || r.sentinel_password_file.is_some(),
     }
 }

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{BackendKind, StorageConfig};
 pub use report::{Report, ReportError};
 
-/// Milliseconds since the Unix epoch, on the store's clock unless said otherwise.
-pub type Millis = i64;
+/// Milliseconds since the Unix epoch; here on the store's clock unless said otherwise.
+pub use crate::store::time::Millis;
 
 /// One resolution of the history. Every tier is bounded twice: by age (`retention`) and by
 /// count (`max_points`), so neither a long-lived machine nor an agent reporting every

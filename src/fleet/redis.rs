@@ -1,36 +1,37 @@
 //! The Redis fleet store: shared by every node of a cluster, so a machine reported to one
 //! node is visible on all of them at once.
 //!
-//! Key layout (owned here; nothing else spells a key). Everything lives under `fleet:m:` in
+//! Key layout (owned here; nothing else spells a key). Everything lives under `{fleet}:m:` in
 //! the storage database (`storage.redis.db`, default 2); `@` cannot occur in a machine id,
 //! so machine keys and the bookkeeping keys never collide:
-//! - `fleet:m:@index`         ZSET machine id → last_seen (ms, Redis clock)
-//! - `fleet:m:@keys`          HASH API key name → last use (ms)
-//! - `fleet:m:<id>`           HASH report (JSON), ts, first_seen, last_seen, key, offline_since
-//! - `fleet:m:<id>@<tier>`    ZSET of rollups (JSON), scored by bucket start, one per tier
+//! - `{fleet}:m:@index`         ZSET machine id → last_seen (ms, Redis clock)
+//! - `{fleet}:m:@keys`          HASH API key name → last use (ms)
+//! - `{fleet}:m:<id>`           HASH report (JSON), ts, first_seen, last_seen, key, offline_since
+//! - `{fleet}:m:<id>@<tier>`    ZSET of rollups (JSON), scored by bucket start, one per tier
 //!
 //! Every write is one Lua script, so a report is recorded (latest state, history merge and
-//! trim, key use) atomically and with Redis's own clock (`TIME`). The scripts build machine
-//! keys from a prefix passed in, so this standalone-Redis layout is not Redis Cluster safe.
+//! trim, key use) atomically and with Redis's own clock (`TIME`). `mark_offline` and `forget`
+//! build machine keys from the index they declare; the shared `{fleet}` hash tag keeps those
+//! keys in the declared key's slot, as Redis Cluster requires.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, IntoConnectionInfo, Script};
-use tokio::sync::Mutex;
-use tracing::warn;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
 
 use super::{
     FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
     StoreError, StoreResult, TIERS, Tier, sample_of,
 };
 use crate::config::{BackendKind, StorageConfig};
+use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
 
-const PREFIX: &str = "fleet:m:";
-const INDEX: &str = "fleet:m:@index";
-const KEYS: &str = "fleet:m:@keys";
+const PREFIX: &str = "{fleet}:m:";
+const INDEX: &str = "{fleet}:m:@index";
+const KEYS: &str = "{fleet}:m:@keys";
 
 fn machine_key(id: &str) -> String {
     format!("{PREFIX}{id}")
@@ -41,8 +42,7 @@ fn tier_key(id: &str, tier: &Tier) -> String {
 }
 
 const RECORD: &str = r#"
-local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local now = now_ms()
 local ts = tonumber(ARGV[3])
 local prev = redis.call('HGET', KEYS[2], 'ts')
 if (not prev) or tonumber(prev) <= ts then
@@ -89,8 +89,7 @@ return now
 "#;
 
 const MARK_OFFLINE: &str = r#"
-local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 local marked = {}
 for _, id in ipairs(ids) do
@@ -103,8 +102,7 @@ return marked
 "#;
 
 const FORGET: &str = r#"
-local tm = redis.call('TIME')
-local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 for _, id in ipairs(ids) do
   local key = ARGV[2] .. id
@@ -116,70 +114,45 @@ return ids
 "#;
 
 pub struct RedisFleetStore {
-    info: redis::ConnectionInfo,
-    location: String,
-    /// Connected lazily and kept: a node that starts while Redis is down still serves, and
-    /// the connection manager reconnects on its own once it has connected once.
-    conn: Mutex<Option<ConnectionManager>>,
+    /// The shared connection handle (deadlines, reconnects, Sentinel failover): a node that
+    /// starts while Redis is down still serves, and reports get 503 until Redis is back.
+    redis: Redis,
     record: Script,
     mark_offline: Script,
     forget: Script,
 }
 
+impl From<Unavailable> for StoreError {
+    fn from(e: Unavailable) -> Self {
+        StoreError::Unavailable {
+            backend: BackendKind::Redis,
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
+
 impl RedisFleetStore {
     pub async fn open(config: &StorageConfig) -> StoreResult<RedisFleetStore> {
-        let r = &config.redis;
-        // The config loader has already resolved the password from the environment or
-        // `password_file` (config::secrets).
-        let password = r.password.clone();
-        let db = config.redis_db();
-        let info = (r.host.as_str(), r.port)
-            .into_connection_info()
-            .map_err(|e| StoreError::Config(format!("storage.redis: {e}")))?;
-        let mut settings = info.redis_settings().clone().set_db(db);
-        if let Some(p) = password {
-            settings = settings.set_password(p);
-        }
-        let info = info.set_redis_settings(settings);
-        let store = RedisFleetStore {
-            info,
-            location: format!("redis://{}:{}/{db}", r.host, r.port),
-            conn: Mutex::new(None),
-            record: Script::new(RECORD),
-            mark_offline: Script::new(MARK_OFFLINE),
-            forget: Script::new(FORGET),
-        };
-        if let Err(e) = store.con().await {
-            warn!(error = %e, "fleet store not reachable yet; reports fail with 503 until it is");
-        }
-        Ok(store)
+        // Passwords (inline, file or environment) were resolved when the config was loaded.
+        let redis = Redis::open(RedisEndpoint::storage(config)).await?;
+        Ok(RedisFleetStore {
+            redis,
+            record: script(RECORD),
+            mark_offline: script(MARK_OFFLINE),
+            forget: script(FORGET),
+        })
     }
 
     fn unavailable(&self, message: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable {
-            backend: BackendKind::Redis,
-            location: self.location.clone(),
-            message: message.to_string(),
-        }
+        self.redis.unavailable("fleet store", message).into()
     }
 
-    async fn con(&self) -> StoreResult<ConnectionManager> {
-        let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
-        }
-        let client = redis::Client::open(self.info.clone()).map_err(|e| self.unavailable(e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let c = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        *guard = Some(c.clone());
-        Ok(c)
+    async fn call<T, F>(&self, what: &str, f: impl FnOnce(ConnectionManager) -> F) -> StoreResult<T>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        Ok(self.redis.call(what, f).await?)
     }
 
     fn decode_machine(
@@ -217,16 +190,11 @@ impl FleetStore for RedisFleetStore {
     }
 
     fn location(&self) -> String {
-        self.location.clone()
+        self.redis.location().to_owned()
     }
 
     async fn now(&self) -> StoreResult<Millis> {
-        let mut c = self.con().await?;
-        let (secs, micros): (i64, i64) = redis::cmd("TIME")
-            .query_async(&mut c)
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        Ok(secs * 1000 + micros / 1000)
+        Ok(self.redis.now_ms().await?)
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
@@ -255,19 +223,19 @@ impl FleetStore for RedisFleetStore {
                 .arg(tier.retention_ms)
                 .arg(tier.max_points);
         }
-        let mut c = self.con().await?;
-        inv.invoke_async(&mut c)
-            .await
-            .map_err(|e| self.unavailable(e))
+        self.call("record report", |mut c| async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {
-        let mut c = self.con().await?;
         let now = self.now().await?;
-        let ids: Vec<String> = c
-            .zrange(INDEX, 0, -1)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let ids: Vec<String> = self
+            .call("list machines", |mut c| async move {
+                c.zrange(INDEX, 0, -1).await
+            })
+            .await?;
         let mut snap = Snapshot {
             now,
             ..Snapshot::default()
@@ -278,10 +246,11 @@ impl FleetStore for RedisFleetStore {
             for id in chunk {
                 pipe.hgetall(machine_key(id));
             }
-            let rows: Vec<HashMap<String, String>> = pipe
-                .query_async(&mut c)
-                .await
-                .map_err(|e| self.unavailable(e))?;
+            let rows: Vec<HashMap<String, String>> = self
+                .call("read machines", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
             for (id, fields) in chunk.iter().zip(rows) {
                 if fields.is_empty() {
                     continue; // forgotten between the two reads
@@ -296,11 +265,10 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
-        let mut c = self.con().await?;
-        let fields: HashMap<String, String> = c
-            .hgetall(machine_key(machine_id))
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let key = machine_key(machine_id);
+        let fields: HashMap<String, String> = self
+            .call("read machine", |mut c| async move { c.hgetall(key).await })
+            .await?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -316,11 +284,12 @@ impl FleetStore for RedisFleetStore {
         from: Millis,
         to: Millis,
     ) -> StoreResult<Vec<HistoryPoint>> {
-        let mut c = self.con().await?;
-        let members: Vec<String> = c
-            .zrangebyscore(tier_key(machine_id, &tier), from, to)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let key = tier_key(machine_id, &tier);
+        let members: Vec<String> = self
+            .call("read history", |mut c| async move {
+                c.zrangebyscore(key, from, to).await
+            })
+            .await?;
         members
             .iter()
             .map(|m| {
@@ -332,31 +301,30 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
-        let mut c = self.con().await?;
         let mut pipe = redis::pipe();
         for tier in &TIERS {
             pipe.zcard(tier_key(machine_id, tier));
         }
-        let (a, b, d): (usize, usize, usize) = pipe
-            .query_async(&mut c)
-            .await
-            .map_err(|e| self.unavailable(e))?;
+        let (a, b, d): (usize, usize, usize) = self
+            .call("count history", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
         Ok([a, b, d])
     }
 
     async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
-        let mut c = self.con().await?;
-        self.mark_offline
-            .key(INDEX)
+        let mut inv = self.mark_offline.prepare_invoke();
+        inv.key(INDEX)
             .arg(silent_for.as_millis() as i64)
-            .arg(PREFIX)
-            .invoke_async(&mut c)
-            .await
-            .map_err(|e| self.unavailable(e))
+            .arg(PREFIX);
+        self.call("mark machines offline", |mut c| async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
     }
 
     async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
-        let mut c = self.con().await?;
         let mut inv = self.forget.prepare_invoke();
         inv.key(INDEX)
             .arg(silent_for.as_millis() as i64)
@@ -364,15 +332,19 @@ impl FleetStore for RedisFleetStore {
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.invoke_async(&mut c)
-            .await
-            .map_err(|e| self.unavailable(e))
+        self.call("forget machines", |mut c| async move {
+            inv.invoke_async(&mut c).await
+        })
+        .await
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
-        let mut c = self.con().await?;
-        let map: HashMap<String, Millis> =
-            c.hgetall(KEYS).await.map_err(|e| self.unavailable(e))?;
+        let map: HashMap<String, Millis> = self
+            .call(
+                "read key usage",
+                |mut c| async move { c.hgetall(KEYS).await },
+            )
+            .await?;
         let mut v: Vec<KeyUsage> = map
             .into_iter()
             .map(|(name, last_used)| KeyUsage { name, last_used })

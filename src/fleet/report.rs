@@ -336,21 +336,7 @@ fn parse_time(s: &str) -> Result<Millis, time::error::Parse> {
     Ok((t.unix_timestamp_nanos() / 1_000_000) as Millis)
 }
 
-/// RFC 3339 UTC, whole seconds (the API's timestamps).
-pub fn rfc3339(ms: Millis) -> String {
-    crate::cluster::rfc3339(ms)
-}
-
-/// RFC 3339 UTC with milliseconds (agents' report timestamps).
-pub fn rfc3339_ms(ms: Millis) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&f)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
-}
+pub use crate::store::time::{rfc3339, rfc3339_ms};
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,9 @@
 //! The SQLite fleet store: the embedded default for one host.
 //!
-//! One database file in WAL mode, so readers never wait for the writer; `busy_timeout` lets
-//! several processes on one host (nodes sharing the file) queue for the write lock instead of
-//! failing; every write is one `BEGIN IMMEDIATE` transaction so it takes that lock up front
-//! and never deadlocks on an upgrade. rusqlite is blocking, so every call runs on tokio's
-//! blocking pool. The clock is SQLite's own `unixepoch`.
+//! One database file, opened and written through `store::sqlite::Db`: readers never wait for
+//! the writer, several processes on one host (nodes sharing the file) queue for the write lock
+//! instead of failing, and every write is one `BEGIN IMMEDIATE` transaction. The clock is
+//! SQLite's own (`store::sqlite::NOW_MS`). This file keeps the schema and the SQL.
 //!
 //! Schema (owned here; nothing else spells it):
 //! - `fleet_machines`: one row per machine with its latest report (JSON) and timestamps.
@@ -12,20 +11,23 @@
 //!   new report merges in with one UPSERT.
 //! - `fleet_api_keys`: last use of each API key, by name.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
     FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
     StoreError, StoreResult, TIERS, Tier, sample_of,
 };
 use crate::config::BackendKind;
+use crate::store::sqlite::{Db, DbError, Schema, now_ms};
 
-const SCHEMA: &str = "
+const SCHEMA: Schema = Schema {
+    version_table: "fleet_schema_version",
+    version: 1,
+    sql: "
 CREATE TABLE IF NOT EXISTS fleet_machines (
     machine_id    TEXT PRIMARY KEY,
     report        TEXT NOT NULL,
@@ -54,67 +56,52 @@ CREATE TABLE IF NOT EXISTS fleet_api_keys (
     name      TEXT PRIMARY KEY,
     last_used INTEGER NOT NULL
 );
-";
-
-const NOW: &str = "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+",
+};
 
 pub struct SqliteFleetStore {
-    path: PathBuf,
-    /// One connection: SQLite serialises writers anyway, and WAL keeps reads cheap.
-    conn: Arc<Mutex<Connection>>,
+    /// WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
+    db: Db,
 }
 
 impl SqliteFleetStore {
     pub async fn open(path: &Path) -> StoreResult<SqliteFleetStore> {
-        let path = path.to_path_buf();
-        let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, String> {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
-            }
-            // WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
-            crate::wal::open(&p, |conn| conn.execute_batch(SCHEMA)).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| StoreError::Config(format!("opening {}: {e}", path.display())))?
-        .map_err(|message| StoreError::Unavailable {
-            backend: BackendKind::Sqlite,
-            location: path.display().to_string(),
-            message,
-        })?;
         Ok(SqliteFleetStore {
-            path,
-            conn: Arc::new(Mutex::new(conn)),
+            db: Db::open(path, SCHEMA).await?,
         })
     }
 
-    /// Run `f` with the connection on the blocking pool.
-    async fn with<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let conn = Arc::clone(&self.conn);
-        let location = self.location();
-        let unavailable = move |message: String| StoreError::Unavailable {
+    fn unavailable(&self, message: String) -> StoreError {
+        StoreError::Unavailable {
             backend: BackendKind::Sqlite,
-            location: location.clone(),
+            location: self.location(),
             message,
-        };
-        match tokio::task::spawn_blocking(move || {
-            // A panic in another call cannot leave the connection mid-transaction (the
-            // transaction rolls back on drop), so a poisoned lock is safe to reuse.
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
-        })
-        .await
-        {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(unavailable(e.to_string())),
-            Err(e) => Err(unavailable(format!("store task failed: {e}"))),
         }
     }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
+        StoreError::Unavailable {
+            backend: BackendKind::Sqlite,
+            location: e.path.display().to_string(),
+            message: e.message,
+        }
+    }
+}
+
+/// Run `sql` (an `UPDATE` or `DELETE … RETURNING machine_id`) with `?1` = the store's clock and
+/// `?2` = `silent_for` before it; returns the ids of the machines it touched.
+fn silent_machines(
+    tx: &Transaction,
+    sql: &str,
+    silent_for: Duration,
+) -> rusqlite::Result<Vec<String>> {
+    let now = now_ms(tx)?;
+    let horizon = now - silent_for.as_millis() as i64;
+    tx.prepare_cached(sql)?
+        .query_map(params![now, horizon], |r| r.get(0))?
+        .collect()
 }
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, MachineMeta)> {
@@ -159,11 +146,11 @@ impl FleetStore for SqliteFleetStore {
     }
 
     fn location(&self) -> String {
-        self.path.display().to_string()
+        self.db.path().display().to_string()
     }
 
     async fn now(&self) -> StoreResult<Millis> {
-        self.with(|c| c.query_row(NOW, [], |r| r.get(0))).await
+        Ok(self.db.read(now_ms).await?)
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
@@ -173,9 +160,8 @@ impl FleetStore for SqliteFleetStore {
         let sample = sample_of(report, measured);
         let id = report.machine_id.clone();
         let key = api_key.to_string();
-        self.with(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
+        Ok(self.db.write(move |tx| {
+            let now = now_ms(tx)?;
             tx.prepare_cached(
                 "INSERT INTO fleet_machines
                      (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since)
@@ -231,18 +217,18 @@ impl FleetStore for SqliteFleetStore {
                 )?
                 .execute(params![id, i as i64, tier.max_points as i64])?;
             }
-            tx.commit()?;
             Ok(now)
         })
-        .await
+        .await?)
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {
+        // One read transaction: the clock and the rows come from the same snapshot.
         let (now, rows) = self
-            .with(|c| {
-                let tx = c.transaction()?;
-                let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
-                let rows = tx
+            .db
+            .read(|c| {
+                let now = now_ms(c)?;
+                let rows = c
                     .prepare_cached(SELECT_MACHINE)?
                     .query_map([], record_from_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -265,7 +251,8 @@ impl FleetStore for SqliteFleetStore {
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
         let id = machine_id.to_string();
         let row = self
-            .with(move |c| {
+            .db
+            .read(move |c| {
                 c.prepare_cached(&format!("{SELECT_MACHINE} WHERE machine_id = ?1"))?
                     .query_row([id], record_from_row)
                     .optional()
@@ -273,15 +260,9 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => {
-                machine_record(&id, &json, meta)
-                    .map(Some)
-                    .map_err(|message| StoreError::Unavailable {
-                        backend: BackendKind::Sqlite,
-                        location: self.location(),
-                        message,
-                    })
-            }
+            Some((id, json, meta)) => machine_record(&id, &json, meta)
+                .map(Some)
+                .map_err(|message| self.unavailable(message)),
         }
     }
 
@@ -293,100 +274,92 @@ impl FleetStore for SqliteFleetStore {
         to: Millis,
     ) -> StoreResult<Vec<HistoryPoint>> {
         let id = machine_id.to_string();
-        self.with(move |c| {
-            c.prepare_cached(
-                "SELECT t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+        Ok(self
+            .db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
                  FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t BETWEEN ?3 AND ?4
                  ORDER BY t",
-            )?
-            .query_map(params![id, tier.index() as i64, from, to], |r| {
-                Ok(Rollup {
-                    t: r.get(0)?,
-                    n: r.get::<_, i64>(1)? as u64,
-                    cpu_sum: r.get(2)?,
-                    cpu_max: r.get(3)?,
-                    mem_sum: r.get(4)?,
-                    load_sum: r.get(5)?,
-                    disk_max: r.get(6)?,
-                    rx: r.get(7)?,
-                    tx: r.get(8)?,
-                }
-                .point())
-            })?
-            .collect()
-        })
-        .await
+                )?
+                .query_map(params![id, tier.index() as i64, from, to], |r| {
+                    Ok(Rollup {
+                        t: r.get(0)?,
+                        n: r.get::<_, i64>(1)? as u64,
+                        cpu_sum: r.get(2)?,
+                        cpu_max: r.get(3)?,
+                        mem_sum: r.get(4)?,
+                        load_sum: r.get(5)?,
+                        disk_max: r.get(6)?,
+                        rx: r.get(7)?,
+                        tx: r.get(8)?,
+                    }
+                    .point())
+                })?
+                .collect()
+            })
+            .await?)
     }
 
     async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
         let id = machine_id.to_string();
-        self.with(move |c| {
-            let mut out = [0usize; 3];
-            let mut stmt = c.prepare_cached(
-                "SELECT tier, count(*) FROM fleet_history WHERE machine_id = ?1 GROUP BY tier",
-            )?;
-            let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (tier, n) = row?;
-                if let Some(slot) = out.get_mut(tier as usize) {
-                    *slot = n as usize;
+        Ok(self
+            .db
+            .read(move |c| {
+                let mut out = [0usize; 3];
+                let mut stmt = c.prepare_cached(
+                    "SELECT tier, count(*) FROM fleet_history WHERE machine_id = ?1 GROUP BY tier",
+                )?;
+                let rows =
+                    stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+                for row in rows {
+                    let (tier, n) = row?;
+                    if let Some(slot) = out.get_mut(tier as usize) {
+                        *slot = n as usize;
+                    }
                 }
-            }
-            Ok(out)
-        })
-        .await
+                Ok(out)
+            })
+            .await?)
     }
 
     async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
-        let ms = silent_for.as_millis() as i64;
-        self.with(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
-            let ids = tx
-                .prepare_cached(
-                    "UPDATE fleet_machines SET offline_since = ?1
-                     WHERE last_seen < ?2 AND offline_since IS NULL RETURNING machine_id",
-                )?
-                .query_map(params![now, now - ms], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            tx.commit()?;
-            Ok(ids)
-        })
-        .await
+        let sql = "UPDATE fleet_machines SET offline_since = ?1
+                   WHERE last_seen < ?2 AND offline_since IS NULL RETURNING machine_id";
+        Ok(self
+            .db
+            .write(move |tx| silent_machines(tx, sql, silent_for))
+            .await?)
     }
 
     async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
-        let ms = silent_for.as_millis() as i64;
-        self.with(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now: Millis = tx.query_row(NOW, [], |r| r.get(0))?;
-            let ids = tx
-                .prepare_cached(
-                    "DELETE FROM fleet_machines WHERE last_seen < ?1 RETURNING machine_id",
-                )?
-                .query_map([now - ms], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            for id in &ids {
-                tx.prepare_cached("DELETE FROM fleet_history WHERE machine_id = ?1")?
-                    .execute([id])?;
-            }
-            tx.commit()?;
-            Ok(ids)
-        })
-        .await
+        let sql = "DELETE FROM fleet_machines WHERE last_seen < ?2 RETURNING machine_id";
+        Ok(self
+            .db
+            .write(move |tx| {
+                let ids = silent_machines(tx, sql, silent_for)?;
+                for id in &ids {
+                    tx.prepare_cached("DELETE FROM fleet_history WHERE machine_id = ?1")?
+                        .execute([id])?;
+                }
+                Ok(ids)
+            })
+            .await?)
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
-        self.with(|c| {
-            c.prepare_cached("SELECT name, last_used FROM fleet_api_keys ORDER BY name")?
-                .query_map([], |r| {
-                    Ok(KeyUsage {
-                        name: r.get(0)?,
-                        last_used: r.get(1)?,
-                    })
-                })?
-                .collect()
-        })
-        .await
+        Ok(self
+            .db
+            .read(|c| {
+                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys ORDER BY name")?
+                    .query_map([], |r| {
+                        Ok(KeyUsage {
+                            name: r.get(0)?,
+                            last_used: r.get(1)?,
+                        })
+                    })?
+                    .collect()
+            })
+            .await?)
     }
 }

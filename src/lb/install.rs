@@ -2,96 +2,21 @@
 //! load balancer binary (`haproxy -c`, `nginx -t`).
 //!
 //! A config file that a running LB may reload at any moment must never be seen half-written,
-//! and a config the LB rejects must never replace a working one: [`Staged`] writes a temp file
-//! in the destination's directory, the caller may validate it, and only `commit` renames it
-//! into place.
+//! and a config the LB rejects must never replace a working one: [`Staged`] (the one atomic
+//! write of `store::fs`) writes a temp file in the destination's directory, the caller may
+//! validate it, and only `commit` renames it into place.
 
-use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
 use super::Kind;
-
-/// A fully written and synced temp file next to its destination. Dropped without
-/// [`Staged::commit`], it is removed and the destination is untouched.
-pub struct Staged {
-    tmp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-impl Staged {
-    /// Write `text` to a new temp file in `dest`'s directory (same file system, so the final
-    /// rename is atomic). An existing `dest` keeps its permissions.
-    pub fn new(dest: &Path, text: &str) -> io::Result<Staged> {
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = dest
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?
-            .to_string_lossy();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = dir.join(format!(
-            ".{file_name}.fleetctl-{}-{nanos}.tmp",
-            std::process::id()
-        ));
-        let staged = Staged {
-            tmp,
-            dest: dest.to_path_buf(),
-            committed: false,
-        };
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staged.tmp)?;
-        file.write_all(text.as_bytes())?;
-        if let Ok(meta) = fs::metadata(dest) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.sync_all()?;
-        Ok(staged)
-    }
-
-    /// The temp file, complete: validate this before committing.
-    pub fn path(&self) -> &Path {
-        &self.tmp
-    }
-
-    /// Rename the temp file over the destination.
-    pub fn commit(mut self) -> io::Result<()> {
-        fs::rename(&self.tmp, &self.dest)?;
-        self.committed = true;
-        // Persist the rename itself; failure here leaves a correct file, so it is not an error.
-        if let Some(dir) = self.dest.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = fs::File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
-}
+pub use crate::store::fs::Staged;
 
 /// Write `text` to `dest` so readers see the old file or the new one, never a mix.
 pub fn write_atomically(dest: &Path, text: &str) -> anyhow::Result<()> {
-    Staged::new(dest, text)
-        .and_then(Staged::commit)
+    crate::store::fs::write_atomic(dest, text.as_bytes())
         .with_context(|| format!("cannot write {}", dest.display()))
 }
 

@@ -83,7 +83,7 @@ pub async fn report(
                 ApiError::bad_request(format!("could not read the request body: {e}"))
             }
         })?;
-    let store = state.fleet()?;
+    let store = state.fleet();
     // Future timestamps are judged by the store's clock, the one every node shares.
     let now = store.now().await.map_err(|e| {
         metrics.report_rejected(Rejection::StoreUnavailable);

@@ -48,8 +48,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(5);
 
 /// What the login and session machinery needs, built once from the config.
 pub struct WebAuth {
-    /// `None` only in tests that build an `AppState` without sessions: cookies then get 503.
-    store: Option<Arc<dyn SessionStore>>,
+    store: Arc<dyn SessionStore>,
     proxies: TrustedProxies,
     /// This node terminates TLS itself (`server.tls`).
     tls: bool,
@@ -62,7 +61,7 @@ pub struct WebAuth {
 }
 
 impl WebAuth {
-    pub fn new(config: &Config, store: Option<Arc<dyn SessionStore>>) -> WebAuth {
+    pub fn new(config: &Config, store: Arc<dyn SessionStore>) -> WebAuth {
         let s = &config.sessions;
         WebAuth {
             store,
@@ -75,11 +74,8 @@ impl WebAuth {
         }
     }
 
-    /// The session store, or 503 when this server was built without one.
-    pub fn store(&self) -> Result<&Arc<dyn SessionStore>, ApiError> {
-        self.store
-            .as_ref()
-            .ok_or_else(|| ApiError::unavailable("this server has no session store configured"))
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
     }
 
     /// The client's address and whether it came over TLS, judged per `server.trusted_proxies`.
@@ -101,7 +97,7 @@ impl WebAuth {
             Presented::Forged { .. } => return Err(reject("invalid session cookie; log in again")),
             Presented::Id { id, .. } => id.clone(),
         };
-        let store = self.store().map_err(AuthRejection::Api)?;
+        let store = self.store();
         let session = match store.load(&id).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err(reject("session expired or logged out; log in again")),

@@ -52,7 +52,7 @@ pub async fn machines(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<view::MachinePage>, ApiError> {
     let q = ListQuery::from_params(query(params)?).map_err(ApiError::bad_request)?;
-    let snap = state.fleet()?.machines().await.map_err(unavailable)?;
+    let snap = state.fleet().machines().await.map_err(unavailable)?;
     Ok(Json(view::list(&snap, &q, &state.fleet_thresholds())))
 }
 
@@ -61,7 +61,7 @@ pub async fn summary(
     _who: FleetReader,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = state.fleet()?.machines().await.map_err(unavailable)?;
+    let snap = state.fleet().machines().await.map_err(unavailable)?;
     let summary = view::summary(&snap, &state.fleet_thresholds());
     let mut v = serde_json::to_value(summary).map_err(|e| ApiError::unavailable(e.to_string()))?;
     if !snap.problems.is_empty() {
@@ -103,7 +103,7 @@ pub async fn machine(
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let p = query(params)?;
-    let store = state.fleet()?;
+    let store = state.fleet();
     let rec = store
         .machine(&id)
         .await
@@ -161,7 +161,7 @@ pub async fn keys(
     _who: FleetReader,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let usage = state.fleet()?.key_usage().await.map_err(unavailable)?;
+    let usage = state.fleet().key_usage().await.map_err(unavailable)?;
     let configured = &state.config().auth.api_keys;
     let mut out: Vec<Value> = configured
         .iter()

@@ -282,7 +282,8 @@ pub async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
     );
 
     // The fleet store: reachable, round trip, machines by state.
-    if let Ok(store) = state.fleet() {
+    {
+        let store = state.fleet();
         let t0 = Instant::now();
         let now = store.now().await;
         let rtt = t0.elapsed().as_secs_f64();

@@ -45,11 +45,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// which node behind the load balancer answered.
 pub const NODE_HEADER: &str = "x-fleet-node";
 
-/// Shared by every handler. Cheap to clone.
+/// Shared by every handler. Cheap to clone. Built by [`crate::node::Node::start`].
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
-    /// Login sessions, cookies and trusted proxies; see [`AppState::with_sessions`].
+    /// Login sessions, cookies and trusted proxies.
     web: Arc<auth::WebAuth>,
 }
 
@@ -61,45 +61,40 @@ struct Inner {
     cluster_enabled: bool,
     /// The node id as a header value, built once.
     node_header: HeaderValue,
-    /// Machines and metrics (`storage.*`); `None` until `with_fleet`, and the fleet routes
-    /// answer 503 without it.
-    fleet: Option<Arc<dyn FleetStore>>,
+    /// Machines and metrics (`storage.*`).
+    fleet: Arc<dyn FleetStore>,
     /// This node's Prometheus metrics.
     metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(config: Config, node: Arc<ClusterManager>) -> AppState {
+    pub fn new(
+        config: Config,
+        node: Arc<ClusterManager>,
+        sessions: Arc<dyn crate::sessions::SessionStore>,
+        fleet: Arc<dyn FleetStore>,
+    ) -> AppState {
         let node_header = HeaderValue::from_str(node.node_id())
             .unwrap_or_else(|_| HeaderValue::from_static("invalid-node-id"));
+        // Pay for the dummy password hash now, not during the first login with an unknown name.
+        web::warm_up();
+        let metrics: Arc<metrics::Metrics> = Arc::default();
+        metrics.add_source(Arc::new(metrics::ActiveSessions::new(sessions.clone())));
         AppState {
-            web: Arc::new(auth::WebAuth::new(&config, None)),
+            web: Arc::new(auth::WebAuth::new(&config, sessions)),
             inner: Arc::new(Inner {
                 cluster_enabled: config.cluster.enabled,
                 config,
                 node,
                 node_header,
-                fleet: None,
-                metrics: Arc::default(),
+                fleet,
+                metrics,
             }),
         }
     }
 
-    /// The same state with the fleet store attached.
-    pub fn with_fleet(self, fleet: Arc<dyn FleetStore>) -> AppState {
-        let mut inner = Arc::unwrap_or_clone(self.inner);
-        inner.fleet = Some(fleet);
-        AppState {
-            inner: Arc::new(inner),
-            web: self.web,
-        }
-    }
-
-    pub fn fleet(&self) -> Result<&Arc<dyn FleetStore>, ApiError> {
-        self.inner
-            .fleet
-            .as_ref()
-            .ok_or_else(|| ApiError::unavailable("this node has no fleet store attached"))
+    pub fn fleet(&self) -> &Arc<dyn FleetStore> {
+        &self.inner.fleet
     }
 
     pub fn fleet_thresholds(&self) -> Thresholds {
@@ -108,17 +103,6 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<metrics::Metrics> {
         &self.inner.metrics
-    }
-
-    /// Use `store` for login sessions. Without it (some in-process tests), admin tokens work
-    /// and session cookies get 503.
-    pub fn with_sessions(mut self, store: Arc<dyn crate::sessions::SessionStore>) -> AppState {
-        // Pay for the dummy password hash now, not during the first login with an unknown name.
-        web::warm_up();
-        self.metrics()
-            .add_source(Arc::new(metrics::ActiveSessions::new(store.clone())));
-        self.web = Arc::new(auth::WebAuth::new(self.config(), Some(store)));
-        self
     }
 
     pub fn web(&self) -> &auth::WebAuth {

@@ -3,14 +3,15 @@
 //! the whole directory, and sharing the directory between hosts (NFS) gives no guarantee
 //! about locking. Use Redis for a cluster.
 //!
-//! Writes are atomic: the record goes to a temporary file that is synced and then renamed over
-//! the target, so a reader sees the old or the new record, never half of one. Read-check-write
-//! operations (create, save, touch, revoke, the login-failure counters) hold an exclusive
-//! advisory lock on `<session_dir>/.lock`, so two processes or two store handles never
+//! Writes are atomic (`store::fs::Staged`: temp file, fsync, rename, fsync of the directory), so
+//! a reader sees the old or the new record, never half of one; temp files a crash left behind
+//! are removed at open. Read-check-write operations (create, save, touch, revoke, the
+//! login-failure counters) hold an exclusive lock on `<session_dir>/.lock`
+//! (`store::fs::FileLock`, with a timeout), so two processes or two store handles never
 //! interleave them. Time is this host's clock.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +22,10 @@ use sha2::{Digest, Sha256};
 
 use super::{
     GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
-    SessionInfo, SessionResult, SessionStore, now_millis, random_hex,
+    SessionInfo, SessionResult, SessionStore, now_millis,
 };
 use crate::config::{BackendKind, SessionsConfig};
+use crate::store::fs::{FileLock, Staged, remove_if_exists, remove_stale_temp_files, write_atomic};
 
 /// Session files are `<64 hex>.json`; anything else in the directory is not ours.
 const SESSION_SUFFIX: &str = ".json";
@@ -32,6 +34,9 @@ const THROTTLE_DIR: &str = "throttle";
 
 /// Progress is reported every this many files.
 const GC_REPORT_EVERY: u64 = 500;
+/// How long an operation waits for another process's lock on the directory. Locked sections
+/// are a few file operations (GC locks per batch); waiting longer means something is stuck.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct FileStore {
     dir: Arc<PathBuf>,
@@ -57,6 +62,8 @@ impl FileStore {
                 use std::os::unix::fs::PermissionsExt;
                 fs::set_permissions(&d, fs::Permissions::from_mode(0o700))?;
             }
+            remove_stale_temp_files(&d)?;
+            remove_stale_temp_files(&d.join(THROTTLE_DIR))?;
             Ok(())
         })
         .await?;
@@ -100,33 +107,9 @@ fn session_path(dir: &Path, id_hash: &str) -> PathBuf {
     dir.join(format!("{id_hash}{SESSION_SUFFIX}"))
 }
 
-/// The directory-wide write lock, released when the returned file is dropped.
-fn lock(dir: &Path) -> std::io::Result<File> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))?;
-    f.lock()?;
-    Ok(f)
-}
-
-/// Write `bytes` to a synced temporary file in `dir`; returns its path for a later rename.
-fn write_temp(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let suffix = random_hex().map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!(".tmp-{}", &suffix[..16]));
-    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_data()?;
-    Ok(tmp)
-}
-
-/// Atomically replace `target` with `bytes`.
-fn write_atomic(dir: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = write_temp(dir, bytes)?;
-    fs::rename(&tmp, target).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+/// The directory-wide write lock, released when the returned lock is dropped.
+fn lock(dir: &Path) -> std::io::Result<FileLock> {
+    FileLock::acquire(&dir.join(LOCK_FILE), LOCK_TIMEOUT)
 }
 
 /// Outcome of reading one session file.
@@ -162,14 +145,6 @@ fn read_live(path: &Path, now: Millis) -> std::io::Result<Option<Session>> {
         Read::Found(s) if s.expires_at > now => Some(s),
         _ => None,
     })
-}
-
-fn remove_if_exists(path: &Path) -> std::io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Every session file in `dir`: (id hash, path).
@@ -229,14 +204,14 @@ impl SessionStore for FileStore {
         let bytes = encode(&session);
         let created = self
             .run(move |dir| {
-                let tmp = write_temp(dir, &bytes)?;
                 let target = session_path(dir, &id_hash);
+                // Synced before taking the lock: under it, only a check and a rename.
+                let staged = Staged::new(&target, &bytes)?;
                 let _lock = lock(dir)?;
                 if read_live(&target, now)?.is_some() {
-                    let _ = fs::remove_file(&tmp);
                     return Ok(false);
                 }
-                fs::rename(&tmp, &target)?;
+                staged.commit()?;
                 Ok(true)
             })
             .await?;
@@ -255,53 +230,18 @@ impl SessionStore for FileStore {
     }
 
     async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session> {
-        let id_hash = id.storage_key();
-        let lifetimes = self.lifetimes;
         let data = session.data.clone();
         let csrf = session.csrf_token.clone();
-        let saved = self
-            .run(move |dir| {
-                let target = session_path(dir, &id_hash);
-                let _lock = lock(dir)?;
-                let now = now_millis();
-                let Some(mut stored) = read_live(&target, now)? else {
-                    return Ok(None);
-                };
-                stored.data = data;
-                stored.csrf_token = csrf;
-                stored.last_seen = now;
-                stored.expires_at = lifetimes.expires_at(stored.created_at, now);
-                if stored.expires_at <= now {
-                    remove_if_exists(&target)?;
-                    return Ok(None);
-                }
-                write_atomic(dir, &target, &encode(&stored))?;
-                Ok(Some(stored))
-            })
-            .await?;
-        saved.ok_or(SessionError::NotFound)
+        self.renew(id, move |stored| {
+            stored.data = data;
+            stored.csrf_token = csrf;
+        })
+        .await?
+        .ok_or(SessionError::NotFound)
     }
 
     async fn touch(&self, id: &SessionId) -> SessionResult<Option<Session>> {
-        let id_hash = id.storage_key();
-        let lifetimes = self.lifetimes;
-        self.run(move |dir| {
-            let target = session_path(dir, &id_hash);
-            let _lock = lock(dir)?;
-            let now = now_millis();
-            let Some(mut stored) = read_live(&target, now)? else {
-                return Ok(None);
-            };
-            stored.last_seen = now;
-            stored.expires_at = lifetimes.expires_at(stored.created_at, now);
-            if stored.expires_at <= now {
-                remove_if_exists(&target)?;
-                return Ok(None);
-            }
-            write_atomic(dir, &target, &encode(&stored))?;
-            Ok(Some(stored))
-        })
-        .await
+        self.renew(id, |_| {}).await
     }
 
     async fn delete(&self, id: &SessionId) -> SessionResult<bool> {
@@ -438,7 +378,7 @@ impl SessionStore for FileStore {
                 },
             };
             let bytes = serde_json::to_vec(&next).expect("counter serialises");
-            write_atomic(&dir.join(THROTTLE_DIR), &path, &bytes)?;
+            write_atomic(&path, &bytes)?;
             Ok(next.failures)
         })
         .await
@@ -450,6 +390,37 @@ impl SessionStore for FileStore {
             let _lock = lock(dir)?;
             remove_if_exists(&dir.join(THROTTLE_DIR).join(name))?;
             Ok(())
+        })
+        .await
+    }
+}
+
+impl FileStore {
+    /// Apply `change` to the live session under `id` and renew its idle timeout (capped by the
+    /// absolute lifetime); `None`, and nothing written, when it is no longer live.
+    async fn renew(
+        &self,
+        id: &SessionId,
+        change: impl FnOnce(&mut Session) + Send + 'static,
+    ) -> SessionResult<Option<Session>> {
+        let id_hash = id.storage_key();
+        let lifetimes = self.lifetimes;
+        self.run(move |dir| {
+            let target = session_path(dir, &id_hash);
+            let _lock = lock(dir)?;
+            let now = now_millis();
+            let Some(mut stored) = read_live(&target, now)? else {
+                return Ok(None);
+            };
+            change(&mut stored);
+            stored.last_seen = now;
+            stored.expires_at = lifetimes.expires_at(stored.created_at, now);
+            if stored.expires_at <= now {
+                remove_if_exists(&target)?;
+                return Ok(None);
+            }
+            write_atomic(&target, &encode(&stored))?;
+            Ok(Some(stored))
         })
         .await
     }

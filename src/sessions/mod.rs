@@ -22,7 +22,7 @@ pub mod sqlite;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -30,8 +30,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{BackendKind, SessionsConfig};
 
-/// Milliseconds since the Unix epoch.
-pub type Millis = i64;
+pub use crate::store::time::Millis;
+/// This host's clock (SQLite and file stores; Redis uses its own `TIME`), and durations in ms.
+pub(crate) use crate::store::time::{duration_ms, now_millis};
 
 /// Data a handler may keep in a session (flash messages, preferences). Small: it is written on
 /// every save.
@@ -170,18 +171,6 @@ impl Lifetimes {
         now.saturating_add(self.idle_ms())
             .min(created_at.saturating_add(self.absolute_ms()))
     }
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// This host's clock in milliseconds (SQLite and file stores; Redis uses its own `TIME`).
-pub(crate) fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(duration_ms)
-        .unwrap_or(0)
 }
 
 /// How far `delete_expired` has got, for a progress bar.

@@ -1,64 +1,52 @@
 //! The Redis session store: the one to use when several nodes share sessions.
 //!
 //! Key layout (this file is the only place that spells it; everything lives under
-//! `fleet:sess:` so the store can share a Redis with other data):
-//! - `fleet:sess:<sha256 hex of id>`: a hash with `user`, `created_at`, `last_seen`,
+//! `{fleet}:sess:` so the store can share a Redis with other data):
+//! - `{fleet}:sess:<sha256 hex of id>`: a hash with `user`, `created_at`, `last_seen`,
 //!   `expires_at`, `csrf_token`, `data` (JSON). Its native TTL is
 //!   `min(idle ttl, remaining absolute lifetime)`, so Redis itself removes expired sessions.
-//! - `fleet:sess:user:<user>`: a set of the user's id hashes, so `revoke_user` ends them all in
+//! - `{fleet}:sess:user:<user>`: a set of the user's id hashes, so `revoke_user` ends them all in
 //!   one atomic script, on every node at once. Members whose session expired are removed
 //!   lazily when the set is read; the set itself expires `max_lifetime` after the user's last
 //!   login, since no session outlives that.
-//! - `fleet:sess:throttle:<key>`: login-failure counter, INCR + PEXPIRE in one script.
+//! - `{fleet}:sess:throttle:<key>`: login-failure counter, INCR + PEXPIRE in one script.
 //!
 //! Time: every timestamp comes from Redis `TIME` inside the scripts, so nodes whose clocks
 //! disagree still agree on when a session expires. Read-modify-write operations are Lua scripts
 //! and therefore atomic with respect to every other node.
 //!
-//! Failures: connect and response timeouts are bounded and every call has an overall deadline,
-//! so an unreachable Redis yields [`SessionError::Unavailable`] within seconds; the connection
-//! manager reconnects by itself once Redis is back. Error messages name host, port and db,
-//! never the password.
+//! Failures: the shared handle (`store::redis`) bounds every call and fails fast while Redis
+//! is unreachable, so a login gets [`SessionError::Unavailable`] (503, cookie kept) at once
+//! and works again as soon as the handle has reconnected or found the new master. Error
+//! messages name host, port and db, never the password.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{
-    AsyncCommands, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError,
-    Script,
-};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, RedisError, Script};
 
 use super::{
     Lifetimes, ProgressFn, Session, SessionData, SessionError, SessionId, SessionInfo,
     SessionResult, SessionStore, new_csrf_token,
 };
 use crate::config::{BackendKind, SessionsConfig};
+use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
 
-const PREFIX: &str = "fleet:sess:";
-const USER_INDEX_PREFIX: &str = "fleet:sess:user:";
-const THROTTLE_PREFIX: &str = "fleet:sess:throttle:";
+const PREFIX: &str = "{fleet}:sess:";
+const USER_INDEX_PREFIX: &str = "{fleet}:sess:user:";
+const THROTTLE_PREFIX: &str = "{fleet}:sess:throttle:";
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Overall deadline for one store call, reconnect attempts included.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys per SCAN step and per DEL batch.
 const SCAN_BATCH: usize = 1_000;
-
-/// Milliseconds on the Redis clock, shared by the scripts below.
-const NOW_MS: &str = "
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function ms(n) return string.format('%.0f', n) end
-";
 
 /// KEYS: session, user index. ARGV: user, csrf, data, idle ms, absolute ms, id hash.
 /// Returns {created_at, expires_at}, or false when a record already holds the key.
 const CREATE: &str = "
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local now = now_ms()
 local idle, abs = tonumber(ARGV[4]), tonumber(ARGV[5])
 local exp = math.min(now + idle, now + abs)
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'created_at', ms(now), 'last_seen', ms(now),
@@ -75,6 +63,7 @@ return {ms(now), ms(exp)}
 /// lifetime is over). Never creates a record.
 const RENEW: &str = "
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
+local now = now_ms()
 local created = tonumber(redis.call('HGET', KEYS[1], 'created_at'))
 if not created then return false end
 local idle, abs = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -125,9 +114,8 @@ return n
 ";
 
 pub struct RedisStore {
-    conn: ConnectionManager,
-    /// `host:port/db`, for error messages (never the password).
-    location: String,
+    /// The shared connection handle (deadlines, reconnects, Sentinel failover).
+    redis: Redis,
     lifetimes: Lifetimes,
     create: Script,
     renew: Script,
@@ -136,49 +124,24 @@ pub struct RedisStore {
     record_failure: Script,
 }
 
+impl From<Unavailable> for SessionError {
+    fn from(e: Unavailable) -> Self {
+        SessionError::Unavailable {
+            backend: BackendKind::Redis,
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
+
 impl RedisStore {
     /// Prepare a connection to `sessions.redis`. Connecting is lazy: a node can start while
     /// Redis is down and its session calls fail with `Unavailable` until Redis is back.
     pub async fn open(config: &SessionsConfig) -> SessionResult<RedisStore> {
-        let r = &config.redis;
-        let db = config.redis_db();
-        let location = format!("{}:{}/{}", r.host, r.port, db);
-        let mut settings = RedisConnectionInfo::default().set_db(db);
-        let password = match (&r.password, &r.password_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(file)
-                    .map_err(|e| {
-                        SessionError::Config(format!(
-                            "cannot read sessions.redis.password_file {}: {e}",
-                            file.display()
-                        ))
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-            ),
-            (None, None) => None,
-        };
-        if let Some(p) = password {
-            settings = settings.set_password(p);
-        }
-        let info = ConnectionAddr::Tcp(r.host.clone(), r.port)
-            .into_connection_info()
-            .map_err(|e| SessionError::Config(format!("sessions.redis at {location}: {e}")))?
-            .set_redis_settings(settings);
-        let client = Client::open(info)
-            .map_err(|e| SessionError::Config(format!("sessions.redis at {location}: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| unavailable(&location, e))?;
-        let script = |body: &str| Script::new(&format!("{NOW_MS}{body}"));
+        // Passwords (inline, file or environment) were resolved when the config was loaded.
+        let redis = Redis::open(RedisEndpoint::sessions(config)).await?;
         Ok(RedisStore {
-            conn,
-            location,
+            redis,
             lifetimes: Lifetimes::from_config(config),
             create: script(CREATE),
             renew: script(RENEW),
@@ -188,21 +151,15 @@ impl RedisStore {
         })
     }
 
-    /// Run one Redis interaction under the overall deadline.
+    /// Run one Redis interaction under the shared deadline.
     async fn call<T, F>(&self, f: impl FnOnce(ConnectionManager) -> F) -> SessionResult<T>
     where
         F: Future<Output = Result<T, RedisError>>,
     {
-        match tokio::time::timeout(CALL_TIMEOUT, f(self.conn.clone())).await {
-            Ok(result) => result.map_err(|e| unavailable(&self.location, e)),
-            Err(_) => Err(unavailable(
-                &self.location,
-                format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
-            )),
-        }
+        Ok(self.redis.call("session store", f).await?)
     }
 
-    /// Every key under `fleet:sess:` (sessions, indexes, counters), in SCAN batches.
+    /// Every key under `{fleet}:sess:` (sessions, indexes, counters), in SCAN batches.
     async fn scan_keys(&self) -> SessionResult<Vec<String>> {
         self.call(|mut conn| async move {
             let mut keys = Vec::new();
@@ -243,7 +200,9 @@ impl RedisStore {
                 .call(|mut conn| async move { pipe.query_async(&mut conn).await })
                 .await?;
             for (h, r) in chunk.iter().zip(results) {
-                out.push(decode_reply(h, r).map_err(|e| unavailable(&self.location, e))?);
+                out.push(
+                    decode_reply(h, r).map_err(|e| self.redis.unavailable("read sessions", e))?,
+                );
             }
         }
         Ok(out)
@@ -262,14 +221,6 @@ fn user_index_key(user: &str) -> String {
 fn id_hash_of(key: &str) -> Option<&str> {
     key.strip_prefix(PREFIX)
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-fn unavailable(location: &str, e: impl std::fmt::Display) -> SessionError {
-    SessionError::Unavailable {
-        backend: BackendKind::Redis,
-        location: location.to_owned(),
-        message: e.to_string(),
-    }
 }
 
 fn warn_corrupt(id_hash: &str, message: &str) {
@@ -388,19 +339,13 @@ impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>> {
         let id_hash = id.storage_key();
         let key = session_key(&id_hash);
-        let reply = match tokio::time::timeout(CALL_TIMEOUT, async {
-            let mut conn = self.conn.clone();
-            conn.hgetall::<_, HashMap<String, Vec<u8>>>(&key).await
-        })
-        .await
-        {
-            Ok(Err(e)) if e.code() != Some("WRONGTYPE") => {
-                return Err(unavailable(&self.location, e));
-            }
-            Ok(reply) => reply,
-            Err(_) => return Err(unavailable(&self.location, "no answer in time")),
-        };
-        decode_reply(&id_hash, reply).map_err(|e| unavailable(&self.location, e))
+        let reply = self
+            .redis
+            .call_raw("load session", |mut conn| async move {
+                conn.hgetall::<_, HashMap<String, Vec<u8>>>(&key).await
+            })
+            .await?;
+        Ok(decode_reply(&id_hash, reply).map_err(|e| self.redis.unavailable("load session", e))?)
     }
 
     async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session> {
@@ -570,8 +515,8 @@ impl RedisStore {
             .await?;
         match reply {
             None => Ok(None),
-            Some(flat) => decode_reply(&id_hash, Ok(pairs_to_map(flat)))
-                .map_err(|e| unavailable(&self.location, e)),
+            Some(flat) => Ok(decode_reply(&id_hash, Ok(pairs_to_map(flat)))
+                .map_err(|e| self.redis.unavailable("renew session", e))?),
         }
     }
 

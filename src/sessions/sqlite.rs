@@ -1,29 +1,30 @@
 //! The SQLite session store: one table keyed on the id's SHA-256, for a single host.
 //!
-//! WAL lets readers continue while a writer commits; `busy_timeout` makes a second process
-//! (`fleetctl sessions gc` next to a running server) wait instead of failing; every write runs
-//! in an IMMEDIATE transaction so two writers never deadlock upgrading a read lock. rusqlite is
-//! synchronous, so every call runs on `spawn_blocking` and never stalls the async runtime.
-//! Time is this host's clock: SQLite is single-host by nature.
+//! This file keeps the schema and the SQL; opening, transactions and busy handling are
+//! `store::sqlite::Db`'s: a second process (`fleetctl sessions gc` next to a running server)
+//! waits for the write lock instead of failing, reads never wait for a write, and nothing runs
+//! on the async runtime. Time is this host's clock: SQLite is single-host by nature.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::{
     GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
     SessionInfo, SessionResult, SessionStore, now_millis,
 };
 use crate::config::{BackendKind, SessionsConfig};
+use crate::store::sqlite::{Db, DbError, Schema};
 
 /// Rows deleted per transaction by `delete_expired`: small enough that a server writing
 /// sessions at the same time waits milliseconds, not seconds.
 const GC_BATCH: i64 = 2_000;
 
-const SCHEMA: &str = "
+const SCHEMA: Schema = Schema {
+    version_table: "sessions_schema_version",
+    version: 1,
+    sql: "
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash    TEXT PRIMARY KEY NOT NULL,
     user       TEXT NOT NULL,
@@ -40,93 +41,80 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failures   INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-";
+",
+};
 
 const COLUMNS: &str = "id_hash, user, created_at, last_seen, expires_at, csrf_token, data";
 
 pub struct SqliteStore {
-    /// One connection: the process serialises its own writes here and SQLite's locks
-    /// serialise it against other processes.
-    conn: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    /// The process serialises its own writes on the writer connection and SQLite's locks
+    /// serialise it against other processes. `synchronous = NORMAL` loses at most the last
+    /// commits on power loss; a lost session means one extra login.
+    db: Db,
     lifetimes: Lifetimes,
 }
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `sessions.db_path`.
     pub async fn open(config: &SessionsConfig) -> SessionResult<SqliteStore> {
-        let path = config.db_path.clone();
-        let lifetimes = Lifetimes::from_config(config);
-        let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || open_connection(&p))
-            .await
-            .map_err(|e| unavailable(&path, e))?
-            .map_err(|e| unavailable(&path, e))?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-            lifetimes,
+            db: Db::open(&config.db_path, SCHEMA).await?,
+            lifetimes: Lifetimes::from_config(config),
         })
     }
 
     /// Insert complete records in one transaction, bypassing the clock: for migrating sessions
     /// between stores and for seeding large stores in tests. Existing ids are overwritten.
     pub async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut n = 0;
-            {
-                let mut stmt = tx.prepare(&format!(
-                    "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ))?;
+        let sql = format!(
+            "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        );
+        Ok(self
+            .db
+            .write(move |tx| {
+                let mut stmt = tx.prepare(&sql)?;
+                let mut n = 0;
                 for r in &records {
-                    let s = &r.session;
-                    let data = serde_json::Value::Object(s.data.clone()).to_string();
-                    n += stmt.execute(params![
-                        r.id_hash,
-                        s.user,
-                        s.created_at,
-                        s.last_seen,
-                        s.expires_at,
-                        s.csrf_token,
-                        data
-                    ])? as u64;
+                    n += insert(&mut stmt, &r.id_hash, &r.session)? as u64;
                 }
-            }
-            tx.commit()?;
-            Ok(n)
-        })
-        .await
-    }
-
-    /// Run `f` with the connection on the blocking pool.
-    async fn run<T, F>(&self, f: F) -> SessionResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| unavailable(&self.path, e))?;
-        result.map_err(|e| unavailable(&self.path, e))
+                Ok(n)
+            })
+            .await?)
     }
 }
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
-    // NORMAL sync (set by wal::open) loses at most the last commits on power loss; a lost
-    // session means one extra login.
-    crate::wal::open(path, |conn| conn.execute_batch(SCHEMA))
+impl From<DbError> for SessionError {
+    fn from(e: DbError) -> SessionError {
+        SessionError::Unavailable {
+            backend: BackendKind::Sqlite,
+            location: e.path.display().to_string(),
+            message: e.message,
+        }
+    }
 }
 
-fn unavailable(path: &Path, e: impl std::fmt::Display) -> SessionError {
-    SessionError::Unavailable {
-        backend: BackendKind::Sqlite,
-        location: path.display().to_string(),
-        message: e.to_string(),
+fn encode_data(data: &SessionData) -> String {
+    serde_json::Value::Object(data.clone()).to_string()
+}
+
+/// Run an insert of all [`COLUMNS`] (`?1` to `?7`, in their order) for one session.
+fn insert(stmt: &mut Statement<'_>, id_hash: &str, s: &Session) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        id_hash,
+        s.user,
+        s.created_at,
+        s.last_seen,
+        s.expires_at,
+        s.csrf_token,
+        encode_data(&s.data)
+    ])
+}
+
+/// `WHERE` condition on `:user`: that user's sessions, or (NULL) everyone's.
+fn user_filter(user: &Option<String>) -> &'static str {
+    match user {
+        Some(_) => "user = :user",
+        None => ":user IS NULL",
     }
 }
 
@@ -201,33 +189,19 @@ impl SessionStore for SqliteStore {
         let session = Session::fresh(user, now, &self.lifetimes, data)?;
         let key = id.storage_key();
         let s = session.clone();
+        // An expired row under the same hash is dead: replace it, as Redis would after its key
+        // expired.
+        let sql = format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id_hash) DO UPDATE SET
+               user = excluded.user, created_at = excluded.created_at,
+               last_seen = excluded.last_seen, expires_at = excluded.expires_at,
+               csrf_token = excluded.csrf_token, data = excluded.data
+             WHERE sessions.expires_at <= ?3"
+        );
         let inserted = self
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                // An expired row under the same hash is dead: replace it, as Redis would
-                // after its key expired.
-                let n = tx.execute(
-                    &format!(
-                        "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT(id_hash) DO UPDATE SET
-                           user = excluded.user, created_at = excluded.created_at,
-                           last_seen = excluded.last_seen, expires_at = excluded.expires_at,
-                           csrf_token = excluded.csrf_token, data = excluded.data
-                         WHERE sessions.expires_at <= ?3"
-                    ),
-                    params![
-                        key,
-                        s.user,
-                        s.created_at,
-                        s.last_seen,
-                        s.expires_at,
-                        s.csrf_token,
-                        serde_json::Value::Object(s.data.clone()).to_string()
-                    ],
-                )?;
-                tx.commit()?;
-                Ok(n)
-            })
+            .db
+            .write(move |tx| insert(&mut tx.prepare(&sql)?, &key, &s))
             .await?;
         if inserted == 0 {
             return Err(SessionError::AlreadyExists);
@@ -238,16 +212,10 @@ impl SessionStore for SqliteStore {
     async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>> {
         let key = id.storage_key();
         let now = now_millis();
+        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2");
         let found = self
-            .run(move |conn| {
-                query_sessions(
-                    conn,
-                    &format!(
-                        "SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2"
-                    ),
-                    params![key, now],
-                )
-            })
+            .db
+            .read(move |conn| query_sessions(conn, &sql, params![key, now]))
             .await?;
         Ok(found.into_iter().next().map(|i| i.session))
     }
@@ -257,23 +225,18 @@ impl SessionStore for SqliteStore {
         let now = now_millis();
         let idle = self.lifetimes.idle_ms();
         let absolute = self.lifetimes.absolute_ms();
-        let data = serde_json::Value::Object(session.data.clone()).to_string();
+        let data = encode_data(&session.data);
         let csrf = session.csrf_token.clone();
+        let sql = format!(
+            "UPDATE sessions SET data = ?3, csrf_token = ?4, last_seen = ?2,
+               expires_at = MIN(?2 + ?5, created_at + ?6)
+             WHERE id_hash = ?1 AND expires_at > ?2 AND created_at + ?6 > ?2
+             RETURNING {COLUMNS}"
+        );
         let updated = self
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let rows = query_sessions(
-                    &tx,
-                    &format!(
-                        "UPDATE sessions SET data = ?3, csrf_token = ?4, last_seen = ?2,
-                           expires_at = MIN(?2 + ?5, created_at + ?6)
-                         WHERE id_hash = ?1 AND expires_at > ?2 AND created_at + ?6 > ?2
-                         RETURNING {COLUMNS}"
-                    ),
-                    params![key, now, data, csrf, idle, absolute],
-                )?;
-                tx.commit()?;
-                Ok(rows)
+            .db
+            .write(move |tx| {
+                query_sessions(tx, &sql, params![key, now, data, csrf, idle, absolute])
             })
             .await?;
         updated
@@ -288,22 +251,14 @@ impl SessionStore for SqliteStore {
         let now = now_millis();
         let idle = self.lifetimes.idle_ms();
         let absolute = self.lifetimes.absolute_ms();
+        let sql = format!(
+            "UPDATE sessions SET last_seen = ?2, expires_at = MIN(?2 + ?3, created_at + ?4)
+             WHERE id_hash = ?1 AND expires_at > ?2 AND created_at + ?4 > ?2
+             RETURNING {COLUMNS}"
+        );
         let updated = self
-            .run(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let rows = query_sessions(
-                    &tx,
-                    &format!(
-                        "UPDATE sessions SET last_seen = ?2,
-                           expires_at = MIN(?2 + ?3, created_at + ?4)
-                         WHERE id_hash = ?1 AND expires_at > ?2 AND created_at + ?4 > ?2
-                         RETURNING {COLUMNS}"
-                    ),
-                    params![key, now, idle, absolute],
-                )?;
-                tx.commit()?;
-                Ok(rows)
-            })
+            .db
+            .write(move |tx| query_sessions(tx, &sql, params![key, now, idle, absolute]))
             .await?;
         Ok(updated.into_iter().next().map(|i| i.session))
     }
@@ -311,42 +266,34 @@ impl SessionStore for SqliteStore {
     async fn delete(&self, id: &SessionId) -> SessionResult<bool> {
         let key = id.storage_key();
         let now = now_millis();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let live: Option<i64> = tx
-                .query_row(
-                    "SELECT expires_at FROM sessions WHERE id_hash = ?1",
-                    params![key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            tx.execute("DELETE FROM sessions WHERE id_hash = ?1", params![key])?;
-            tx.commit()?;
-            Ok(live.is_some_and(|exp| exp > now))
-        })
-        .await
+        let expires_at: Option<Millis> = self
+            .db
+            .write(move |tx| {
+                let expires_at = tx
+                    .query_row(
+                        "SELECT expires_at FROM sessions WHERE id_hash = ?1",
+                        params![key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tx.execute("DELETE FROM sessions WHERE id_hash = ?1", params![key])?;
+                Ok(expires_at)
+            })
+            .await?;
+        Ok(expires_at.is_some_and(|exp| exp > now))
     }
 
     async fn delete_expired(&self, progress: ProgressFn<'_>) -> SessionResult<u64> {
         let now = now_millis();
-        let total: i64 = self
-            .run(move |conn| {
-                conn.query_row(
-                    "SELECT COUNT(*) FROM sessions WHERE expires_at <= ?1",
-                    params![now],
-                    |r| r.get(0),
-                )
-            })
-            .await?;
-        let total = total as u64;
+        let total = self.count_where("expires_at <= ?1", now).await?;
         let mut done = 0u64;
         progress(GcProgress { done, total });
         loop {
             // One short transaction per batch; the lock is released between batches so a
             // running server keeps serving logins during a large GC.
             let deleted = self
-                .run(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                .db
+                .write(move |tx| {
                     let n = tx.execute(
                         "DELETE FROM sessions WHERE id_hash IN
                            (SELECT id_hash FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
@@ -356,7 +303,6 @@ impl SessionStore for SqliteStore {
                         "DELETE FROM login_failures WHERE expires_at <= ?1",
                         params![now],
                     )?;
-                    tx.commit()?;
                     Ok(n as u64)
                 })
                 .await?;
@@ -374,99 +320,93 @@ impl SessionStore for SqliteStore {
     async fn list(&self, user: Option<&str>) -> SessionResult<Vec<SessionInfo>> {
         let now = now_millis();
         let user = user.map(str::to_owned);
-        self.run(move |conn| match user {
-            Some(u) => query_sessions(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM sessions WHERE user = ?1 AND expires_at > ?2
-                     ORDER BY created_at"
-                ),
-                params![u, now],
-            ),
-            None => query_sessions(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM sessions WHERE expires_at > ?1 ORDER BY created_at"
-                ),
-                params![now],
-            ),
-        })
-        .await
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions WHERE {} AND expires_at > :now ORDER BY created_at",
+            user_filter(&user)
+        );
+        Ok(self
+            .db
+            .read(move |conn| {
+                query_sessions(
+                    conn,
+                    &sql,
+                    rusqlite::named_params! {":user": user, ":now": now},
+                )
+            })
+            .await?)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {
-        let now = now_millis();
-        let user = user.to_owned();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let live: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM sessions WHERE user = ?1 AND expires_at > ?2",
-                params![user, now],
-                |r| r.get(0),
-            )?;
-            tx.execute("DELETE FROM sessions WHERE user = ?1", params![user])?;
-            tx.commit()?;
-            Ok(live as u64)
-        })
-        .await
+        self.revoke(Some(user.to_owned())).await
     }
 
     async fn revoke_all(&self) -> SessionResult<u64> {
-        let now = now_millis();
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let live: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM sessions WHERE expires_at > ?1",
-                params![now],
-                |r| r.get(0),
-            )?;
-            tx.execute("DELETE FROM sessions", [])?;
-            tx.commit()?;
-            Ok(live as u64)
-        })
-        .await
+        self.revoke(None).await
     }
 
     async fn count(&self) -> SessionResult<u64> {
-        let now = now_millis();
-        self.run(move |conn| {
-            conn.query_row(
-                "SELECT COUNT(*) FROM sessions WHERE expires_at > ?1",
-                params![now],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|n| n as u64)
+        self.count_where("expires_at > ?1", now_millis()).await
     }
 
     async fn record_failure(&self, key: &str, window: Duration) -> SessionResult<u32> {
         let key = key.to_owned();
         let now = now_millis();
         let expires: Millis = now.saturating_add(super::duration_ms(window));
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let failures: i64 = tx.query_row(
-                "INSERT INTO login_failures (key, failures, expires_at) VALUES (?1, 1, ?3)
-                 ON CONFLICT(key) DO UPDATE SET
-                   failures = CASE WHEN expires_at <= ?2 THEN 1 ELSE failures + 1 END,
-                   expires_at = CASE WHEN expires_at <= ?2 THEN ?3 ELSE expires_at END
-                 RETURNING failures",
-                params![key, now, expires],
-                |r| r.get(0),
-            )?;
-            tx.commit()?;
-            Ok(u32::try_from(failures).unwrap_or(u32::MAX))
-        })
-        .await
+        let failures: i64 = self
+            .db
+            .write(move |tx| {
+                tx.query_row(
+                    "INSERT INTO login_failures (key, failures, expires_at) VALUES (?1, 1, ?3)
+                     ON CONFLICT(key) DO UPDATE SET
+                       failures = CASE WHEN expires_at <= ?2 THEN 1 ELSE failures + 1 END,
+                       expires_at = CASE WHEN expires_at <= ?2 THEN ?3 ELSE expires_at END
+                     RETURNING failures",
+                    params![key, now, expires],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        Ok(u32::try_from(failures).unwrap_or(u32::MAX))
     }
 
     async fn clear_failures(&self, key: &str) -> SessionResult<()> {
         let key = key.to_owned();
-        self.run(move |conn| {
-            conn.execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
-            Ok(())
-        })
-        .await
+        self.db
+            .write(move |tx| tx.execute("DELETE FROM login_failures WHERE key = ?1", params![key]))
+            .await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// How many sessions satisfy `condition`, in which `?1` is `now`.
+    async fn count_where(&self, condition: &'static str, now: Millis) -> SessionResult<u64> {
+        let sql = format!("SELECT COUNT(*) FROM sessions WHERE {condition}");
+        let n: i64 = self
+            .db
+            .read(move |conn| conn.query_row(&sql, params![now], |r| r.get(0)))
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// End the sessions of `user` (or everyone's); returns how many of them were live.
+    async fn revoke(&self, user: Option<String>) -> SessionResult<u64> {
+        let now = now_millis();
+        let filter = user_filter(&user);
+        let count = format!("SELECT COUNT(*) FROM sessions WHERE {filter} AND expires_at > :now");
+        let delete = format!("DELETE FROM sessions WHERE {filter}");
+        let live: i64 = self
+            .db
+            .write(move |tx| {
+                let live = tx.query_row(
+                    &count,
+                    rusqlite::named_params! {":user": user, ":now": now},
+                    |r| r.get(0),
+                )?;
+                tx.execute(&delete, rusqlite::named_params! {":user": user})?;
+                Ok(live)
+            })
+            .await?;
+        Ok(live as u64)
     }
 }

@@ -3,7 +3,10 @@
 //! shows `cluster_conformance::redis::leader_handover`, `cluster_conformance::sqlite::…`,
 //! `cluster_conformance::file::…`. The three backends must pass the same tests unchanged.
 //!
-//! Redis runs on a private `redis-server` per test; SQLite and file on a fresh tempdir. Each
+//! Redis runs in three topologies (tests/it/support/redis_target.rs), each private to its
+//! test: `redis` (one plain server), `redis_tls_acl` (TLS with a private CA, logged in as the
+//! least-privilege ACL user of docs/cluster.md) and `redis_sentinel` (master + replica + three
+//! sentinels, the master found through them). SQLite and file use a fresh tempdir. Each
 //! "handle" opened from a fixture is a separate connection (or database connection, or set of
 //! file handles), standing in for a separate fleetctl process.
 //!
@@ -20,17 +23,31 @@ use fleetctl::config::{BackendKind, ClusterConfig};
 use tokio::sync::Barrier;
 
 use crate::support::RedisServer;
+use crate::support::redis_target::{TestRedis, Topology};
 
 /// A backend under test: the config that opens it and what keeps it alive.
 pub struct Fixture {
     kind: BackendKind,
     config: ClusterConfig,
-    redis: Option<RedisServer>,
+    redis: Option<TestRedis>,
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
     fn new(kind: BackendKind) -> Fixture {
+        assert_ne!(
+            kind,
+            BackendKind::Redis,
+            "Redis fixtures name their topology"
+        );
+        Self::with(kind, None)
+    }
+
+    fn redis(topology: Topology) -> Fixture {
+        Self::with(BackendKind::Redis, Some(topology))
+    }
+
+    fn with(kind: BackendKind, topology: Option<Topology>) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = ClusterConfig {
             enabled: true,
@@ -38,12 +55,10 @@ impl Fixture {
             state_path: dir.path().join("cluster"),
             ..ClusterConfig::default()
         };
-        let redis = (kind == BackendKind::Redis).then(|| {
-            let server = RedisServer::start();
-            config.redis_host = "127.0.0.1".into();
-            config.redis_port = server.port;
-            config.redis_db = 0;
-            server
+        let redis = topology.map(|t| {
+            let redis = TestRedis::start(t);
+            redis.apply_to_cluster(&mut config, 0);
+            redis
         });
         Fixture {
             kind,
@@ -71,11 +86,9 @@ impl Fixture {
     async fn corrupt_node(&self, node_id: &str) {
         match self.kind {
             BackendKind::Redis => {
-                let server = self.redis.as_ref().expect("redis fixture");
-                let client = ::redis::Client::open(server.url()).expect("redis url");
-                let mut conn = client.get_connection().expect("connect to test redis");
+                let mut conn = self.redis.as_ref().expect("redis fixture").admin(0);
                 ::redis::cmd("SET")
-                    .arg(format!("fleet:node:{node_id}"))
+                    .arg(format!("{{fleet}}:node:{node_id}"))
                     .arg("{\"node_id\": \"garbage, not json")
                     .query::<()>(&mut conn)
                     .expect("write garbage");
@@ -493,17 +506,20 @@ async fn invalid_node_ids_are_rejected(fx: Fixture) {
 
 macro_rules! conformance_suite {
     ($($test:ident),* $(,)?) => {
-        conformance_suite!(@backend redis, Redis; $($test),*);
-        conformance_suite!(@backend sqlite, Sqlite; $($test),*);
-        conformance_suite!(@backend file, File; $($test),*);
+        conformance_suite!(@backend redis, Fixture::redis(Topology::Plain); $($test),*);
+        conformance_suite!(@backend redis_tls_acl, Fixture::redis(Topology::TlsAcl); $($test),*);
+        conformance_suite!(@backend redis_sentinel, Fixture::redis(Topology::Sentinel); $($test),*);
+        conformance_suite!(@backend sqlite, Fixture::new(BackendKind::Sqlite); $($test),*);
+        conformance_suite!(@backend file, Fixture::new(BackendKind::File); $($test),*);
     };
-    (@backend $module:ident, $kind:ident; $($test:ident),*) => {
+    (@backend $module:ident, $fixture:expr; $($test:ident),*) => {
         mod $module {
-            use fleetctl::config::BackendKind;
+            #[allow(unused_imports)]
+            use super::{BackendKind, Fixture, Topology};
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$test(super::Fixture::new(BackendKind::$kind)).await;
+                    super::$test($fixture).await;
                 }
             )*
         }
@@ -659,4 +675,32 @@ mod redis_outage {
         assert!(matches!(err, BackendError::Unavailable { .. }), "{err}");
         assert!(!err.to_string().contains("wrong-secret"), "{err}");
     }
+}
+
+/// The ACL user of docs/cluster.md is the one the `redis_tls_acl` suites log in as.
+#[test]
+fn documented_acl_user_is_the_one_the_suites_use() {
+    use crate::support::redis_server::{FLEET_ACL_RULES, FLEET_ACL_USER};
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cluster.md"))
+        .expect("read docs/cluster.md");
+    let section = doc
+        .split_once("\n## Redis ACL user\n")
+        .expect("docs/cluster.md has a \"Redis ACL user\" section")
+        .1;
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("ACL SETUSER "))
+        .expect("the section shows an ACL SETUSER line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        &words[..5],
+        ["ACL", "SETUSER", FLEET_ACL_USER, "reset", "on"],
+        "{line}"
+    );
+    assert!(words[5].starts_with('>'), "{line}");
+    assert_eq!(
+        &words[6..],
+        FLEET_ACL_RULES,
+        "docs/cluster.md and FLEET_ACL_RULES (tests/it/support/redis_server.rs) differ"
+    );
 }

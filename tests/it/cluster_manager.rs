@@ -97,6 +97,7 @@ async fn prunes_dead_nodes_but_not_in_its_first_node_timeout(f: Fixture) {
     };
     let m = f.manager("live", timings).await;
     m.tick().await;
+    m.run_due_jobs().await;
     assert!(m.is_leader());
     let ids = |b: Arc<dyn ClusterBackend>| async move {
         let mut v: Vec<String> = b
@@ -117,6 +118,8 @@ async fn prunes_dead_nodes_but_not_in_its_first_node_timeout(f: Fixture) {
     );
     tokio::time::sleep(ms(900)).await;
     m.tick().await;
+    // Leader jobs run as their own tasks in a node; here, one deterministic round.
+    m.run_due_jobs().await;
     assert_eq!(
         ids(b.clone()).await,
         ["live"],
@@ -214,4 +217,78 @@ async fn admin_drain_is_followed_and_leadership_moves(f: Fixture) {
             .iter()
             .any(|n| n.info.node_id == "a" && n.left)
     );
+}
+
+/// A job that never finishes on its own: counts its steps, one every 20 ms.
+struct EndlessJob {
+    steps: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl fleetctl::cluster::manager::LeaderJob for EndlessJob {
+    fn name(&self) -> &str {
+        "endless"
+    }
+    fn every(&self) -> Duration {
+        ms(50)
+    }
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+    async fn run(&self) -> anyhow::Result<String> {
+        loop {
+            self.steps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(ms(20)).await;
+        }
+    }
+}
+
+/// A leader job that runs for a long time (a GC over a million sessions) does not delay the
+/// heartbeat, and stops at its next step once the lease is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_leader_job_never_delays_heartbeats_and_stops_with_the_lease() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::new(BackendKind::Sqlite);
+    let timings = Timings {
+        heartbeat_interval: ms(100),
+        node_timeout: ms(600),
+        prune_after: Duration::from_secs(3600),
+    };
+    let steps = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let job = Arc::new(EndlessJob {
+        steps: steps.clone(),
+    });
+    let m = ClusterManager::new(f.backend().await, info("busy"), timings, vec![job]);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handle = m.spawn(stop_rx);
+    // Past the warm-up (one node_timeout), the job runs and keeps running.
+    crate::support::node::eventually(Duration::from_secs(5), "the job to run", || async {
+        (steps.load(Ordering::SeqCst) > 10).then_some(())
+    })
+    .await;
+    // Meanwhile heartbeats keep landing: the record is never older than two intervals.
+    let b = f.backend().await;
+    for _ in 0..10 {
+        let l = b.list().await.unwrap();
+        let age = l.now - l.nodes[0].last_heartbeat;
+        assert!(age < 250, "heartbeat {age} ms old while the job runs");
+        assert!(m.is_leader());
+        tokio::time::sleep(ms(100)).await;
+    }
+    // Drained: the node gives the lease up at its next heartbeat, and the job stops.
+    b.set_draining("busy", true).await.unwrap();
+    crate::support::node::eventually(Duration::from_secs(2), "leadership given up", || async {
+        (!m.is_leader()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(ms(100)).await;
+    let at_stop = steps.load(Ordering::SeqCst);
+    tokio::time::sleep(ms(300)).await;
+    assert_eq!(
+        steps.load(Ordering::SeqCst),
+        at_stop,
+        "the job took steps after the lease was gone"
+    );
+    stop_tx.send(true).unwrap();
+    handle.await.unwrap();
 }

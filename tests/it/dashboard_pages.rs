@@ -15,7 +15,6 @@ use fleetctl::config::{BackendKind, Config, UserEntry};
 use fleetctl::fleet::FleetStore;
 use fleetctl::server::web::assets;
 use fleetctl::server::{self, AppState};
-use fleetctl::sessions;
 
 const PASSWORD: &str = "pages-test-password";
 const CLIENT: &str = "192.0.2.44:50000";
@@ -57,11 +56,10 @@ impl Pages {
             password_hash: fleetctl::credentials::hash_password(PASSWORD).unwrap(),
         }];
         tweak(&mut config);
-        let store = sessions::open(&config.sessions).await.expect("sessions");
         let fleet = fleetctl::fleet::open(&config.storage).await.expect("fleet");
         let node_state = crate::support::app::node_state(config, "pages-node").await;
         Pages {
-            state: node_state.with_sessions(store).with_fleet(fleet.clone()),
+            state: node_state,
             fleet,
             _dir: dir,
         }

@@ -56,12 +56,7 @@ async fn env_with(
     tune(&mut config);
     let node_state = crate::support::app::node_state(config.clone(), "fleet-node").await;
     let store = fleet::open(&config.storage).await.expect("fleet store");
-    let sessions = fleetctl::sessions::open(&config.sessions)
-        .await
-        .expect("sessions store");
-    let state = node_state
-        .with_sessions(sessions)
-        .with_fleet(Arc::clone(&store));
+    let state = node_state;
     Env {
         state,
         store,

@@ -1,14 +1,17 @@
-//! One conformance suite for every fleet store (SQLite and a private redis-server per test):
-//! the same reports must give the same machines, history and bounds.
+//! One conformance suite for every fleet store: SQLite, and Redis in three topologies private
+//! to each test (tests/it/support/redis_target.rs): `redis` (plain), `redis_tls_acl` (TLS with
+//! a private CA and the least-privilege ACL user of docs/cluster.md) and `redis_sentinel`
+//! (master + replica + three sentinels). The same reports must give the same machines, history
+//! and bounds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetctl::config::{BackendKind, RedisConfig, StorageConfig};
+use fleetctl::config::{BackendKind, StorageConfig};
 use fleetctl::fleet::report::{Disk, Network, Usage};
 use fleetctl::fleet::{self, FleetStore, Millis, Report, TIERS, Tier};
 
-use crate::support::RedisServer;
+use crate::support::redis_target::{TestRedis, Topology};
 
 /// A plausible report for `machine_id` measured at `t`.
 pub fn report(machine_id: &str, t: Millis, cpu: f64) -> Report {
@@ -49,7 +52,7 @@ pub struct Fixture {
     pub store: Arc<dyn FleetStore>,
     pub other: Arc<dyn FleetStore>,
     pub config: StorageConfig,
-    pub redis: Option<RedisServer>,
+    pub redis: Option<TestRedis>,
     _dir: tempfile::TempDir,
 }
 
@@ -70,22 +73,31 @@ pub async fn sqlite() -> Fixture {
 }
 
 pub async fn redis() -> Fixture {
+    redis_in(Topology::Plain).await
+}
+
+pub async fn redis_tls_acl() -> Fixture {
+    redis_in(Topology::TlsAcl).await
+}
+
+pub async fn redis_sentinel() -> Fixture {
+    redis_in(Topology::Sentinel).await
+}
+
+/// `storage.redis` with its default database (2).
+async fn redis_in(topology: Topology) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let server = RedisServer::start();
+    let redis = TestRedis::start(topology);
     let config = StorageConfig {
         backend: BackendKind::Redis,
-        redis: RedisConfig {
-            host: "127.0.0.1".into(),
-            port: server.port,
-            ..RedisConfig::default()
-        },
+        redis: redis.redis_config(None),
         ..StorageConfig::default()
     };
     Fixture {
         store: fleet::open(&config).await.unwrap(),
         other: fleet::open(&config).await.unwrap(),
         config,
-        redis: Some(server),
+        redis: Some(redis),
         _dir: dir,
     }
 }
@@ -257,15 +269,15 @@ async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
             .unwrap()
             .is_empty()
     );
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut marked = s.mark_offline(Duration::from_millis(10)).await.unwrap();
+    // "Silent for 200 ms" after 300 ms of silence; the report that clears "here" below is then
+    // well under 200 ms old when `forget` runs, even over TLS or Sentinel on a loaded machine.
+    let silent = Duration::from_millis(200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut marked = s.mark_offline(silent).await.unwrap();
     marked.sort();
     assert_eq!(marked, vec!["gone".to_string(), "here".to_string()]);
     assert!(
-        s.mark_offline(Duration::from_millis(10))
-            .await
-            .unwrap()
-            .is_empty(),
+        s.mark_offline(silent).await.unwrap().is_empty(),
         "each outage is marked once"
     );
     assert!(
@@ -283,7 +295,7 @@ async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
         None
     );
 
-    let forgotten = f.other.forget(Duration::from_millis(10)).await.unwrap();
+    let forgotten = f.other.forget(silent).await.unwrap();
     assert_eq!(forgotten, vec!["gone".to_string()]);
     assert!(s.machine("gone").await.unwrap().is_none());
     assert_eq!(s.history_len("gone").await.unwrap(), [0, 0, 0]);
@@ -335,14 +347,14 @@ macro_rules! fleet_store_suite {
     )*};
 }
 
-fleet_store_suite!(sqlite, redis);
+fleet_store_suite!(sqlite, redis, redis_tls_acl, redis_sentinel);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_store_keeps_every_key_under_its_prefix() {
     let f = redis().await;
     let now = f.store.now().await.unwrap();
     f.store.record(&report("m-1", now, 1.0), "k").await.unwrap();
-    let port = f.redis.as_ref().unwrap().port;
+    let port = f.redis.as_ref().unwrap().server().port;
     let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2")).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = ::redis::cmd("KEYS")
@@ -351,7 +363,7 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
         .await
         .unwrap();
     assert!(!keys.is_empty());
-    assert!(keys.iter().all(|k| k.starts_with("fleet:m:")), "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("{fleet}:m:")), "{keys:?}");
     let mut c0 = ::redis::Client::open(format!("redis://127.0.0.1:{port}/0"))
         .unwrap()
         .get_multiplexed_async_connection()

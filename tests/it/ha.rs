@@ -279,7 +279,7 @@ impl HaCluster {
     }
 }
 
-async fn outcome(r: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+pub(crate) async fn outcome(r: reqwest::Result<reqwest::Response>) -> Result<(), String> {
     match r {
         Ok(r) if r.status().is_success() => {
             // Read the body: a response cut off half-way is a failure too.
@@ -319,7 +319,7 @@ fn report_body(i: u64) -> String {
     .to_string()
 }
 
-fn sessions_lost(r: &Report) -> usize {
+pub(crate) fn sessions_lost(r: &Report) -> usize {
     r.failures("GET")
         .iter()
         .filter(|o| {

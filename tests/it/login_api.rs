@@ -62,7 +62,7 @@ impl Harness {
         let store = sessions::open(&config.sessions).await.expect("open store");
         let node_state = crate::support::app::node_state(config, "api-node").await;
         Harness {
-            state: node_state.with_sessions(store.clone()),
+            state: node_state,
             store,
             redis,
             _dir: dir,

@@ -1,6 +1,9 @@
 //! One conformance suite for every session store (DESIGN §5): the same test functions run
-//! against Redis (a private redis-server per test), SQLite and file, so the three behave the
-//! same. Test names read `session_conformance::<backend>::<behaviour>`.
+//! against Redis, SQLite and file, so the three behave the same. Redis runs in three private
+//! topologies per test (tests/it/support/redis_target.rs): `redis` (plain), `redis_tls_acl`
+//! (TLS with a private CA and the least-privilege ACL user of docs/cluster.md) and
+//! `redis_sentinel` (master + replica + three sentinels). Test names read
+//! `session_conformance::<backend>::<behaviour>`.
 //!
 //! Timeouts are a few hundred milliseconds so expiry is observed for real, with margins wide
 //! enough for a loaded two-core CI machine.
@@ -14,22 +17,37 @@ use fleetctl::sessions::{self, GcProgress, SessionData, SessionError, SessionId,
 use serde_json::json;
 
 use crate::support::RedisServer;
+use crate::support::redis_target::{TestRedis, Topology};
 
 /// A backend under test: its private storage and, for Redis, its private server.
 pub struct Harness {
     kind: BackendKind,
     dir: tempfile::TempDir,
-    redis: Option<RedisServer>,
+    redis: Option<TestRedis>,
 }
 
 impl Harness {
+    /// A plain Redis for `BackendKind::Redis`.
     pub fn new(kind: BackendKind) -> Harness {
+        let topology = (kind == BackendKind::Redis).then_some(Topology::Plain);
+        Self::with(kind, topology)
+    }
+
+    pub fn redis(topology: Topology) -> Harness {
+        Self::with(BackendKind::Redis, Some(topology))
+    }
+
+    fn with(kind: BackendKind, topology: Option<Topology>) -> Harness {
         capture_logs();
         Harness {
             kind,
             dir: tempfile::tempdir().expect("tempdir"),
-            redis: (kind == BackendKind::Redis).then(RedisServer::start),
+            redis: topology.map(TestRedis::start),
         }
+    }
+
+    fn server_mut(&mut self) -> &mut RedisServer {
+        self.redis.as_mut().expect("redis harness").server_mut()
     }
 
     fn config(&self, ttl: Duration, max_lifetime: Duration) -> SessionsConfig {
@@ -37,11 +55,14 @@ impl Harness {
             backend: self.kind,
             ttl: Secs(ttl),
             max_lifetime: Secs(max_lifetime),
-            redis: RedisConfig {
-                host: "127.0.0.1".into(),
-                port: self.redis.as_ref().map_or(1, |r| r.port),
-                db: Some(1),
-                ..RedisConfig::default()
+            redis: match &self.redis {
+                Some(r) => r.redis_config(Some(1)),
+                None => RedisConfig {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                    db: Some(1),
+                    ..RedisConfig::default()
+                },
             },
             db_path: self.dir.path().join("sessions.db"),
             session_dir: self.dir.path().join("sessions"),
@@ -61,11 +82,9 @@ impl Harness {
             .await
     }
 
+    /// Full rights on the sessions database (1), as something outside fleetctl.
     fn redis_conn(&self) -> ::redis::Connection {
-        let port = self.redis.as_ref().expect("redis harness").port;
-        ::redis::Client::open(format!("redis://127.0.0.1:{port}/1"))
-            .and_then(|c| c.get_connection())
-            .expect("connect to the test redis")
+        self.redis.as_ref().expect("redis harness").admin(1)
     }
 
     /// Damage the stored record of `id` in one of two ways a real store gets damaged.
@@ -74,7 +93,7 @@ impl Harness {
         match self.kind {
             BackendKind::Redis => {
                 let mut c = self.redis_conn();
-                let key = format!("fleet:sess:{hash}");
+                let key = format!("{{fleet}}:sess:{hash}");
                 if variant == 0 {
                     ::redis::cmd("SET")
                         .arg(&key)
@@ -522,11 +541,11 @@ pub async fn delete_expired_removes_only_expired(h: Harness) {
 }
 
 macro_rules! suite {
-    ($kind:expr; $($test:ident),* $(,)?) => {
+    ($harness:expr; $($test:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                super::$test(super::Harness::new($kind)).await
+                super::$test($harness).await
             }
         )*
     };
@@ -535,16 +554,24 @@ macro_rules! suite {
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod redis {
-            use fleetctl::config::BackendKind;
-            suite!(BackendKind::Redis; $($test),*);
+            use super::{Harness, Topology};
+            suite!(Harness::redis(Topology::Plain); $($test),*);
+        }
+        mod redis_tls_acl {
+            use super::{Harness, Topology};
+            suite!(Harness::redis(Topology::TlsAcl); $($test),*);
+        }
+        mod redis_sentinel {
+            use super::{Harness, Topology};
+            suite!(Harness::redis(Topology::Sentinel); $($test),*);
         }
         mod sqlite {
-            use fleetctl::config::BackendKind;
-            suite!(BackendKind::Sqlite; $($test),*);
+            use super::{BackendKind, Harness};
+            suite!(Harness::new(BackendKind::Sqlite); $($test),*);
         }
         mod file {
-            use fleetctl::config::BackendKind;
-            suite!(BackendKind::File; $($test),*);
+            use super::{BackendKind, Harness};
+            suite!(Harness::new(BackendKind::File); $($test),*);
         }
     };
 }
@@ -585,7 +612,7 @@ mod redis_outage {
         let store = sessions::open(&config).await.unwrap();
         let (id, _) = store.start("alice", SessionData::new()).await.unwrap();
 
-        h.redis.as_mut().unwrap().stop();
+        h.server_mut().stop();
         let started = Instant::now();
         let err = store.load(&id).await.expect_err("redis is down");
         assert!(
@@ -602,7 +629,7 @@ mod redis_outage {
         ));
 
         // Back up (empty, no password): the same store handle reconnects by itself.
-        h.redis.as_mut().unwrap().restart();
+        h.server_mut().restart();
         config.redis.password = None;
         let store = sessions::open(&config).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -624,9 +651,9 @@ mod redis_outage {
         let mut h = Harness::new(BackendKind::Redis);
         let store = h.long_store().await;
         store.start("alice", SessionData::new()).await.unwrap();
-        h.redis.as_mut().unwrap().stop();
+        h.server_mut().stop();
         assert!(store.count().await.is_err());
-        h.redis.as_mut().unwrap().restart();
+        h.server_mut().restart();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match store.start("alice", SessionData::new()).await {
@@ -643,13 +670,13 @@ mod redis_outage {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn store_opened_while_redis_down_connects_later() {
         let mut h = Harness::new(BackendKind::Redis);
-        h.redis.as_mut().unwrap().stop();
+        h.server_mut().stop();
         let store = h.long_store().await;
         assert!(matches!(
             store.count().await,
             Err(SessionError::Unavailable { .. })
         ));
-        h.redis.as_mut().unwrap().restart();
+        h.server_mut().restart();
         let deadline = Instant::now() + Duration::from_secs(10);
         while let Err(e) = store.start("alice", SessionData::new()).await {
             assert!(Instant::now() < deadline, "never connected: {e}");

@@ -61,10 +61,7 @@ pub async fn page(
             &node_id,
         )
     };
-    let store = match state.fleet() {
-        Ok(s) => s.clone(),
-        Err(e) => return unavailable(e.message),
-    };
+    let store = state.fleet().clone();
     let snap = match store.machines().await {
         Ok(s) => s,
         Err(e) => return unavailable(e.to_string()),

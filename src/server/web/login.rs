@@ -194,7 +194,7 @@ async fn try_login(
     let body = read_body(body).await?;
     let creds: Credentials = decode(parts, &body, "login")?;
     let web = state.web();
-    let store = web.store()?;
+    let store = web.store();
     let client = web.client(parts);
 
     // Count the attempt before checking the password: parallel guesses cannot slip past the
@@ -353,7 +353,7 @@ async fn try_logout(
     let Presented::Id { id, .. } = cookie::presented(&parts.headers) else {
         return Ok(false);
     };
-    let store = state.web().store()?;
+    let store = state.web().store();
     let Some(session) = store.load(&id).await.map_err(|e| auth::session_error(&e))? else {
         return Ok(false);
     };

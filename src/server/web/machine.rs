@@ -50,10 +50,7 @@ pub async fn page(
             &node_id,
         )
     };
-    let store = match state.fleet() {
-        Ok(s) => s.clone(),
-        Err(e) => return unavailable(e.message),
-    };
+    let store = state.fleet().clone();
     let rec = match store.machine(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => {

@@ -1,18 +1,19 @@
-//! An in-process node for `app(state).oneshot(request)` tests: the cluster backend the config
-//! names, a registered `ClusterManager`, and the `AppState` the router needs. Tests add the
-//! session and fleet stores they exercise with `with_sessions` / `with_fleet`.
+//! An in-process node for `app(state).oneshot(request)` tests, started exactly as `fleetctl
+//! serve` starts one (`fleetctl::node::Node::start`): every store the config names, a
+//! registered `ClusterManager` with its leader jobs, and the `AppState` the router needs.
+//! Tests that look into a store open their own handle on the same database or Redis.
 
-use std::sync::Arc;
-
-use fleetctl::cluster::{ClusterManager, NodeInfo, Timings, backend};
+use fleetctl::cluster::NodeInfo;
 use fleetctl::config::Config;
+use fleetctl::node::{Node, Stores};
 use fleetctl::server::AppState;
 
 /// A node called `node_id`, registered (and leader) in `config.cluster`'s backend.
 pub async fn node_state(config: Config, node_id: &str) -> AppState {
-    let backend = backend::open(&config.cluster)
-        .await
-        .expect("open the cluster backend");
+    start_node(config, node_id).await.state().clone()
+}
+
+pub async fn start_node(config: Config, node_id: &str) -> Node {
     let info = NodeInfo {
         node_id: node_id.into(),
         hostname: "localhost".into(),
@@ -20,8 +21,6 @@ pub async fn node_state(config: Config, node_id: &str) -> AppState {
         url: "http://localhost:8768".into(),
         version: "test".into(),
     };
-    let manager: Arc<ClusterManager> =
-        ClusterManager::new(backend, info, Timings::from_config(&config.cluster), vec![]);
-    manager.tick().await;
-    AppState::new(config, manager)
+    let stores = Stores::open_all(&config).await.expect("open the stores");
+    Node::start(config, info, stores).await
 }

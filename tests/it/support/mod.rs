@@ -6,11 +6,16 @@ pub mod browser;
 pub mod lb;
 pub mod load;
 pub mod node;
+pub mod redis_ha;
 pub mod redis_server;
+pub mod redis_target;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+#[allow(unused_imports)]
+pub use redis_ha::RedisHa;
 #[allow(unused_imports)]
 pub use redis_server::RedisServer;
 

@@ -22,6 +22,8 @@ pub struct Node {
     child: Option<Child>,
     /// Extra wrapper (e.g. `faketime -f -5m`) to run the binary under.
     wrapper: Vec<String>,
+    /// The node's `RUST_LOG`.
+    log_filter: String,
 }
 
 impl Node {
@@ -31,6 +33,16 @@ impl Node {
     }
 
     pub fn start_wrapped(config: &Path, node_id: &str, wrapper: &[&str]) -> Node {
+        Self::start_full(config, node_id, wrapper, "info")
+    }
+
+    /// Start a node whose log also shows what `log_filter` (a `RUST_LOG`) enables, e.g.
+    /// `info,fleetctl::leader_jobs=debug`.
+    pub fn start_logging(config: &Path, node_id: &str, log_filter: &str) -> Node {
+        Self::start_full(config, node_id, &[], log_filter)
+    }
+
+    fn start_full(config: &Path, node_id: &str, wrapper: &[&str], log_filter: &str) -> Node {
         let dir = config.parent().expect("config dir");
         let mut node = Node {
             node_id: node_id.to_string(),
@@ -39,6 +51,7 @@ impl Node {
             log: dir.join(format!("{node_id}.log")),
             child: None,
             wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
+            log_filter: log_filter.to_string(),
         };
         node.spawn();
         node
@@ -65,7 +78,7 @@ impl Node {
             .args(["serve", "--host", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
             .args(["--node-id", &self.node_id])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", &self.log_filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);

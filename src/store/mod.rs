@@ -1,0 +1,32 @@
+//! The storage infrastructure every backend shares: how to reach Redis, SQLite and the
+//! filesystem, written once. The cluster registry (`cluster::ClusterBackend`), the session
+//! store (`sessions::SessionStore`) and the fleet store (`fleet::FleetStore`) keep only their
+//! own keys, SQL and logic; connections, deadlines, transactions, atomic writes and backoff
+//! live here.
+//!
+//! - `redis`: one Redis handle for the three Redis backends.
+//! - `sqlite`: one [`sqlite::Db`] (WAL, `BEGIN IMMEDIATE` writes with busy retry, a pool of
+//!   read-only connections, schema-version check) and one [`sqlite::DbError`].
+//! - `fs`: one atomic file replace (temp file, fsync, rename, fsync of the directory), one
+//!   exclusive file lock with a timeout, and the clean-up of temp files left by a crash.
+//! - `time`: the crate's one [`time::Millis`] and its RFC 3339 forms.
+//!
+//! What this layer must never do: know a store's tables, keys or file names (each backend
+//! passes its own), choose a backend (each trait's `open` does), or block the async runtime
+//! (the async entry points run their work on `spawn_blocking`; the `fs` functions are
+//! blocking and are called from there).
+
+pub mod fs;
+pub mod redis;
+pub mod sqlite;
+pub mod time;
+
+/// rustls needs one process-wide crypto provider when more than one is compiled in (reqwest
+/// and redis pull in different defaults); install aws-lc-rs once, before the first TLS config.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another part of the process installed one first, which is just as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
