@@ -92,6 +92,21 @@ impl Serve {
         })?;
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
+        // --- TLS (issue 11): load the certificate now, so a bad file stops the node before
+        // it registers; SIGHUP reloads it (src/server/tls.rs). ---
+        let tls = match server::tls::TlsSettings::from_config(config.server.tls.as_ref()) {
+            None => None,
+            Some(settings) => {
+                let tls = server::tls::ServerTls::load(settings)
+                    .map_err(|e| anyhow::Error::new(UsageError(format!("server.tls: {e}"))))?;
+                #[cfg(unix)]
+                tls.clone()
+                    .reload_on_sighup()
+                    .context("cannot install the SIGHUP handler for certificate reloads")?;
+                Some(tls)
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
 
         // Redis connects lazily: a session store that is down now does not stop the node; the
         // login and protected routes answer 503 until it is back.
@@ -129,7 +144,7 @@ impl Serve {
             url = %info.url,
             cluster = if config.cluster.enabled { "on" } else { "off" },
             backend = %config.cluster.backend,
-            "fleetctl serve listening on http://{local}"
+            "fleetctl serve listening on {scheme}://{local}"
         );
         // Draining lets a load balancer move traffic away first; a standalone server has no
         // peers to move it to, so it stops at once.
@@ -142,7 +157,7 @@ impl Serve {
             .with_sessions(sessions)
             .with_fleet(fleet);
         let shutdown = drain_on_signal(manager.clone(), drain_timeout);
-        server::run(listener, state, shutdown)
+        server::run(listener, state, tls, shutdown)
             .await
             .context("HTTP server failed")?;
 

@@ -82,7 +82,11 @@ const REDIS_DB: Ty = Ty::Int {
     max: i64::MAX,
 };
 
-pub static TLS: &[Field] = &[opt("cert", Ty::Path), opt("key", Ty::Path)];
+pub static TLS: &[Field] = &[
+    opt("cert", Ty::Path),
+    opt("key", Ty::Path),
+    opt("client_ca", Ty::Path),
+];
 
 pub static SERVER: &[Field] = &[
     key("host", Ty::Str),
@@ -91,6 +95,15 @@ pub static SERVER: &[Field] = &[
     key("drain_timeout", Ty::Duration),
     key("trusted_proxies", Ty::List(&Ty::Cidr)),
     opt("tls", Ty::Struct(TLS)),
+    key("header_read_timeout", Ty::Duration),
+    key("request_timeout", Ty::Duration),
+    key(
+        "max_concurrent_requests",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
 ];
 
 pub static CLUSTER: &[Field] = &[
@@ -123,6 +136,13 @@ pub static SESSIONS: &[Field] = &[
     key("max_lifetime", Ty::Duration),
     key(
         "max_login_failures",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
+    key(
+        "max_login_failures_per_ip",
         Ty::Int {
             min: 1,
             max: 1_000_000,

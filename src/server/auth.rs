@@ -53,12 +53,18 @@ pub struct WebAuth {
     proxies: TrustedProxies,
     /// This node terminates TLS itself (`server.tls`).
     tls: bool,
-    /// `sessions.max_login_failures` and `sessions.login_failure_window`.
+    /// `sessions.max_login_failures`, `max_login_failures_per_ip` and
+    /// `login_failure_window`.
     pub max_login_failures: u32,
+    pub max_login_failures_per_ip: u32,
     pub login_failure_window: Duration,
     /// Absolute lifetime, the cookie's `Max-Age`.
     pub max_lifetime: Duration,
     touch_every: Duration,
+    /// argon2 verifications running at once (one per core): each takes 19 MiB and a core
+    /// for tens of milliseconds, so a flood of logins queues here instead of exhausting the
+    /// node.
+    pub verify_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl WebAuth {
@@ -69,9 +75,13 @@ impl WebAuth {
             proxies: TrustedProxies::from_config(&config.server.trusted_proxies),
             tls: config.server.tls.is_some(),
             max_login_failures: s.max_login_failures.max(1),
+            max_login_failures_per_ip: s.max_login_failures_per_ip.max(1),
             login_failure_window: s.login_failure_window.as_duration(),
             max_lifetime: s.max_lifetime.as_duration(),
             touch_every: TOUCH_EVERY.min(s.ttl.as_duration() / 10),
+            verify_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+            )),
         }
     }
 

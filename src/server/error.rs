@@ -42,9 +42,25 @@ impl ApiError {
     }
 }
 
+/// Backend failures by kind: an outage is 503 (retry later), a node id that cannot name a
+/// node is the caller's mistake (400), and a record the backend cannot read is our problem:
+/// 500, with the details in the log rather than in the answer.
 impl From<crate::cluster::BackendError> for ApiError {
     fn from(e: crate::cluster::BackendError) -> ApiError {
-        ApiError::unavailable(e.to_string())
+        use crate::cluster::BackendError;
+        match &e {
+            BackendError::Unavailable { .. } => ApiError::unavailable(e.to_string()),
+            BackendError::InvalidNodeId { .. } => ApiError::bad_request(e.to_string()),
+            BackendError::Corrupt { backend, .. } => {
+                tracing::error!(error = %e, "corrupt record in the cluster backend");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "the {backend} backend holds a corrupt record for this node; the node's log names it, and `fleetctl nodes remove --force` clears it"
+                    ),
+                )
+            }
+        }
     }
 }
 
