@@ -295,6 +295,8 @@ pub struct KeyEntry {
 pub struct AgentConfig {
     pub server: Option<String>,
     pub api_key_file: Option<PathBuf>,
+    /// PEM CA certificates an https:// server must chain to (a private CA).
+    pub ca_file: Option<PathBuf>,
     pub interval: Secs,
 }
 
@@ -303,6 +305,7 @@ impl Default for AgentConfig {
         AgentConfig {
             server: None,
             api_key_file: None,
+            ca_file: None,
             interval: Secs::from_secs(10),
         }
     }

@@ -179,6 +179,7 @@ pub static AUTH: &[Field] = &[
 pub static AGENT: &[Field] = &[
     opt("server", Ty::Url),
     opt("api_key_file", Ty::Path),
+    opt("ca_file", Ty::Path),
     key("interval", Ty::Duration),
 ];
 

@@ -21,3 +21,4 @@ mod login_api;
 mod login_nodes;
 mod session_conformance;
 mod support;
+mod tls;

@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod browser;
+pub mod certs;
 pub mod lb;
 pub mod load;
 pub mod node;
 pub mod redis_server;
+pub mod reliability;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
