@@ -61,10 +61,9 @@ pub struct WebAuth {
     /// Absolute lifetime, the cookie's `Max-Age`.
     pub max_lifetime: Duration,
     touch_every: Duration,
-    /// argon2 verifications running at once (one per core): each takes 19 MiB and a core
-    /// for tens of milliseconds, so a flood of logins queues here instead of exhausting the
-    /// node.
-    pub verify_slots: Arc<tokio::sync::Semaphore>,
+    /// argon2 verifications, one per core at most (see `verify_pool.rs`): a flood of logins
+    /// waits here instead of exhausting the node's CPU and memory.
+    pub verifier: super::verify_pool::VerifyPool,
 }
 
 impl WebAuth {
@@ -79,9 +78,7 @@ impl WebAuth {
             login_failure_window: s.login_failure_window.as_duration(),
             max_lifetime: s.max_lifetime.as_duration(),
             touch_every: TOUCH_EVERY.min(s.ttl.as_duration() / 10),
-            verify_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
-            )),
+            verifier: super::verify_pool::VerifyPool::per_core(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod listener;
 pub mod metrics;
 pub mod proxy;
 pub mod tls;
+pub mod verify_pool;
 pub mod web;
 
 use std::future::Future;

@@ -245,20 +245,13 @@ async fn try_login(
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
     let password = creds.password;
-    // argon2 takes tens of milliseconds of CPU and 19 MiB: at most `verify_slots` run at
-    // once, off the async workers; a login that cannot get a slot soon is told to retry.
-    let permit = tokio::time::timeout(VERIFY_QUEUE_WAIT, web.verify_slots.clone().acquire_owned())
+    // argon2 takes tens of milliseconds of CPU and 19 MiB: it runs on the verifier threads,
+    // one per core; a login that cannot get one soon is told to retry.
+    let matches = web
+        .verifier
+        .verify(hash, password, VERIFY_QUEUE_WAIT)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or(LoginError::Busy)?;
-    let matches = tokio::task::spawn_blocking(move || {
-        let ok = credentials::verify_password(&hash, &password);
-        drop(permit);
-        ok
-    })
-    .await
-    .unwrap_or(false);
+        .map_err(|_| LoginError::Busy)?;
     if !(known && matches) {
         tracing::info!(user = %creds.username, ip = ?client.ip, attempts, "login failed");
         return Err(LoginError::BadCredentials {
@@ -388,6 +381,8 @@ async fn try_logout(
     parts: &Parts,
     body: axum::body::Body,
 ) -> Result<bool, ApiError> {
+    // The body first: an oversize one is refused (413) whether or not there is a session.
+    let body = read_body(parts, body).await?;
     let Presented::Id { id, .. } = cookie::presented(&parts.headers) else {
         return Ok(false);
     };
@@ -395,7 +390,6 @@ async fn try_logout(
     let Some(session) = store.load(&id).await.map_err(|e| auth::session_error(&e))? else {
         return Ok(false);
     };
-    let body = read_body(parts, body).await?;
     let presented = match auth::csrf_header(&parts.headers) {
         Some(t) => Some(t.to_string()),
         None if body.is_empty() => None,
