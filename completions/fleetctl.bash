@@ -294,13 +294,17 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__agent)
-            opts="-v -q -h -V --server --api-key-file --interval --once --machine-id --buffer --simulate --duration --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --ca-file --api-key-file --interval --once --machine-id --buffer --simulate --duration --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -408,7 +412,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__cluster__subcmd__status)
-            opts="-v -q -h -V --server --token --min-active --watch --interval --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --min-active --watch --interval --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +423,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1134,7 +1142,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__lb__subcmd__gen__subcmd__haproxy)
-            opts="-o -v -q -h -V --node --server --token --bind --tls-cert --tls-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --node --server --token --ca-file --bind --tls-cert --tls-key --node-ca-file --node-tls-name --node-client-cert --node-client-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1152,6 +1160,10 @@ _fleetctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1161,6 +1173,22 @@ _fleetctl() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-tls-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1208,7 +1236,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__lb__subcmd__gen__subcmd__nginx)
-            opts="-o -v -q -h -V --node --server --token --bind --tls-cert --tls-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --node --server --token --ca-file --bind --tls-cert --tls-key --node-ca-file --node-tls-name --node-client-cert --node-client-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1226,6 +1254,10 @@ _fleetctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1235,6 +1267,22 @@ _fleetctl() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-tls-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1386,7 +1434,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__drain)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1397,6 +1445,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1500,7 +1552,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__list)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1511,6 +1563,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1530,7 +1586,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__remove)
-            opts="-v -q -h -V --force --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --force --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1541,6 +1597,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1560,7 +1620,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__undrain)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1571,6 +1631,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

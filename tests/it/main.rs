@@ -20,6 +20,7 @@ mod hostile;
 mod lb_configs;
 mod login_api;
 mod login_nodes;
+mod proptests;
 mod session_conformance;
 mod support;
 mod tls;
