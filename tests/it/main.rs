@@ -16,6 +16,7 @@ mod fleet_api;
 mod fleet_cluster;
 mod fleet_store;
 mod ha;
+mod hardening;
 mod hostile;
 mod lb_configs;
 mod login_api;
