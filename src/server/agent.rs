@@ -79,12 +79,12 @@ pub async fn report(
     // Future timestamps are judged by the store's clock, the one every node shares.
     let now = store.now().await.map_err(|e| {
         metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::unavailable(e.to_string())
+        ApiError::from(e)
     })?;
     let report = Report::parse(content_type, &bytes, now).map_err(refuse)?;
     let recorded = store.record(&report, &key).await.map_err(|e| {
         metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::unavailable(e.to_string())
+        ApiError::from(e)
     })?;
     metrics.report_accepted();
     Ok((

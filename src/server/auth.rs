@@ -155,10 +155,19 @@ impl AuthRejection {
 /// A store failure as an HTTP error: 503 with the reason for an outage.
 pub fn session_error(e: &SessionError) -> ApiError {
     match e {
-        SessionError::Unavailable { .. } => {
-            ApiError::unavailable(format!("{e}; your session is kept, retry in a moment"))
+        SessionError::Unavailable { backend, .. } => {
+            tracing::warn!(error = %e, "session store unavailable");
+            ApiError::unavailable(format!(
+                "the {backend} session store is unavailable; your session is kept, retry in a moment"
+            ))
         }
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        other => {
+            tracing::error!(error = %other, "session store error");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the session store failed; the node's log says why",
+            )
+        }
     }
 }
 

@@ -49,7 +49,12 @@ impl From<crate::cluster::BackendError> for ApiError {
     fn from(e: crate::cluster::BackendError) -> ApiError {
         use crate::cluster::BackendError;
         match &e {
-            BackendError::Unavailable { .. } => ApiError::unavailable(e.to_string()),
+            BackendError::Unavailable { backend, .. } => {
+                tracing::warn!(error = %e, "cluster backend unavailable");
+                ApiError::unavailable(format!(
+                    "the {backend} cluster backend is unavailable; retry in a moment"
+                ))
+            }
             BackendError::InvalidNodeId { .. } => ApiError::bad_request(e.to_string()),
             BackendError::Corrupt { backend, .. } => {
                 tracing::error!(error = %e, "corrupt record in the cluster backend");
@@ -59,6 +64,22 @@ impl From<crate::cluster::BackendError> for ApiError {
                         "the {backend} backend holds a corrupt record for this node; the node's log names it, and `fleetctl nodes remove --force` clears it"
                     ),
                 )
+            }
+        }
+    }
+}
+
+/// A fleet store outage: 503 naming the backend, not where it lives (that goes to the log).
+impl From<crate::fleet::StoreError> for ApiError {
+    fn from(e: crate::fleet::StoreError) -> ApiError {
+        use crate::fleet::StoreError;
+        tracing::warn!(error = %e, "fleet store unavailable");
+        match &e {
+            StoreError::Unavailable { backend, .. } => ApiError::unavailable(format!(
+                "the {backend} fleet store is unavailable; retry in a moment"
+            )),
+            StoreError::Config(_) => {
+                ApiError::unavailable("the fleet store cannot be used; the node's log says why")
             }
         }
     }

@@ -7,7 +7,10 @@
 //! loop here. This loop, on tokio-rustls and hyper-util (both already linked through
 //! reqwest), gives every connection:
 //!
-//! - a deadline for the TLS handshake and for each request head (`header_read_timeout`);
+//! - a deadline for the TLS handshake and for each request head (`header_read_timeout`),
+//!   counted from the head's first byte (the first head: from the connection's start) and
+//!   kept here, not by hyper, whose own `header_read_timeout` also cuts idle keep-alive
+//!   connections after that time and so races the load balancers' reuse of them;
 //! - a cap on the request head's size (hyper answers 431 past it; `hardening.rs` answers a
 //!   JSON 431 well before, at `MAX_HEADER_BYTES`);
 //! - an idle timeout between keep-alive requests, longer than the load balancers' own, so the
@@ -23,7 +26,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -165,23 +168,33 @@ impl Conn {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let start = Instant::now();
-        let activity = Arc::new(AtomicU64::new(0));
+        let clock = Arc::new(ConnClock::new());
         let io = Tracked {
             inner: io,
-            start,
-            last: activity.clone(),
+            clock: clock.clone(),
         };
         let peer = self.peer;
         let router = self.router;
+        let in_service = clock.clone();
         let service = tower::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(req)
+            // The head is complete: its deadline stops; reads until the answer is ready are
+            // the body's (bounded by the request timeout, not by this one).
+            let guard = InFlight::start(in_service.clone());
+            let call = router.clone().oneshot(req);
+            async move {
+                let res = call.await;
+                drop(guard);
+                res
+            }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
+        // hyper's own header_read_timeout also bounds the idle time between keep-alive
+        // requests, which would close pooled LB connections after a few seconds and race
+        // with their reuse (a POST answered 502). The head deadline is kept here instead.
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.opts.header_read_timeout)
+            .header_read_timeout(None)
             .max_buf_size(self.opts.max_buf_size)
             .keep_alive(true);
         let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
@@ -191,7 +204,8 @@ impl Conn {
         if asked_to_close {
             conn.as_mut().graceful_shutdown();
         }
-        let tick = (self.opts.idle_timeout / 4).max(Duration::from_millis(100));
+        let head_timeout = self.opts.header_read_timeout;
+        let tick = (head_timeout / 10).clamp(Duration::from_millis(50), Duration::from_millis(500));
         loop {
             tokio::select! {
                 res = conn.as_mut() => {
@@ -204,16 +218,97 @@ impl Conn {
                     asked_to_close = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = tokio::time::sleep(tick), if !asked_to_close => {
-                    let idle = start.elapsed().saturating_sub(Duration::from_millis(activity.load(Ordering::Relaxed)));
-                    if idle >= self.opts.idle_timeout {
-                        // Finishes a request in flight first; an idle connection closes now.
+                _ = tokio::time::sleep(tick) => {
+                    if clock.head_overdue(head_timeout) {
+                        // A request head (or the first one) still incomplete: slowloris, or a
+                        // client that connected and said nothing. Drop the connection.
+                        tracing::debug!(peer = %peer, "request head not complete within header_read_timeout; closing");
+                        return;
+                    }
+                    if !asked_to_close && clock.idle_for() >= self.opts.idle_timeout {
                         asked_to_close = true;
                         conn.as_mut().graceful_shutdown();
                     }
                 }
             }
         }
+    }
+}
+
+/// What the connection's deadlines are measured from, updated by the I/O wrapper and the
+/// service: times are ms since the connection started, `+1` so 0 can mean "none".
+struct ConnClock {
+    start: Instant,
+    /// Last byte read or written.
+    last_io: AtomicU64,
+    /// When the request head now being read started (0: none in progress). The first head
+    /// starts with the connection.
+    head_since: AtomicU64,
+    /// Requests handed to the router and not yet answered.
+    in_flight: AtomicUsize,
+}
+
+impl ConnClock {
+    fn new() -> ConnClock {
+        ConnClock {
+            start: Instant::now(),
+            last_io: AtomicU64::new(1),
+            head_since: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
+    }
+
+    fn read(&self) {
+        let now = self.now();
+        self.last_io.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self
+                .head_since
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_io.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn head_overdue(&self, limit: Duration) -> bool {
+        let since = self.head_since.load(Ordering::Relaxed);
+        since != 0 && self.now().saturating_sub(since) > limit.as_millis() as u64
+    }
+
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Relaxed) > 0
+            || self.head_since.load(Ordering::Relaxed) != 0
+        {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(
+            self.now()
+                .saturating_sub(self.last_io.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// One request between its complete head and its answer.
+struct InFlight(Arc<ConnClock>);
+
+impl InFlight {
+    fn start(clock: Arc<ConnClock>) -> InFlight {
+        clock.in_flight.fetch_add(1, Ordering::Relaxed);
+        clock.head_since.store(0, Ordering::Relaxed);
+        InFlight(clock)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.wrote();
     }
 }
 
@@ -231,19 +326,10 @@ async fn refuse_plain_http(mut stream: TcpStream, deadline: Duration) {
     .await;
 }
 
-/// An I/O stream that records when it last moved a byte (ms since `start`), for the idle
-/// timeout.
+/// An I/O stream that tells its [`ConnClock`] when bytes move.
 struct Tracked<I> {
     inner: I,
-    start: Instant,
-    last: Arc<AtomicU64>,
-}
-
-impl<I> Tracked<I> {
-    fn touch(&self) {
-        self.last
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
+    clock: Arc<ConnClock>,
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Tracked<I> {
@@ -255,7 +341,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Tracked<I> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.touch();
+            self.clock.read();
         }
         res
     }
@@ -269,7 +355,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
     ) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.clock.wrote();
         }
         res
     }
@@ -289,7 +375,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
     ) -> Poll<std::io::Result<usize>> {
         let res = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(res, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.clock.wrote();
         }
         res
     }

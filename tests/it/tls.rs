@@ -517,3 +517,50 @@ async fn tls_browser_login_over_https_keeps_the_host_cookie() {
     assert_eq!(url.path(), "/dashboard");
     browser.close().await;
 }
+
+/// The head deadline is not an idle timeout: a keep-alive connection waiting between requests
+/// (what a load balancer's pool holds) outlives `header_read_timeout`, while a connection
+/// that says nothing, or stops half-way through a head, is dropped after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_keepalive_connection_outlives_the_header_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.yaml");
+    std::fs::write(&config, "server:\n  header_read_timeout: 1s\n").unwrap();
+    let node = Node::start(&config, "keepalive");
+    let port = node.port;
+    async fn get(s: &mut tokio::net::TcpStream) -> String {
+        s.write_all(b"GET /api/fleet/cluster/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+    let mut pooled = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    assert!(get(&mut pooled).await.starts_with("HTTP/1.1 200"));
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    half.write_all(b"GET /api/fleet/cluster/health HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Idle for 2.5 × the head deadline, and still served.
+    assert!(get(&mut pooled).await.starts_with("HTTP/1.1 200"));
+    for (what, s) in [("silent", &mut silent), ("half a head", &mut half)] {
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b))
+            .await
+            .unwrap_or(Ok(1))
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{what}: the connection must be closed");
+    }
+}
