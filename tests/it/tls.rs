@@ -564,3 +564,54 @@ async fn idle_keepalive_connection_outlives_the_header_deadline() {
         assert_eq!(n, 0, "{what}: the connection must be closed");
     }
 }
+
+#[test]
+fn config_validate_checks_present_tls_files_at_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "fleet");
+    let a = pki.issue("node-a");
+    let b = pki.issue("node-b");
+    let cfg = dir.path().join("fleet.yaml");
+    // node-a's certificate with node-b's key.
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  tls:\n    cert: {}\n    key: {}\n",
+            a.cert.display(),
+            b.key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(fleetctl_bin())
+        .args(["config", "validate"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!("{}:4:10: error: server.tls.key:", cfg.display())),
+        "{text}"
+    );
+    // A matching pair validates.
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  tls:\n    cert: {}\n    key: {}\n",
+            a.cert.display(),
+            a.key.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(fleetctl_bin())
+        .args(["config", "validate"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
