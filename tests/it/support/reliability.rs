@@ -14,6 +14,12 @@ fn rows_dir() -> PathBuf {
 pub fn record(case: &str, done: &str, held: &str, figures: &str) {
     let dir = rows_dir();
     std::fs::create_dir_all(&dir).unwrap();
+    // The machine is shared: say how busy it was, so a slow figure can be read for what it is.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
+    let figures = format!("{figures} (1-min load average {load} on 2 cores)");
     let row = json!({ "case": case, "done": done, "held": held, "figures": figures });
     std::fs::write(dir.join(format!("{case}.json")), row.to_string()).unwrap();
     println!("[reliability] {case}: {held} — {figures}");
