@@ -26,6 +26,11 @@ pub struct Busy;
 pub struct VerifyPool {
     jobs: SyncSender<Job>,
     slots: Arc<Semaphore>,
+    /// Logins waiting for a thread, and how many may: past it a login is refused at once, so
+    /// a flood cannot fill `server.max_concurrent_requests` with waiting logins and starve the
+    /// rest of the API.
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
 }
 
 impl VerifyPool {
@@ -43,6 +48,8 @@ impl VerifyPool {
         VerifyPool {
             jobs,
             slots: Arc::new(Semaphore::new(threads)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting: threads * 32,
         }
     }
 
@@ -59,10 +66,14 @@ impl VerifyPool {
         password: String,
         wait: Duration,
     ) -> Result<bool, Busy> {
-        let _permit = tokio::time::timeout(wait, self.slots.acquire())
-            .await
-            .map_err(|_| Busy)?
-            .map_err(|_| Busy)?;
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Busy);
+        }
+        let permit = tokio::time::timeout(wait, self.slots.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let _permit = permit.map_err(|_| Busy)?.map_err(|_| Busy)?;
         let (reply, answer) = oneshot::channel();
         // Never blocks: the permit guarantees a free place in the channel.
         self.jobs
