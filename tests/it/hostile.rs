@@ -909,7 +909,7 @@ async fn reliability_login_flood() {
     reliability::record(
         "login_flood",
         "1,000 form logins with random usernames, one every 10 ms (100/s for 10 s), each on its own connection; health checked every 200 ms",
-        "node RSS stayed under 512 MB; every health check 200; argon2 verifications ran one per core at most (logins that waited over 5 s for a slot got 503 + Retry-After instead of queueing without bound)",
+        "node RSS stayed under 512 MB; every health check 200; argon2 verifications ran one per core at most (a login that waited over 5 s for a thread, or found 32 per thread already waiting, got 503 + Retry-After instead of queueing without bound)",
         &format!(
             "answers {}; RSS {} MiB before, high-water {} MiB; {} health checks, slowest {:.0} ms",
             codes.join(", "),
