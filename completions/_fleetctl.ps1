@@ -79,6 +79,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;cluster;status' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--min-active', '--min-active', [CompletionResultType]::ParameterName, 'Exit 3 when fewer than N nodes are active')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Seconds between redraws with --watch')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)')
@@ -129,6 +130,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;nodes;list' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
@@ -144,6 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;nodes;drain' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
@@ -159,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;nodes;undrain' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
@@ -174,6 +178,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;nodes;remove' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Remove the node even if it is still active')
@@ -384,9 +389,14 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --tls-cert [default: the --tls-cert file]')
+            [CompletionResult]::new('--node-ca-file', '--node-ca-file', [CompletionResultType]::ParameterName, 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs')
+            [CompletionResult]::new('--node-tls-name', '--node-tls-name', [CompletionResultType]::ParameterName, 'The name every node''s certificate carries, sent as SNI and checked [default: HAProxy checks each node''s DNS name (IP addresses: chain only); nginx needs one common name]')
+            [CompletionResult]::new('--node-client-cert', '--node-client-cert', [CompletionResultType]::ParameterName, 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)')
+            [CompletionResult]::new('--node-client-key', '--node-client-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]')
             [CompletionResult]::new('--balance', '--balance', [CompletionResultType]::ParameterName, 'How requests are spread over the nodes')
             [CompletionResult]::new('--check-interval', '--check-interval', [CompletionResultType]::ParameterName, 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall')
             [CompletionResult]::new('--fall', '--fall', [CompletionResultType]::ParameterName, 'Failed checks (nginx: failed requests) before a node is taken out')
@@ -412,9 +422,14 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)')
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Ask this node over HTTP instead of reading the backend named in the config')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Admin API token for --server')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for an https:// --server')
             [CompletionResult]::new('--bind', '--bind', [CompletionResultType]::ParameterName, 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --tls-cert [default: the --tls-cert file]')
+            [CompletionResult]::new('--node-ca-file', '--node-ca-file', [CompletionResultType]::ParameterName, 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs')
+            [CompletionResult]::new('--node-tls-name', '--node-tls-name', [CompletionResultType]::ParameterName, 'The name every node''s certificate carries, sent as SNI and checked [default: HAProxy checks each node''s DNS name (IP addresses: chain only); nginx needs one common name]')
+            [CompletionResult]::new('--node-client-cert', '--node-client-cert', [CompletionResultType]::ParameterName, 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)')
+            [CompletionResult]::new('--node-client-key', '--node-client-key', [CompletionResultType]::ParameterName, 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]')
             [CompletionResult]::new('--balance', '--balance', [CompletionResultType]::ParameterName, 'How requests are spread over the nodes')
             [CompletionResult]::new('--check-interval', '--check-interval', [CompletionResultType]::ParameterName, 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall')
             [CompletionResult]::new('--fall', '--fall', [CompletionResultType]::ParameterName, 'Failed checks (nginx: failed requests) before a node is taken out')
@@ -534,6 +549,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         }
         'fleetctl;agent' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system''s CAs]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]')
             [CompletionResult]::new('--machine-id', '--machine-id', [CompletionResultType]::ParameterName, 'Machine id to report as [default: /etc/machine-id, else the hostname]')

@@ -294,13 +294,17 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__agent)
-            opts="-v -q -h -V --server --api-key-file --interval --once --machine-id --buffer --simulate --duration --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --ca-file --api-key-file --interval --once --machine-id --buffer --simulate --duration --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -408,7 +412,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__cluster__subcmd__status)
-            opts="-v -q -h -V --server --token --min-active --watch --interval --format --warning --critical --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --min-active --watch --interval --format --warning --critical --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +423,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1146,7 +1154,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__lb__subcmd__gen__subcmd__haproxy)
-            opts="-o -v -q -h -V --node --server --token --bind --tls-cert --tls-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --node --server --token --ca-file --bind --tls-cert --tls-key --node-ca-file --node-tls-name --node-client-cert --node-client-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1164,6 +1172,10 @@ _fleetctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1173,6 +1185,22 @@ _fleetctl() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-tls-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1220,7 +1248,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__lb__subcmd__gen__subcmd__nginx)
-            opts="-o -v -q -h -V --node --server --token --bind --tls-cert --tls-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --node --server --token --ca-file --bind --tls-cert --tls-key --node-ca-file --node-tls-name --node-client-cert --node-client-key --balance --check-interval --fall --rise --fragment --runtime-dir --out --check --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1238,6 +1266,10 @@ _fleetctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --bind)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1247,6 +1279,22 @@ _fleetctl() {
                     return 0
                     ;;
                 --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-tls-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-client-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1398,7 +1446,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__drain)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1409,6 +1457,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1512,7 +1564,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__list)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1523,6 +1575,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1542,7 +1598,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__remove)
-            opts="-v -q -h -V --force --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --force --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1553,6 +1609,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1572,7 +1632,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__nodes__subcmd__undrain)
-            opts="-v -q -h -V --server --token --config --output --verbose --quiet --help --version"
+            opts="-v -q -h -V --server --token --ca-file --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1583,6 +1643,10 @@ _fleetctl() {
                     return 0
                     ;;
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -73,6 +73,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;cluster;status'= {
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --min-active 'Exit 3 when fewer than N nodes are active'
             cand --interval 'Seconds between redraws with --watch'
             cand --format 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)'
@@ -118,6 +119,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;nodes;list'= {
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
@@ -132,6 +134,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;nodes;drain'= {
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
@@ -146,6 +149,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;nodes;undrain'= {
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
@@ -160,6 +164,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;nodes;remove'= {
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand --force 'Remove the node even if it is still active'
@@ -344,9 +349,14 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --node 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)'
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --bind 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]'
             cand --tls-cert 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)'
             cand --tls-key 'nginx: the private key for --tls-cert [default: the --tls-cert file]'
+            cand --node-ca-file 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs'
+            cand --node-tls-name 'The name every node''s certificate carries, sent as SNI and checked [default: HAProxy checks each node''s DNS name (IP addresses: chain only); nginx needs one common name]'
+            cand --node-client-cert 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)'
+            cand --node-client-key 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]'
             cand --balance 'How requests are spread over the nodes'
             cand --check-interval 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall'
             cand --fall 'Failed checks (nginx: failed requests) before a node is taken out'
@@ -371,9 +381,14 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --node 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)'
             cand --server 'Ask this node over HTTP instead of reading the backend named in the config'
             cand --token 'Admin API token for --server'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for an https:// --server'
             cand --bind 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]'
             cand --tls-cert 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)'
             cand --tls-key 'nginx: the private key for --tls-cert [default: the --tls-cert file]'
+            cand --node-ca-file 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs'
+            cand --node-tls-name 'The name every node''s certificate carries, sent as SNI and checked [default: HAProxy checks each node''s DNS name (IP addresses: chain only); nginx needs one common name]'
+            cand --node-client-cert 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)'
+            cand --node-client-key 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]'
             cand --balance 'How requests are spread over the nodes'
             cand --check-interval 'Time between health checks (HAProxy); nginx''s fail_timeout is this × --fall'
             cand --fall 'Failed checks (nginx: failed requests) before a node is taken out'
@@ -478,6 +493,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         }
         &'fleetctl;agent'= {
             cand --server 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]'
+            cand --ca-file 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system''s CAs]'
             cand --api-key-file 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]'
             cand --interval 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]'
             cand --machine-id 'Machine id to report as [default: /etc/machine-id, else the hostname]'

@@ -64,6 +64,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and not __fis
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l min-active -d 'Exit 3 when fewer than N nodes are active' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l interval -d 'Seconds between redraws with --watch' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand cluster; and __fish_seen_subcommand_from status" -l format -d 'Print a monitoring-plugin status line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)' -r -f -a "nagios\t'Nagios/Icinga/Sensu plugin output and exit codes'"
@@ -93,6 +94,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and not __fish_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and not __fish_seen_subcommand_from list drain undrain remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -102,6 +104,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -111,6 +114,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from drain" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -120,6 +124,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from undrain" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand nodes; and __fish_seen_subcommand_from remove" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -222,9 +227,14 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and not __fish_see
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node -d 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l bind -d 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l tls-cert -d 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l tls-key -d 'nginx: the private key for --tls-cert [default: the --tls-cert file]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node-ca-file -d 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node-tls-name -d 'The name every node\'s certificate carries, sent as SNI and checked [default: HAProxy checks each node\'s DNS name (IP addresses: chain only); nginx needs one common name]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node-client-cert -d 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l node-client-key -d 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-haproxy" -l balance -d 'How requests are spread over the nodes' -r -f -a "roundrobin\t'Each node in turn (nginx: its default round-robin)'
 leastconn\t'The node with the fewest open connections (nginx: least_conn)'
 source\t'The same client address always reaches the same node (nginx: ip_hash)'"
@@ -245,9 +255,14 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_su
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node -d 'A backend node as HOST:PORT or [IPV6]:PORT; repeat for each node (default: the live registry)' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l server -d 'Ask this node over HTTP instead of reading the backend named in the config' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l token -d 'Admin API token for --server' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l ca-file -d 'Trust only the CA certificates in this PEM file for an https:// --server' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l bind -d 'Address the load balancer listens on [default: 0.0.0.0:80, or 0.0.0.0:443 with --tls-cert]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l tls-cert -d 'Terminate TLS with this certificate (HAProxy: one PEM holding certificate and key)' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l tls-key -d 'nginx: the private key for --tls-cert [default: the --tls-cert file]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node-ca-file -d 'Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against this PEM CA file; nodes from the registry must then advertise https:// URLs' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node-tls-name -d 'The name every node\'s certificate carries, sent as SNI and checked [default: HAProxy checks each node\'s DNS name (IP addresses: chain only); nginx needs one common name]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node-client-cert -d 'Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one PEM holding certificate and key)' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l node-client-key -d 'nginx: the private key for --node-client-cert [default: the --node-client-cert file]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand lb; and __fish_seen_subcommand_from gen-nginx" -l balance -d 'How requests are spread over the nodes' -r -f -a "roundrobin\t'Each node in turn (nginx: its default round-robin)'
 leastconn\t'The node with the fewest open connections (nginx: least_conn)'
 source\t'The same client address always reaches the same node (nginx: ip_hash)'"
@@ -310,6 +325,7 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l server -d 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l ca-file -d 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system\'s CAs]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l api-key-file -d 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l interval -d 'Time between reports, e.g. 10s, 1m [default: agent.interval, 10s]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l machine-id -d 'Machine id to report as [default: /etc/machine-id, else the hostname]' -r

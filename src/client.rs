@@ -1,6 +1,9 @@
 //! `AdminClient`: the HTTP side of admin commands (`--server URL --token T`), talking to a
-//! node's JSON API instead of the backend.
+//! node's JSON API instead of the backend; and [`ClientTls`], the `--ca-file` every HTTP
+//! client of fleetctl (admin commands, `lb gen-*`, the agent) takes for nodes that serve TLS
+//! with a private CA.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -9,6 +12,57 @@ use serde::de::DeserializeOwned;
 
 use crate::cluster::ClusterStatus;
 
+/// Which CAs an HTTPS client trusts: the system's roots, or with `--ca-file` only the
+/// certificates in that PEM file (like `curl --cacert`).
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    roots: Vec<reqwest::Certificate>,
+    source: Option<PathBuf>,
+}
+
+impl ClientTls {
+    /// Read `--ca-file`; `None` keeps the system roots. A file without a PEM certificate is
+    /// a usage error naming it.
+    pub fn from_ca_file(path: Option<&Path>) -> anyhow::Result<ClientTls> {
+        let Some(path) = path else {
+            return Ok(ClientTls::default());
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            anyhow!(crate::exit::UsageError(format!(
+                "--ca-file {}: cannot read it: {e}",
+                path.display()
+            )))
+        })?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                anyhow!(crate::exit::UsageError(format!(
+                    "--ca-file {}: no PEM certificate in it (expected `-----BEGIN CERTIFICATE-----`)",
+                    path.display()
+                )))
+            })?;
+        Ok(ClientTls {
+            roots,
+            source: Some(path.to_path_buf()),
+        })
+    }
+
+    /// The CA file in use, for messages.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// `builder`, trusting only the CA file's certificates when one was given.
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        if self.roots.is_empty() {
+            builder
+        } else {
+            builder.tls_certs_only(self.roots.clone())
+        }
+    }
+}
+
 pub struct AdminClient {
     base: String,
     token: Option<String>,
@@ -16,14 +70,15 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    pub fn new(base: &str, token: Option<String>) -> anyhow::Result<AdminClient> {
+    pub fn new(base: &str, token: Option<String>, tls: &ClientTls) -> anyhow::Result<AdminClient> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(anyhow!(crate::exit::UsageError(format!(
                 "--server `{base}` is not an http:// or https:// URL"
             ))));
         }
-        let http = reqwest::Client::builder()
+        let http = tls
+            .apply(reqwest::Client::builder())
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .build()
@@ -37,10 +92,14 @@ impl AdminClient {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let res = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
+        let res = req.send().await.map_err(|e| {
+            let hint = if url.starts_with("https://") {
+                " (a node with a private CA needs --ca-file FILE)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e).context(format!("cannot reach {url}{hint}"))
+        })?;
         let status = res.status();
         let body = res
             .text()

@@ -19,6 +19,7 @@ use crate::cluster::{ClusterBackend, ClusterManager, NodeInfo, Timings};
 use crate::config::Config;
 use crate::fleet::FleetStore;
 use crate::fleet::janitor::MachineJanitor;
+use crate::server::tls::ServerTls;
 use crate::server::{self, AppState};
 use crate::sessions::SessionStore;
 use crate::sessions::janitor::SessionJanitor;
@@ -108,14 +109,15 @@ impl Node {
         &self.manager
     }
 
-    /// Serve HTTP on `listener` until `shutdown` completes and in-flight requests are done,
-    /// then stop heartbeating and leave the cluster.
+    /// Serve HTTP (HTTPS with `tls`) on `listener` until `shutdown` completes and in-flight
+    /// requests are done, then stop heartbeating and leave the cluster.
     pub async fn serve(
         self,
         listener: TcpListener,
+        tls: Option<Arc<ServerTls>>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let result = server::run(listener, self.state.clone(), shutdown)
+        let result = server::run(listener, self.state.clone(), tls, shutdown)
             .await
             .context("HTTP server failed");
         self.stop().await;

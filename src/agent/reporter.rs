@@ -29,6 +29,8 @@ pub struct AgentOptions {
     pub buffer: usize,
     /// Stop after this long (tests, demos); `None` runs until stopped.
     pub duration: Option<Duration>,
+    /// `--ca-file`: the CAs an https:// server's certificate must chain to.
+    pub tls: crate::client::ClientTls,
 }
 
 /// How one attempt to deliver a report ended.
@@ -53,7 +55,11 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(servers: Vec<String>, api_key: String) -> anyhow::Result<Sender> {
+    pub fn new(
+        servers: Vec<String>,
+        api_key: String,
+        tls: &crate::client::ClientTls,
+    ) -> anyhow::Result<Sender> {
         if servers.is_empty() {
             return Err(anyhow!(crate::exit::UsageError(
                 "no server: pass --server URL (or set agent.server in the config)".into()
@@ -71,7 +77,8 @@ impl Sender {
                 "--server `{bad}` is not an http:// or https:// URL"
             ))));
         }
-        let http = reqwest::Client::builder()
+        let http = tls
+            .apply(reqwest::Client::builder())
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("fleetctl-agent/", env!("CARGO_PKG_VERSION")))
@@ -178,7 +185,7 @@ pub fn backoff(failures: u32) -> Duration {
 
 /// Collect every `interval` and deliver, until `duration` (if any) runs out.
 pub async fn run(mut collector: Collector, opts: AgentOptions) -> anyhow::Result<()> {
-    let mut sender = Sender::new(opts.servers, opts.api_key)?;
+    let mut sender = Sender::new(opts.servers, opts.api_key, &opts.tls)?;
     let mut buffer = Buffer::new(opts.buffer);
     let stop_at = opts.duration.map(|d| Instant::now() + d);
     info!(

@@ -156,6 +156,8 @@ pub struct SimOptions {
     pub interval: Duration,
     /// Stop after this long; `None` runs until Ctrl-C.
     pub duration: Option<Duration>,
+    /// `--ca-file`: the CAs an https:// server's certificate must chain to.
+    pub tls: crate::client::ClientTls,
 }
 
 /// What a run did, printed at the end (`--output json` prints it as JSON).
@@ -196,7 +198,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
     let run = format!("{:04x}", Rng::from_os().next_u64() & 0xffff);
     let seed = Rng::from_os().next_u64();
     // Validate the server list once, up front, with the same rules as the real agent.
-    Sender::new(opts.servers.clone(), opts.api_key.clone())?;
+    Sender::new(opts.servers.clone(), opts.api_key.clone(), &opts.tls)?;
     let tally = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now();
     let stop_at = opts.duration.map(|d| started + d);
@@ -214,7 +216,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
         let mut servers = opts.servers.clone();
         let shift = i % servers.len().max(1);
         servers.rotate_left(shift);
-        let mut sender = Sender::new(servers, opts.api_key.clone())?;
+        let mut sender = Sender::new(servers, opts.api_key.clone(), &opts.tls)?;
         let tally = Arc::clone(&tally);
         let offset = opts
             .interval

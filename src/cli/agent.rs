@@ -25,6 +25,10 @@ pub struct Agent {
     /// [default: agent.server from the config]
     #[arg(long, value_name = "URL", env = "FLEET_SERVER", value_delimiter = ',')]
     pub server: Vec<String>,
+    /// Trust only the CA certificates in this PEM file for https:// servers
+    /// [default: agent.ca_file; else the system's CAs]
+    #[arg(long, value_name = "FILE", env = "FLEET_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// File holding the agent API key (`fleet_…`) [default: agent.api_key_file]
     #[arg(long, value_name = "FILE", env = "FLEET_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
@@ -93,6 +97,9 @@ impl Agent {
                 key_file.display()
             ))));
         }
+        let tls = crate::client::ClientTls::from_ca_file(
+            self.ca_file.as_deref().or(config.ca_file.as_deref()),
+        )?;
         let interval = match &self.interval {
             Some(v) => duration("--interval", v)?,
             None => config.interval.as_duration().max(Duration::from_secs(1)),
@@ -115,6 +122,7 @@ impl Agent {
                 api_key,
                 interval,
                 duration: run_for,
+                tls,
             })
             .await?;
             match g.output {
@@ -153,6 +161,7 @@ impl Agent {
                 interval,
                 buffer: self.buffer,
                 duration: run_for,
+                tls,
             },
         )
         .await?;

@@ -42,6 +42,15 @@ pub struct Remote {
         hide_env_values = true
     )]
     pub token: Option<String>,
+
+    /// Trust only the CA certificates in this PEM file for an https:// --server
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "FLEETCTL_CA_FILE",
+        requires = "server"
+    )]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,7 +109,8 @@ impl Remote {
             Some(_) => crate::config::Config::default(),
             None => g.load_config()?.config,
         };
-        Registry::connect(&config, self.server.as_deref(), self.token.clone()).await
+        let tls = crate::client::ClientTls::from_ca_file(self.ca_file.as_deref())?;
+        Registry::connect(&config, self.server.as_deref(), self.token.clone(), &tls).await
     }
 }
 

@@ -71,7 +71,10 @@ impl Validate {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| UsageError(format!("cannot read config file {}: {e}", path.display())))?;
-        let (problems, _) = Config::check_str(&text, &path, &process_env);
+        let (mut problems, config) = Config::check_str(&text, &path, &process_env);
+        if let Some(config) = &config {
+            problems.extend(tls_problems(config, &text, &path));
+        }
         let errors = problems.iter().filter(|p| p.is_error()).count();
         let warnings = problems.len() - errors;
         match g.output {
@@ -95,6 +98,70 @@ impl Validate {
             ExitCode::OK
         })
     }
+}
+
+/// What `serve` would say about `server.tls`, at the key's line and column. Files that are
+/// absent are not reported (a config is often checked on a host without them, such as CI;
+/// `serve` names them at start-up); files that are there but unreadable are warnings; files
+/// that are read but unusable (no PEM, a key that does not match) are errors.
+fn tls_problems(config: &Config, text: &str, path: &Path) -> Vec<crate::config::Problem> {
+    use crate::config::{Problem, Severity};
+    use crate::server::tls::{ServerTls, TlsError, TlsSettings};
+    let Some(settings) = TlsSettings::from_config(config.server.tls.as_ref()) else {
+        return Vec::new();
+    };
+    let files = [
+        Some(&settings.cert),
+        Some(&settings.key),
+        settings.client_ca.as_ref(),
+    ];
+    if files.iter().flatten().any(|f| !f.exists()) {
+        return Vec::new();
+    }
+    let Err(e) = ServerTls::load(settings.clone()) else {
+        return Vec::new();
+    };
+    let key_of = |p: &Path| {
+        if p == settings.cert {
+            "server.tls.cert"
+        } else if Some(p) == settings.client_ca.as_deref() {
+            "server.tls.client_ca"
+        } else {
+            "server.tls.key"
+        }
+    };
+    let (key, severity, hint) = match &e {
+        TlsError::Read { path: p, .. } => (
+            key_of(p),
+            Severity::Warning,
+            "`fleetctl serve` refuses to start until the file is readable on its host",
+        ),
+        TlsError::Empty { path: p, .. } => (
+            key_of(p),
+            Severity::Error,
+            "give a PEM file (`-----BEGIN …-----` blocks)",
+        ),
+        TlsError::Mismatch { .. } => (
+            "server.tls.key",
+            Severity::Error,
+            "the key must be the one the certificate was issued for",
+        ),
+        TlsError::ClientCa { .. } => (
+            "server.tls.client_ca",
+            Severity::Error,
+            "give the PEM certificate(s) of the CA that signs the load balancer's client certificate",
+        ),
+    };
+    let pos = crate::config::validate::check(text, path).index.locate(key);
+    vec![Problem {
+        severity,
+        file: path.display().to_string(),
+        line: pos.line,
+        column: pos.column,
+        key: key.to_string(),
+        message: e.to_string(),
+        hint: Some(hint.to_string()),
+    }]
 }
 
 fn plural(n: usize) -> &'static str {

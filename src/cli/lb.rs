@@ -14,7 +14,7 @@ use super::cluster::Remote;
 use crate::config::Secs;
 use crate::exit::{ExitCode, UsageError};
 use crate::lb::install::{self, Staged};
-use crate::lb::{self, Balance, Kind, Options, Target, Tls};
+use crate::lb::{self, Balance, Kind, NodeTls, Options, Target, Tls};
 
 #[derive(Debug, Subcommand)]
 pub enum LbCommand {
@@ -51,6 +51,25 @@ pub struct Generate {
     /// nginx: the private key for --tls-cert [default: the --tls-cert file]
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Speak TLS to the nodes (they serve `server.tls`) and verify their certificates against
+    /// this PEM CA file; nodes from the registry must then advertise https:// URLs
+    #[arg(long, value_name = "FILE")]
+    pub node_ca_file: Option<PathBuf>,
+
+    /// The name every node's certificate carries, sent as SNI and checked [default: HAProxy
+    /// checks each node's DNS name (IP addresses: chain only); nginx needs one common name]
+    #[arg(long, value_name = "NAME", requires = "node_ca_file")]
+    pub node_tls_name: Option<String>,
+
+    /// Client certificate the LB presents to nodes with `server.tls.client_ca` (HAProxy: one
+    /// PEM holding certificate and key)
+    #[arg(long, value_name = "PATH", requires = "node_ca_file")]
+    pub node_client_cert: Option<PathBuf>,
+
+    /// nginx: the private key for --node-client-cert [default: the --node-client-cert file]
+    #[arg(long, value_name = "PATH", requires = "node_client_cert")]
+    pub node_client_key: Option<PathBuf>,
 
     /// How requests are spread over the nodes
     #[arg(long, value_enum, default_value_t = Balance::Roundrobin)]
@@ -100,7 +119,8 @@ impl Generate {
     async fn run(self, g: &Globals, kind: Kind) -> anyhow::Result<ExitCode> {
         let opts = self.options()?;
         kind.check_options(&opts).map_err(usage)?;
-        let targets = self.targets(g).await?;
+        let targets = self.targets(g, opts.node_tls.is_some()).await?;
+        kind.check_targets(&targets, &opts).map_err(usage)?;
         if targets.iter().all(|t| t.draining) && !g.quiet {
             eprintln!(
                 "fleetctl: warning: every node is draining; the load balancer will have no node to send new requests to"
@@ -190,9 +210,16 @@ impl Generate {
                 port: if tls.is_some() { 443 } else { 80 },
             },
         };
+        let node_tls = self.node_ca_file.as_ref().map(|ca| NodeTls {
+            ca_file: ca.clone(),
+            name: self.node_tls_name.clone(),
+            client_cert: self.node_client_cert.clone(),
+            client_key: self.node_client_key.clone(),
+        });
         Ok(Options {
             bind,
             tls,
+            node_tls,
             balance: self.balance,
             check_interval: self.check_interval.as_duration(),
             fall: self.fall,
@@ -203,7 +230,7 @@ impl Generate {
     }
 
     /// `--node` flags if any, else the live registry.
-    async fn targets(&self, g: &Globals) -> anyhow::Result<Vec<Target>> {
+    async fn targets(&self, g: &Globals, https_nodes: bool) -> anyhow::Result<Vec<Target>> {
         if !self.nodes.is_empty() {
             let mut targets = Vec::new();
             for value in &self.nodes {
@@ -233,7 +260,7 @@ impl Generate {
         let status = async { self.remote.registry(g).await?.status().await }
             .await
             .with_context(|| format!("cannot read the nodes from the registry (or {HOW})"))?;
-        let targets = lb::from_status(&status).map_err(usage)?;
+        let targets = lb::from_status(&status, https_nodes).map_err(usage)?;
         if targets.is_empty() {
             return Err(usage(format!(
                 "no nodes to balance: the registry lists no active or draining node ({} inactive, \

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -13,7 +14,7 @@ use crate::cluster::{self, ClusterManager, NodeInfo};
 use crate::config::Config;
 use crate::exit::{ExitCode, UsageError};
 use crate::node::{Node, Stores};
-use crate::server::first_run;
+use crate::server::{self, first_run};
 use crate::systemd::Notifier;
 
 /// Run a server node.
@@ -93,6 +94,21 @@ impl Serve {
         })?;
         let local = listener.local_addr()?;
         let info = node_info(&config, local);
+        // TLS: load the certificate now, so a bad file stops the node before it registers;
+        // SIGHUP reloads it (src/server/tls.rs).
+        let tls = match server::tls::TlsSettings::from_config(config.server.tls.as_ref()) {
+            None => None,
+            Some(settings) => {
+                let tls = server::tls::ServerTls::load(settings)
+                    .map_err(|e| anyhow::Error::new(UsageError(format!("server.tls: {e}"))))?;
+                #[cfg(unix)]
+                tls.clone()
+                    .reload_on_sighup()
+                    .context("cannot install the SIGHUP handler for certificate reloads")?;
+                Some(tls)
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
 
         let Some(backend) = open_backend_patiently(&config.cluster, &notifier).await? else {
             info!("stopped by a signal while waiting for the cluster backend");
@@ -106,7 +122,7 @@ impl Serve {
             url = %info.url,
             cluster = if config.cluster.enabled { "on" } else { "off" },
             backend = %config.cluster.backend,
-            "fleetctl serve listening on http://{local}"
+            "fleetctl serve listening on {scheme}://{local}"
         );
         // Draining lets a load balancer move traffic away first; a standalone server has no
         // peers to move it to, so it stops at once.
@@ -120,7 +136,7 @@ impl Serve {
         // WATCHDOG=1 after every heartbeat tick.
         notify_ready_and_feed_watchdog(node.manager(), &notifier, local);
         let shutdown = drain_on_signal(node.manager().clone(), drain_timeout, notifier.clone());
-        node.serve(listener, shutdown).await?;
+        node.serve(listener, tls, shutdown).await?;
         Ok(ExitCode::OK)
     }
 }

@@ -28,9 +28,10 @@ impl Registry {
         config: &Config,
         server: Option<&str>,
         token: Option<String>,
+        tls: &crate::client::ClientTls,
     ) -> anyhow::Result<Registry> {
         if let Some(url) = server {
-            return Ok(Registry::Remote(AdminClient::new(url, token)?));
+            return Ok(Registry::Remote(AdminClient::new(url, token, tls)?));
         }
         let backend = backend::open(&config.cluster).await.with_context(|| {
             format!(

@@ -56,6 +56,12 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` we believe (CIDR list).
     pub trusted_proxies: Vec<String>,
     pub tls: Option<TlsConfig>,
+    /// A client gets this long for its TLS handshake and for each request head (slowloris).
+    pub header_read_timeout: Secs,
+    /// A whole request, body included, gets this long before 408.
+    pub request_timeout: Secs,
+    /// Requests in progress at once (the health check aside); past it, 503 + Retry-After.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +73,9 @@ impl Default for ServerConfig {
             drain_timeout: Secs::from_secs(10),
             trusted_proxies: vec!["127.0.0.1/32".into()],
             tls: None,
+            header_read_timeout: Secs::from_secs(5),
+            request_timeout: Secs::from_secs(30),
+            max_concurrent_requests: 512,
         }
     }
 }
@@ -74,8 +83,13 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
+    /// PEM certificate chain (the node's certificate first).
     pub cert: Option<PathBuf>,
+    /// PEM private key.
     pub key: Option<PathBuf>,
+    /// PEM CA certificates: clients (the load balancer) must present a certificate signed by
+    /// one of them (mutual TLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Where shared state lives. Each backend module owns its layout; nothing outside it matches
@@ -223,6 +237,9 @@ pub struct SessionsConfig {
     /// Failed logins per user and client address allowed in `login_failure_window` before
     /// further attempts get 429 (counted in the session backend, so shared by every node).
     pub max_login_failures: u32,
+    /// Failed logins per client address (any usernames) allowed in `login_failure_window`,
+    /// so a flood of made-up names from one address is throttled too.
+    pub max_login_failures_per_ip: u32,
     /// The throttling window; it starts at the first failure.
     pub login_failure_window: Secs,
     pub redis: RedisConfig,
@@ -244,6 +261,7 @@ impl Default for SessionsConfig {
             ttl: Secs::from_secs(3600),
             max_lifetime: Secs::from_secs(43_200),
             max_login_failures: 5,
+            max_login_failures_per_ip: 100,
             login_failure_window: Secs::from_secs(900),
             redis: RedisConfig::default(),
             db_path: PathBuf::from("fleet-data/sessions.db"),
@@ -319,6 +337,8 @@ pub struct KeyEntry {
 pub struct AgentConfig {
     pub server: Option<String>,
     pub api_key_file: Option<PathBuf>,
+    /// PEM CA certificates an https:// server must chain to (a private CA).
+    pub ca_file: Option<PathBuf>,
     pub interval: Secs,
 }
 
@@ -327,6 +347,7 @@ impl Default for AgentConfig {
         AgentConfig {
             server: None,
             api_key_file: None,
+            ca_file: None,
             interval: Secs::from_secs(10),
         }
     }

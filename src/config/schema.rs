@@ -84,7 +84,11 @@ const REDIS_DB: Ty = Ty::Int {
     max: i64::MAX,
 };
 
-pub static TLS: &[Field] = &[opt("cert", Ty::Path), opt("key", Ty::Path)];
+pub static TLS: &[Field] = &[
+    opt("cert", Ty::Path),
+    opt("key", Ty::Path),
+    opt("client_ca", Ty::Path),
+];
 
 pub static SERVER: &[Field] = &[
     key("host", Ty::Str),
@@ -93,6 +97,15 @@ pub static SERVER: &[Field] = &[
     key("drain_timeout", Ty::Duration),
     key("trusted_proxies", Ty::List(&Ty::Cidr)),
     opt("tls", Ty::Struct(TLS)),
+    key("header_read_timeout", Ty::Duration),
+    key("request_timeout", Ty::Duration),
+    key(
+        "max_concurrent_requests",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
 ];
 
 pub static CLUSTER: &[Field] = &[
@@ -144,6 +157,13 @@ pub static SESSIONS: &[Field] = &[
             max: 1_000_000,
         },
     ),
+    key(
+        "max_login_failures_per_ip",
+        Ty::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+    ),
     key("login_failure_window", Ty::Duration),
     key("redis", Ty::Struct(REDIS)),
     key("db_path", Ty::Path),
@@ -176,6 +196,7 @@ pub static AUTH: &[Field] = &[
 pub static AGENT: &[Field] = &[
     opt("server", Ty::Url),
     opt("api_key_file", Ty::Path),
+    opt("ca_file", Ty::Path),
     key("interval", Ty::Duration),
 ];
 

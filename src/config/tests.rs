@@ -494,3 +494,38 @@ fn sentinel_passwords_resolve_like_passwords() {
     );
     assert!(!format!("{:?}", c.redacted()).contains("from-env"));
 }
+
+#[test]
+fn trusted_proxies_validate_with_the_parser_the_node_uses() {
+    // `+8` parses as a u8 in Rust; it used to validate and then be dropped at run time.
+    for bad in [
+        "10.0.0.0/+8",
+        "010.0.0.0/8",
+        "10.0.0.0/33",
+        "fd00::/129",
+        "10.0.0/8",
+    ] {
+        let text = format!("server:\n  trusted_proxies: [127.0.0.1/32, {bad}]\n");
+        let p = only_error(&text);
+        assert_eq!(p.key, "server.trusted_proxies[1]", "{bad}: {p}");
+        assert_eq!((p.line, p.column), (2, 35), "{bad}: {p}");
+        assert!(p.message.contains(bad), "{bad}: {p}");
+        // And the running node refuses the same entry.
+        assert!(crate::server::proxy::TrustedProxies::parse(&[bad.to_string()]).is_err());
+    }
+    for good in ["10.0.0.0/8", "192.0.2.7", "::1", "2001:db8::/32"] {
+        let text = format!("server:\n  trusted_proxies: [{good}]\n");
+        assert!(problems(&text).is_empty(), "{good}");
+        assert!(crate::server::proxy::TrustedProxies::parse(&[good.to_string()]).is_ok());
+    }
+}
+
+#[test]
+fn hardening_keys_are_checked() {
+    let p = only_error("server:\n  max_concurrent_requests: 0\n");
+    assert_eq!(p.key, "server.max_concurrent_requests");
+    let p = only_error("server:\n  header_read_timeout: 5 parsecs\n");
+    assert_eq!((p.key.as_str(), p.line), ("server.header_read_timeout", 2));
+    let p = only_error("server:\n  tls: {cert: /a, key: /b, client_cert: /c}\n");
+    assert!(p.hint.unwrap_or_default().contains("client_ca"));
+}

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
@@ -502,16 +501,15 @@ fn scalar(ty: &Ty, text: &str, plain: bool) -> Result<Json, ScalarError> {
                 )),
             }
         }
-        Ty::Cidr => {
-            if is_cidr(text) {
-                Ok(Json::String(text.into()))
-            } else {
-                Err((
-                    None,
-                    Some("write an address (10.0.0.5) or a CIDR block (10.0.0.0/8)".into()),
-                ))
-            }
-        }
+        // The same parser the running node uses (`server::proxy`), so nothing that validates
+        // is dropped at start-up.
+        Ty::Cidr => match crate::server::proxy::Cidr::parse(text) {
+            Ok(_) => Ok(Json::String(text.into())),
+            Err(why) => Err((
+                Some(why),
+                Some("write an address (10.0.0.5) or a CIDR block (10.0.0.0/8)".into()),
+            )),
+        },
         Ty::HostPort => match crate::store::redis::parse_host_port(text) {
             Some(_) => Ok(Json::String(text.into())),
             None => Err((
@@ -614,18 +612,6 @@ fn whole_number(text: &str, plain: bool) -> Option<i128> {
         return None;
     }
     text.parse::<i128>().ok()
-}
-
-fn is_cidr(text: &str) -> bool {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (text, None),
-    };
-    let Ok(ip) = addr.parse::<IpAddr>() else {
-        return false;
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|n| n <= max))
 }
 
 fn describe(ty: &Ty) -> String {

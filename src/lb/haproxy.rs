@@ -15,6 +15,16 @@ pub const BACKEND: &str = "fleet_nodes";
 /// HAProxy 2.6 has no separate key setting on `bind`: `crt` is a PEM with the key in it, or the
 /// key sits next to it as `<crt>.key` (loaded by the default `ssl-load-extra-files`).
 pub fn check_options(opts: &Options) -> Result<(), LbError> {
+    if let Some(n) = &opts.node_tls
+        && let Some(key) = &n.client_key
+        && Some(key) != n.client_cert.as_ref()
+    {
+        return Err(LbError::BadOption(format!(
+            "HAProxy reads the client key from the --node-client-cert PEM itself, not from `{}`; \
+             concatenate certificate and key into one PEM, or drop --node-client-key",
+            key.display()
+        )));
+    }
     if let Some(tls) = &opts.tls
         && let Some(key) = &tls.key
     {
@@ -182,6 +192,17 @@ fn backend(out: &mut String, targets: &[Target], opts: &Options) {
             "    # weight 0: a draining node gets no new requests but finishes the ones it has\n    # (HAProxy's `drain` state); its failing health check takes it out completely.\n",
         );
     }
+    if let Some(n) = &opts.node_tls {
+        out.push_str(
+            "    # TLS to the nodes: each node's certificate must chain to ca-file (the health check\n    # uses the same TLS settings).",
+        );
+        if n.name.is_none() {
+            out.push_str(
+                " The name is checked for nodes given by DNS name; for an IP\n    # address only the chain is (use --node-tls-name for a name every certificate carries).",
+            );
+        }
+        out.push('\n');
+    }
     for t in targets {
         let _ = write!(
             out,
@@ -189,6 +210,20 @@ fn backend(out: &mut String, targets: &[Target], opts: &Options) {
             t.name,
             t.endpoint().to_addr()
         );
+        if let Some(n) = &opts.node_tls {
+            let _ = write!(out, " ssl verify required ca-file {}", n.ca_file.display());
+            let name = n
+                .name
+                .clone()
+                .or_else(|| (t.host.parse::<std::net::IpAddr>().is_err()).then(|| t.host.clone()));
+            if let Some(name) = name {
+                let _ = write!(out, " sni str({name}) verifyhost {name}");
+            }
+            if let Some(cert) = &n.client_cert {
+                let _ = write!(out, " crt {}", cert.display());
+            }
+            out.push_str(" alpn http/1.1");
+        }
         if t.draining {
             out.push_str(" weight 0");
         }

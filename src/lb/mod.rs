@@ -204,7 +204,11 @@ fn sanitize_name(raw: &str) -> String {
 ///
 /// The address is the node's advertised URL (`server.advertise_url`), which is what other nodes
 /// use too; a node without one falls back to `hostname:port`.
-pub fn from_status(status: &ClusterStatus) -> Result<Vec<Target>, LbError> {
+///
+/// `https_nodes`: the LB talks TLS to the nodes (`Options::node_tls`), so every node must
+/// advertise `https://`; otherwise every node must advertise `http://`. A mix is refused, naming
+/// the odd node: one backend section speaks one protocol.
+pub fn from_status(status: &ClusterStatus, https_nodes: bool) -> Result<Vec<Target>, LbError> {
     let mut targets = Vec::new();
     for node in &status.nodes {
         let draining = match node.status {
@@ -222,21 +226,34 @@ pub fn from_status(status: &ClusterStatus) -> Result<Vec<Target>, LbError> {
                 .map_err(|e| bad(e.to_string()))?
         } else {
             let url = reqwest::Url::parse(&node.url).map_err(|e| bad(e.to_string()))?;
-            if url.scheme() != "http" {
-                // Both generators terminate TLS at the LB and talk plain HTTP to the nodes;
-                // re-encrypting needs CA and SNI settings per node that we do not generate yet.
-                return Err(bad(format!(
-                    "the generated configs reach nodes over plain http, not {}; terminate TLS at \
-                     the load balancer (--tls-cert) and advertise http:// URLs, or give the nodes \
-                     with --node",
-                    url.scheme()
-                )));
+            match (url.scheme(), https_nodes) {
+                ("http", false) | ("https", true) => {}
+                ("https", false) => {
+                    return Err(bad(
+                        "the node serves HTTPS: pass --node-ca-file FILE (the CA that signed the \
+                         nodes' certificates) so the load balancer speaks TLS to the nodes and \
+                         verifies them"
+                            .into(),
+                    ));
+                }
+                ("http", true) => {
+                    return Err(bad(
+                        "--node-ca-file makes the load balancer speak TLS to every node, but this \
+                         node advertises plain http://; serve TLS on every node or on none"
+                            .into(),
+                    ));
+                }
+                (other, _) => {
+                    return Err(bad(format!("`{other}://` is neither http:// nor https://")));
+                }
             }
             // host_str keeps IPv6 in brackets, which is what parse_node expects.
             let host = url
                 .host_str()
                 .ok_or_else(|| bad("the URL has no host".into()))?;
-            let port = url.port_or_known_default().unwrap_or(80);
+            let port = url
+                .port_or_known_default()
+                .unwrap_or(if https_nodes { 443 } else { 80 });
             parse_node(&format!("{host}:{port}")).map_err(|e| bad(e.to_string()))?
         };
         targets.push(Target {
@@ -261,7 +278,24 @@ pub enum Balance {
     Source,
 }
 
-/// TLS on the LB's frontend. Nodes behind it are always reached over plain HTTP.
+/// TLS between the load balancer and the nodes (`server.tls` on the nodes): the LB verifies
+/// each node's certificate against `ca_file` and, with `client_cert`, presents its own (for
+/// nodes with `server.tls.client_ca`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeTls {
+    /// PEM CA certificate(s) the nodes' certificates chain to.
+    pub ca_file: PathBuf,
+    /// The name every node's certificate carries, sent as SNI and checked. `None`: HAProxy
+    /// checks each node's host name when it is a DNS name (chain only for IP addresses);
+    /// nginx, which checks one name for the whole upstream, uses the nodes' common host.
+    pub name: Option<String>,
+    /// HAProxy: one PEM with the LB's client certificate and key. nginx: the certificate.
+    pub client_cert: Option<PathBuf>,
+    /// nginx: the client key (defaults to `client_cert`, for a combined PEM).
+    pub client_key: Option<PathBuf>,
+}
+
+/// TLS on the LB's frontend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tls {
     /// HAProxy: one PEM with certificate chain and key (or the key in `<cert>.key`).
@@ -278,6 +312,8 @@ pub struct Options {
     /// Where the LB listens.
     pub bind: Endpoint,
     pub tls: Option<Tls>,
+    /// TLS to the nodes; `None` reaches them over plain HTTP.
+    pub node_tls: Option<NodeTls>,
     pub balance: Balance,
     /// HAProxy `inter`: time between active health checks. nginx OSS has no active checks; it
     /// derives `fail_timeout` from it (see `nginx.rs`).
@@ -302,6 +338,7 @@ impl Default for Options {
                 port: 80,
             },
             tls: None,
+            node_tls: None,
             balance: Balance::default(),
             check_interval: Duration::from_secs(2),
             fall: 3,
@@ -330,9 +367,18 @@ impl Options {
             .tls
             .iter()
             .flat_map(|t| std::iter::once(&t.cert).chain(t.key.as_ref()))
+            .chain(self.node_tls.iter().flat_map(|n| {
+                std::iter::once(&n.ca_file)
+                    .chain(n.client_cert.as_ref())
+                    .chain(n.client_key.as_ref())
+            }))
             .chain(self.runtime_dir.as_ref())
         {
             check_path(path)?;
+        }
+        if let Some(name) = self.node_tls.as_ref().and_then(|n| n.name.as_deref()) {
+            check_hostname(name)
+                .map_err(|r| LbError::BadOption(format!("--node-tls-name: {r}")))?;
         }
         Ok(())
     }
@@ -378,6 +424,15 @@ impl Kind {
         match self {
             Kind::Haproxy => haproxy::check_options(opts),
             Kind::Nginx => Ok(()),
+        }
+    }
+
+    /// Option and target combinations this load balancer cannot express (nginx: one TLS name
+    /// for nodes on different hosts).
+    pub fn check_targets(self, targets: &[Target], opts: &Options) -> Result<(), LbError> {
+        match self {
+            Kind::Haproxy => Ok(()),
+            Kind::Nginx => nginx::check_options(targets, opts),
         }
     }
 
@@ -479,7 +534,7 @@ mod tests {
             node("e;{x}", NodeState::Active, ""),
             node("f", NodeState::Active, "http://node-f.example"),
         ]);
-        let got = from_status(&s).unwrap();
+        let got = from_status(&s, false).unwrap();
         let summary: Vec<_> = got
             .iter()
             .map(|t| (t.name.as_str(), t.endpoint().to_addr(), t.draining))
@@ -496,10 +551,26 @@ mod tests {
     }
 
     #[test]
-    fn lb_from_status_refuses_https_nodes_naming_the_node() {
+    fn lb_from_status_matches_the_nodes_scheme_naming_the_odd_node() {
         let s = status(vec![node("a", NodeState::Active, "https://10.0.0.1:8768")]);
-        let e = from_status(&s).unwrap_err().to_string();
-        assert!(e.contains("node `a`") && e.contains("plain http"), "{e}");
+        let e = from_status(&s, false).unwrap_err().to_string();
+        assert!(
+            e.contains("node `a`") && e.contains("--node-ca-file"),
+            "{e}"
+        );
+        let got = from_status(&s, true).unwrap();
+        assert_eq!(got[0].endpoint().to_addr(), "10.0.0.1:8768");
+        let mixed = status(vec![
+            node("a", NodeState::Active, "https://10.0.0.1:8768"),
+            node("b", NodeState::Active, "http://10.0.0.2:8768"),
+        ]);
+        let e = from_status(&mixed, true).unwrap_err().to_string();
+        assert!(
+            e.contains("node `b`") && e.contains("every node or on none"),
+            "{e}"
+        );
+        let default_port = status(vec![node("c", NodeState::Active, "https://node-c.example")]);
+        assert_eq!(from_status(&default_port, true).unwrap()[0].port, 443);
     }
 
     #[test]

@@ -9,13 +9,59 @@
 
 use std::fmt::Write;
 
-use super::{Balance, GENERATED_BY, Options, Target};
+use super::{Balance, GENERATED_BY, LbError, Options, Target};
 
 /// Upstream name in the full config and in fragments; `proxy_pass http://fleet_nodes` uses it.
 pub const UPSTREAM: &str = "fleet_nodes";
 
 /// The config text: a complete file, or with `opts.fragment` only the `upstream` block (for
 /// inclusion inside an existing `http {}`).
+/// nginx checks one name for every node of an upstream: `--node-tls-name`, else the host the
+/// nodes share; nodes on different hosts without a common name are refused.
+pub fn check_options(targets: &[Target], opts: &Options) -> Result<(), LbError> {
+    if let Some(n) = &opts.node_tls
+        && n.name.is_none()
+        && targets.iter().any(|t| t.host != targets[0].host)
+    {
+        return Err(LbError::BadOption(
+            "nginx verifies one certificate name for every node (proxy_ssl_name): pass \
+             --node-tls-name NAME with a name every node's certificate carries"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn node_tls_directives(targets: &[Target], opts: &Options) -> String {
+    let Some(n) = &opts.node_tls else {
+        return String::new();
+    };
+    let name = n
+        .name
+        .clone()
+        .or_else(|| targets.first().map(|t| t.host.clone()))
+        .unwrap_or_else(|| "localhost".into());
+    let mut d = String::new();
+    d.push_str(
+        "\n            # TLS to the nodes: verify each node's certificate against the CA and the name.",
+    );
+    let _ = write!(
+        d,
+        "\n            proxy_ssl_verify on;\n            proxy_ssl_trusted_certificate {};\n            proxy_ssl_verify_depth 3;\n            proxy_ssl_server_name on;\n            proxy_ssl_name {name};\n            proxy_ssl_protocols TLSv1.2 TLSv1.3;\n            # Reuse TLS sessions to the nodes, so keep-alive misses cost less.\n            proxy_ssl_session_reuse on;",
+        n.ca_file.display()
+    );
+    if let Some(cert) = &n.client_cert {
+        let key = n.client_key.as_ref().unwrap_or(cert);
+        let _ = write!(
+            d,
+            "\n            proxy_ssl_certificate {};\n            proxy_ssl_certificate_key {};",
+            cert.display(),
+            key.display()
+        );
+    }
+    d
+}
+
 pub fn render(targets: &[Target], opts: &Options) -> String {
     let mut out = String::new();
     let draining = targets.iter().filter(|t| t.draining).count();
@@ -153,10 +199,16 @@ fn server(out: &mut String, targets: &[Target], opts: &Options) {
     }
     // Each node tried at most once per request.
     let tries = targets.len().max(1);
+    let scheme = if opts.node_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let node_tls = node_tls_directives(targets, opts);
     let _ = writeln!(
         out,
         "        location / {{
-            proxy_pass http://{UPSTREAM};
+            proxy_pass {scheme}://{UPSTREAM};{node_tls}
             # Keep-alive to the nodes needs HTTP/1.1 and no `Connection: close`.
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";

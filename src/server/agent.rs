@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
+use super::hardening::{BodyError, read_body};
 use super::metrics::Rejection;
 use crate::credentials::API_KEY_PREFIX;
 use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
@@ -47,10 +48,6 @@ pub async fn report(
     let key = agent_key(&state, &parts).inspect_err(|_| {
         metrics.report_rejected(Rejection::Unauthorized);
     })?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("(not visible ASCII)"));
@@ -67,32 +64,27 @@ pub async fn report(
         metrics.report_rejected(why);
         ApiError::new(status, e.to_string())
     };
-    // Refuse a declared oversize body before reading a byte of it.
-    if declared.is_some_and(|n| n > REPORT_BODY_LIMIT) {
-        return Err(refuse(body_too_large()));
-    }
-    let bytes = axum::body::to_bytes(body, REPORT_BODY_LIMIT)
+    // A declared oversize body is refused before a byte of it is read; "too large" is told
+    // from other read errors by the error's type (`hardening::read_body`).
+    let bytes = read_body(headers, body, REPORT_BODY_LIMIT)
         .await
-        .map_err(|e| {
-            if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit")
-            {
-                refuse(body_too_large())
-            } else {
+        .map_err(|e| match e {
+            BodyError::TooLarge { .. } => refuse(body_too_large()),
+            BodyError::Read(why) => {
                 metrics.report_rejected(Rejection::Malformed);
-                ApiError::bad_request(format!("could not read the request body: {e}"))
+                ApiError::bad_request(format!("could not read the request body: {why}"))
             }
         })?;
     let store = state.fleet();
     // Future timestamps are judged by the store's clock, the one every node shares.
     let now = store.now().await.map_err(|e| {
         metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::unavailable(e.to_string())
+        ApiError::from(e)
     })?;
     let report = Report::parse(content_type, &bytes, now).map_err(refuse)?;
     let recorded = store.record(&report, &key).await.map_err(|e| {
         metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::unavailable(e.to_string())
+        ApiError::from(e)
     })?;
     metrics.report_accepted();
     Ok((

@@ -52,12 +52,17 @@ pub struct WebAuth {
     proxies: TrustedProxies,
     /// This node terminates TLS itself (`server.tls`).
     tls: bool,
-    /// `sessions.max_login_failures` and `sessions.login_failure_window`.
+    /// `sessions.max_login_failures`, `max_login_failures_per_ip` and
+    /// `login_failure_window`.
     pub max_login_failures: u32,
+    pub max_login_failures_per_ip: u32,
     pub login_failure_window: Duration,
     /// Absolute lifetime, the cookie's `Max-Age`.
     pub max_lifetime: Duration,
     touch_every: Duration,
+    /// argon2 verifications, one per core at most (see `verify_pool.rs`): a flood of logins
+    /// waits here instead of exhausting the node's CPU and memory.
+    pub verifier: super::verify_pool::VerifyPool,
 }
 
 impl WebAuth {
@@ -68,9 +73,11 @@ impl WebAuth {
             proxies: TrustedProxies::from_config(&config.server.trusted_proxies),
             tls: config.server.tls.is_some(),
             max_login_failures: s.max_login_failures.max(1),
+            max_login_failures_per_ip: s.max_login_failures_per_ip.max(1),
             login_failure_window: s.login_failure_window.as_duration(),
             max_lifetime: s.max_lifetime.as_duration(),
             touch_every: TOUCH_EVERY.min(s.ttl.as_duration() / 10),
+            verifier: super::verify_pool::VerifyPool::per_core(),
         }
     }
 
@@ -144,10 +151,19 @@ impl AuthRejection {
 /// A store failure as an HTTP error: 503 with the reason for an outage.
 pub fn session_error(e: &SessionError) -> ApiError {
     match e {
-        SessionError::Unavailable { .. } => {
-            ApiError::unavailable(format!("{e}; your session is kept, retry in a moment"))
+        SessionError::Unavailable { backend, .. } => {
+            tracing::warn!(error = %e, "session store unavailable");
+            ApiError::unavailable(format!(
+                "the {backend} session store is unavailable; your session is kept, retry in a moment"
+            ))
         }
-        other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        other => {
+            tracing::error!(error = %other, "session store error");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the session store failed; the node's log says why",
+            )
+        }
     }
 }
 

@@ -42,9 +42,46 @@ impl ApiError {
     }
 }
 
+/// Backend failures by kind: an outage is 503 (retry later), a node id that cannot name a
+/// node is the caller's mistake (400), and a record the backend cannot read is our problem:
+/// 500, with the details in the log rather than in the answer.
 impl From<crate::cluster::BackendError> for ApiError {
     fn from(e: crate::cluster::BackendError) -> ApiError {
-        ApiError::unavailable(e.to_string())
+        use crate::cluster::BackendError;
+        match &e {
+            BackendError::Unavailable { backend, .. } => {
+                tracing::warn!(error = %e, "cluster backend unavailable");
+                ApiError::unavailable(format!(
+                    "the {backend} cluster backend is unavailable; retry in a moment"
+                ))
+            }
+            BackendError::InvalidNodeId { .. } => ApiError::bad_request(e.to_string()),
+            BackendError::Corrupt { backend, .. } => {
+                tracing::error!(error = %e, "corrupt record in the cluster backend");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "the {backend} backend holds a corrupt record for this node; the node's log names it, and `fleetctl nodes remove --force` clears it"
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// A fleet store outage: 503 naming the backend, not where it lives (that goes to the log).
+impl From<crate::fleet::StoreError> for ApiError {
+    fn from(e: crate::fleet::StoreError) -> ApiError {
+        use crate::fleet::StoreError;
+        tracing::warn!(error = %e, "fleet store unavailable");
+        match &e {
+            StoreError::Unavailable { backend, .. } => ApiError::unavailable(format!(
+                "the {backend} fleet store is unavailable; retry in a moment"
+            )),
+            StoreError::Config(_) => {
+                ApiError::unavailable("the fleet store cannot be used; the node's log says why")
+            }
+        }
     }
 }
 

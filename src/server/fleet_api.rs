@@ -184,5 +184,5 @@ pub async fn keys(
 }
 
 fn unavailable(e: crate::fleet::StoreError) -> ApiError {
-    ApiError::unavailable(e.to_string())
+    ApiError::from(e)
 }

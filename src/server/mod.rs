@@ -12,24 +12,26 @@ pub mod cookie;
 pub mod error;
 pub mod first_run;
 pub mod fleet_api;
+pub mod hardening;
 pub mod health;
+pub mod listener;
 pub mod metrics;
 pub mod proxy;
+pub mod tls;
+pub mod verify_pool;
 pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::cluster::{ClusterManager, ClusterStatus, Health};
 use crate::config::Config;
@@ -37,10 +39,6 @@ use crate::fleet::FleetStore;
 use crate::fleet::view::Thresholds;
 use error::ApiError;
 
-/// Largest request body any route accepts; agent reports are a few KiB.
-pub const BODY_LIMIT: usize = 1024 * 1024;
-/// A request (including reading a slow client's body) gets this long before 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every response names the node that served it, so operators (and failover tests) can tell
 /// which node behind the load balancer answered.
 pub const NODE_HEADER: &str = "x-fleet-node";
@@ -137,8 +135,30 @@ impl AppState {
 
 /// The whole router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    // --- hardening (issue 11): every route but the health check shares one concurrency
+    // limit; `hardening::harden` adds the rest of the layers to all of them. ---
+    let limits = hardening::Limits::from_config(&state.config().server);
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests));
+    let limited = hardening::concurrency_limit(routes(), permits);
+    let router = Router::new()
         .route("/api/fleet/cluster/health", get(health::health))
+        .merge(limited)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), node_headers));
+    hardening::harden(router, limits)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Every route but the health check.
+fn routes() -> Router<AppState> {
+    Router::new()
         .route("/api/fleet/cluster/status", get(cluster_api::status))
         .route("/api/fleet/cluster/nodes", get(cluster_api::nodes))
         .route("/api/fleet/cluster/nodes/{id}", delete(cluster_api::remove))
@@ -157,21 +177,6 @@ pub fn app(state: AppState) -> Router {
         .route("/api/fleet/keys", get(fleet_api::keys))
         .route("/metrics", get(metrics::metrics))
         .merge(web::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), node_headers))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -201,15 +206,17 @@ async fn node_headers(State(state): State<AppState>, req: Request, next: Next) -
     res
 }
 
-/// Serve `state` on `listener` until `shutdown` completes, then stop accepting and let
-/// in-flight requests finish.
+/// Serve `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
+/// then stop accepting and let in-flight requests finish. See `listener.rs`.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    tls: Option<Arc<tls::ServerTls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let opts = listener::ListenOptions {
+        header_read_timeout: state.config().server.header_read_timeout.as_duration(),
+        ..listener::ListenOptions::default()
+    };
+    listener::serve(app(state), listener, tls, opts, shutdown).await
 }

@@ -10,31 +10,35 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use ipnet::IpNet;
 
-/// An IP network such as `10.0.0.0/8` or a single address (`127.0.0.1` = `/32`).
+/// An IP network such as `10.0.0.0/8` or a single address (`127.0.0.1` = `/32`): an
+/// [`ipnet::IpNet`], parsed here and only here, by `config validate` and the running node
+/// alike, so an entry that validates is an entry that is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
-    /// Parse `addr` or `addr/prefix`. `None` for anything else (config validation has already
-    /// rejected such entries with a line and column).
-    pub fn parse(text: &str) -> Option<Cidr> {
+    /// Parse `addr` or `addr/prefix`, saying what is wrong otherwise.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
         let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
-        };
-        let network: IpAddr = addr.parse().ok()?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => p.parse().ok()?,
-            Some(_) => return None,
-            None => max,
-        };
-        (prefix <= max).then_some(Cidr { network, prefix })
+        if let Some((addr, _)) = text.split_once('/') {
+            // ipnet reads `010.0.0.0` as 10.0.0.0; other tools read it as octal. Refuse it, as
+            // the standard address parser does.
+            return match (addr.parse::<IpAddr>(), text.parse::<IpNet>()) {
+                (Ok(_), Ok(net)) => Ok(Cidr(net)),
+                _ => Err(format!(
+                    "`{text}` is not a CIDR block (address/prefix length, e.g. 10.0.0.0/8)"
+                )),
+            };
+        }
+        text.parse::<IpAddr>()
+            .map(|ip| Cidr(IpNet::from(ip)))
+            .map_err(|_| format!("`{text}` is not an IP address"))
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.0.prefix_len()
     }
 
     /// Whether `ip` is inside this network. IPv4-mapped IPv6 peers (`::ffff:10.0.0.1`, what a
@@ -44,26 +48,8 @@ impl Cidr {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
-                u128::from(u32::from(net)),
-                u128::from(u32::from(ip)),
-                self.prefix,
-                32,
-            ),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(u128::from(net), u128::from(ip), self.prefix, 128)
-            }
-            _ => false,
-        }
+        self.0.contains(&ip)
     }
-}
-
-/// Whether the top `prefix` bits of two `width`-bit numbers agree.
-fn prefix_eq(a: u128, b: u128, prefix: u8, width: u32) -> bool {
-    let shift = width - u32::from(prefix);
-    // A shift of 128 would overflow; /0 matches everything.
-    shift >= 128 || (a >> shift) == (b >> shift)
 }
 
 /// `server.trusted_proxies`, parsed once.
@@ -71,8 +57,31 @@ fn prefix_eq(a: u128, b: u128, prefix: u8, width: u32) -> bool {
 pub struct TrustedProxies(Vec<Cidr>);
 
 impl TrustedProxies {
+    /// Every entry, or the first that does not parse (`config validate` has refused such a
+    /// config already, with its line and column).
+    pub fn parse(entries: &[String]) -> Result<TrustedProxies, String> {
+        entries
+            .iter()
+            .map(|e| Cidr::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map(TrustedProxies)
+    }
+
+    /// Like [`TrustedProxies::parse`]; an entry that does not parse is logged and trusts
+    /// nobody (never more than the operator wrote).
     pub fn from_config(entries: &[String]) -> TrustedProxies {
-        TrustedProxies(entries.iter().filter_map(|e| Cidr::parse(e)).collect())
+        TrustedProxies(
+            entries
+                .iter()
+                .filter_map(|e| {
+                    Cidr::parse(e)
+                        .inspect_err(|why| {
+                            tracing::error!("server.trusted_proxies: {why}; entry ignored")
+                        })
+                        .ok()
+                })
+                .collect(),
+        )
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -156,10 +165,10 @@ mod tests {
 
     #[test]
     fn cidr_parses_addresses_and_blocks() {
-        assert_eq!(Cidr::parse("127.0.0.1").unwrap().prefix, 32);
-        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().prefix, 8);
-        assert_eq!(Cidr::parse("::1").unwrap().prefix, 128);
-        assert_eq!(Cidr::parse("fd00::/8").unwrap().prefix, 8);
+        assert_eq!(Cidr::parse("127.0.0.1").unwrap().prefix(), 32);
+        assert_eq!(Cidr::parse("10.0.0.0/8").unwrap().prefix(), 8);
+        assert_eq!(Cidr::parse("::1").unwrap().prefix(), 128);
+        assert_eq!(Cidr::parse("fd00::/8").unwrap().prefix(), 8);
         for bad in [
             "",
             "10.0.0.0/33",
@@ -167,9 +176,14 @@ mod tests {
             "10.0.0/8",
             "10.0.0.0/",
             "10.0.0.0/+8",
+            "10.0.0.0/-8",
+            "10.0.0.0/ 8",
+            "010.0.0.0/8",
             "x/8",
+            "10.0.0.0/8/8",
         ] {
-            assert_eq!(Cidr::parse(bad), None, "{bad}");
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+            assert!(TrustedProxies::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }
 

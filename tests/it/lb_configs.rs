@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use fleetctl::lb::{self, Balance, Endpoint, Kind, Options, Target, Tls};
+use fleetctl::lb::{self, Balance, Endpoint, Kind, NodeTls, Options, Target, Tls};
 
 use crate::support::lb::{LbProcess, wait_port};
 use crate::support::{fleetctl_bin, free_port, require_binary};
@@ -107,6 +107,75 @@ fn lb_snapshot_nginx_tls() {
         ..opts()
     };
     insta::assert_snapshot!("nginx_tls", lb::nginx::render(&cluster(), &o));
+}
+
+/// TLS to the nodes with a client certificate (nodes with `server.tls.client_ca`).
+fn node_tls(ca: &Path, cert: &Path, key: Option<&Path>) -> NodeTls {
+    NodeTls {
+        ca_file: ca.to_path_buf(),
+        name: Some("fleet-node".into()),
+        client_cert: Some(cert.to_path_buf()),
+        client_key: key.map(Path::to_path_buf),
+    }
+}
+
+#[test]
+fn lb_snapshot_haproxy_tls_to_nodes() {
+    let o = Options {
+        node_tls: Some(node_tls(
+            Path::new("/etc/fleet/tls/ca.pem"),
+            Path::new("/etc/fleet/tls/lb-client.pem"),
+            None,
+        )),
+        ..opts()
+    };
+    insta::assert_snapshot!("haproxy_tls_to_nodes", lb::haproxy::render(&cluster(), &o));
+    // Without a common name, HAProxy checks names only for DNS hosts.
+    let o = Options {
+        node_tls: Some(NodeTls {
+            ca_file: "/etc/fleet/tls/ca.pem".into(),
+            name: None,
+            client_cert: None,
+            client_key: None,
+        }),
+        ..opts()
+    };
+    let text = lb::haproxy::render(
+        &[
+            target("n1", "node-1.example", 8768, false),
+            target("n2", "10.0.0.2", 8768, false),
+        ],
+        &o,
+    );
+    assert!(text.contains("server n1 node-1.example:8768 check ssl verify required ca-file /etc/fleet/tls/ca.pem sni str(node-1.example) verifyhost node-1.example alpn http/1.1"), "{text}");
+    assert!(text.contains("server n2 10.0.0.2:8768 check ssl verify required ca-file /etc/fleet/tls/ca.pem alpn http/1.1"), "{text}");
+}
+
+#[test]
+fn lb_snapshot_nginx_tls_to_nodes() {
+    let o = Options {
+        node_tls: Some(node_tls(
+            Path::new("/etc/fleet/tls/ca.pem"),
+            Path::new("/etc/fleet/tls/lb-client.crt"),
+            Some(Path::new("/etc/fleet/tls/lb-client.key")),
+        )),
+        ..opts()
+    };
+    Kind::Nginx.check_targets(&cluster(), &o).unwrap();
+    insta::assert_snapshot!("nginx_tls_to_nodes", lb::nginx::render(&cluster(), &o));
+    // Nodes on different hosts and no common name: nginx cannot check them all.
+    let o = Options {
+        node_tls: Some(NodeTls {
+            name: None,
+            ..node_tls(Path::new("/ca.pem"), Path::new("/c.pem"), None)
+        }),
+        ..opts()
+    };
+    let e = Kind::Nginx
+        .check_targets(&cluster(), &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--node-tls-name"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,15 +316,54 @@ fn variants(dir: &Path, tls: Tls) -> Vec<(String, Vec<Target>, Options)> {
     out
 }
 
+/// The TLS-to-nodes variants, with real files (the validators open them).
+fn node_tls_variants(
+    dir: &Path,
+    client_cert: &Path,
+    client_key: Option<&Path>,
+    ca: &Path,
+) -> Vec<(String, Vec<Target>, Options)> {
+    let base = Options {
+        runtime_dir: Some(dir.to_path_buf()),
+        bind: lb::parse_bind("127.0.0.1:18080").unwrap(),
+        ..opts()
+    };
+    vec![
+        (
+            "tls_to_nodes_mtls".into(),
+            cluster(),
+            Options {
+                node_tls: Some(node_tls(ca, client_cert, client_key)),
+                ..base.clone()
+            },
+        ),
+        (
+            "tls_to_nodes_verify_only".into(),
+            vec![target("one", "127.0.0.1", 8768, false)],
+            Options {
+                node_tls: Some(NodeTls {
+                    ca_file: ca.to_path_buf(),
+                    name: None,
+                    client_cert: None,
+                    client_key: None,
+                }),
+                ..base.clone()
+            },
+        ),
+    ]
+}
+
 #[test]
 fn lb_every_haproxy_variant_passes_haproxy_c() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, _, combined) = self_signed(dir.path());
+    let (cert, _, combined) = self_signed(dir.path());
     let tls = Tls {
-        cert: combined,
+        cert: combined.clone(),
         key: None,
     };
-    for (label, targets, o) in variants(dir.path(), tls) {
+    let mut all = variants(dir.path(), tls);
+    all.extend(node_tls_variants(dir.path(), &combined, None, &cert));
+    for (label, targets, o) in all {
         Kind::Haproxy.check_options(&o).unwrap();
         let text = lb::haproxy::render(&targets, &o);
         let text = if o.fragment {
@@ -278,10 +386,12 @@ fn lb_every_nginx_variant_passes_nginx_t() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, _) = self_signed(dir.path());
     let tls = Tls {
-        cert,
-        key: Some(key),
+        cert: cert.clone(),
+        key: Some(key.clone()),
     };
-    for (label, targets, o) in variants(dir.path(), tls) {
+    let mut all = variants(dir.path(), tls);
+    all.extend(node_tls_variants(dir.path(), &cert, Some(&key), &cert));
+    for (label, targets, o) in all {
         if label == "default_paths" {
             // /run/nginx.pid and /var/log/nginx need root; the snapshot covers this variant.
             continue;

@@ -33,13 +33,16 @@ use serde_json::json;
 use maud::html;
 
 use crate::credentials;
+use crate::server::AppState;
 use crate::server::auth::{self, LoggedIn};
 use crate::server::cookie::{self, Presented};
 use crate::server::error::ApiError;
-use crate::server::{AppState, BODY_LIMIT};
+use crate::server::hardening::{self, FORM_BODY_LIMIT};
 
 /// Where a successful form login lands.
 pub const AFTER_LOGIN: &str = "/dashboard";
+/// How long a login waits for a free password-check slot before 503 + Retry-After.
+const VERIFY_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The one answer to a bad username or a bad password.
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
@@ -122,10 +125,8 @@ fn decode<T: serde::de::DeserializeOwned>(
     }
 }
 
-async fn read_body(body: axum::body::Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))
+async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<Bytes, ApiError> {
+    Ok(hardening::read_body(&parts.headers, body, FORM_BODY_LIMIT).await?)
 }
 
 /// `GET /login`
@@ -169,13 +170,28 @@ async fn login(State(state): State<AppState>, req: Request) -> Response {
                 .insert(RETRY_AFTER, HeaderValue::from(retry_after));
             res
         }
+        Err(LoginError::Busy) => {
+            let mut res = ApiError::unavailable(
+                "too many logins in progress on this node; retry in a moment",
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            res
+        }
         Err(LoginError::Api(e)) => e.into_response(),
     }
 }
 
 enum LoginError {
-    BadCredentials { username: String },
-    Throttled { retry_after: u64 },
+    BadCredentials {
+        username: String,
+    },
+    Throttled {
+        retry_after: u64,
+    },
+    /// Every password-check slot stayed taken for `VERIFY_QUEUE_WAIT`.
+    Busy,
     Api(ApiError),
 }
 
@@ -191,21 +207,28 @@ async fn try_login(
     body: axum::body::Body,
 ) -> Result<Response, LoginError> {
     check_same_origin(parts)?;
-    let body = read_body(body).await?;
+    let body = read_body(parts, body).await?;
     let creds: Credentials = decode(parts, &body, "login")?;
     let web = state.web();
     let store = web.store();
     let client = web.client(parts);
 
     // Count the attempt before checking the password: parallel guesses cannot slip past the
-    // limit, and while locked out even the right password is refused. Success clears it.
+    // limit, and while locked out even the right password is refused. Success clears the
+    // (address, user) count; the per-address count runs out with its window, so one valid
+    // account cannot reset it for a flood of made-up names from the same address.
     let key = throttle_key(client.ip, &creds.username);
+    let ip_key = ip_throttle_key(client.ip);
+    let ip_attempts = store
+        .record_failure(&ip_key, web.login_failure_window)
+        .await
+        .map_err(|e| auth::session_error(&e))?;
     let attempts = store
         .record_failure(&key, web.login_failure_window)
         .await
         .map_err(|e| auth::session_error(&e))?;
-    if attempts > web.max_login_failures {
-        tracing::warn!(user = %creds.username, ip = ?client.ip, attempts, "login throttled");
+    if attempts > web.max_login_failures || ip_attempts > web.max_login_failures_per_ip {
+        tracing::warn!(user = %creds.username, ip = ?client.ip, attempts, ip_attempts, "login throttled");
         return Err(LoginError::Throttled {
             // The window runs from the first failure; its full length is an upper bound.
             retry_after: web.login_failure_window.as_secs().max(1),
@@ -222,11 +245,13 @@ async fn try_login(
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
     let password = creds.password;
-    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let matches =
-        tokio::task::spawn_blocking(move || credentials::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+    // argon2 takes tens of milliseconds of CPU and 19 MiB: it runs on the verifier threads,
+    // one per core; a login that cannot get one soon is told to retry.
+    let matches = web
+        .verifier
+        .verify(hash, password, VERIFY_QUEUE_WAIT)
+        .await
+        .map_err(|_| LoginError::Busy)?;
     if !(known && matches) {
         tracing::info!(user = %creds.username, ip = ?client.ip, attempts, "login failed");
         return Err(LoginError::BadCredentials {
@@ -277,6 +302,12 @@ async fn try_login(
 fn throttle_key(ip: Option<IpAddr>, username: &str) -> String {
     let ip = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     format!("login:{ip}:{}", credentials::sha256_hex(username))
+}
+
+/// The per-address counter's key: every username from one client address.
+fn ip_throttle_key(ip: Option<IpAddr>) -> String {
+    let ip = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    format!("login-ip:{ip}")
 }
 
 /// Refuse a login posted from another site's page. Browsers send `Origin` on cross-origin
@@ -350,6 +381,8 @@ async fn try_logout(
     parts: &Parts,
     body: axum::body::Body,
 ) -> Result<bool, ApiError> {
+    // The body first: an oversize one is refused (413) whether or not there is a session.
+    let body = read_body(parts, body).await?;
     let Presented::Id { id, .. } = cookie::presented(&parts.headers) else {
         return Ok(false);
     };
@@ -357,7 +390,6 @@ async fn try_logout(
     let Some(session) = store.load(&id).await.map_err(|e| auth::session_error(&e))? else {
         return Ok(false);
     };
-    let body = read_body(body).await?;
     let presented = match auth::csrf_header(&parts.headers) {
         Some(t) => Some(t.to_string()),
         None if body.is_empty() => None,

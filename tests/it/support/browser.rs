@@ -60,6 +60,12 @@ pub struct ConsoleMessage {
 impl Browser {
     /// Start chromedriver on a free port and open a headless Chromium window of 1280×900.
     pub async fn start() -> Browser {
+        Self::start_with_args(&[]).await
+    }
+
+    /// Like [`Browser::start`], with extra Chromium flags (e.g. the SPKI of a test
+    /// certificate to trust).
+    pub async fn start_with_args(extra: &[String]) -> Browser {
         let chromium = require_binary("chromium", "chromium");
         let chromedriver = require_binary("chromedriver", "chromium-driver");
         let profile = tempfile::tempdir().expect("profile dir");
@@ -80,25 +86,27 @@ impl Browser {
             std::fs::read_to_string(&driver_log).unwrap_or_default()
         });
         let user_data = profile.path().join("chromium");
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            "--no-default-browser-check".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-extensions".into(),
+            "--password-store=basic".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", user_data.display()),
+        ];
+        args.extend(extra.iter().cloned());
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--no-default-browser-check",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-extensions",
-                    "--password-store=basic",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", user_data.display()),
-                ],
+                "args": args,
             },
             "goog:loggingPrefs": { "browser": "ALL" },
         });

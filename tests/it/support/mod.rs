@@ -3,12 +3,14 @@
 
 pub mod app;
 pub mod browser;
+pub mod certs;
 pub mod lb;
 pub mod load;
 pub mod node;
 pub mod redis_ha;
 pub mod redis_server;
 pub mod redis_target;
+pub mod reliability;
 pub mod tls;
 
 use std::net::TcpListener;

@@ -117,6 +117,11 @@ impl Node {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The node's URL when it serves `server.tls`.
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
