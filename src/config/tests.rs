@@ -459,10 +459,24 @@ fn single_redis_in_cluster_mode_is_a_warning() {
     let keys: Vec<&str> = spof.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
+        ["cluster.redis_host"],
+        "one Redis, one warning: {ps:#?}"
+    );
+    assert!(spof[0].message.contains("use Sentinel (see docs/"));
+    // A second, different server is a second single point of failure.
+    let ps = problems(
+        "cluster: {enabled: true, backend: redis}\nsessions: {backend: redis, redis: {host: r2}}\n",
+    );
+    let keys: Vec<&str> = ps
+        .iter()
+        .filter(|p| p.message.contains("single point of failure"))
+        .map(|p| p.key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
         ["cluster.redis_host", "sessions.redis.host"],
         "{ps:#?}"
     );
-    assert!(spof[0].message.contains("use Sentinel (see docs/"));
     let ps = problems(
         "cluster: {enabled: true, backend: redis, redis_sentinels: [\"a:1\"], redis_master_name: m}\n",
     );

@@ -917,6 +917,8 @@ struct RedisLocation<'a> {
     prefix: &'static str,
     /// The section's backend is `redis`, so these settings are used.
     used: bool,
+    host: &'a str,
+    port: u16,
     sentinels: &'a [String],
     master_name: Option<&'a str>,
     tls: bool,
@@ -932,6 +934,8 @@ fn redis_locations(c: &Config, w: &mut Walker) {
         RedisLocation {
             prefix: "cluster.redis_",
             used: cl.backend == BackendKind::Redis,
+            host: &cl.redis_host,
+            port: cl.redis_port,
             sentinels: &cl.redis_sentinels,
             master_name: cl.redis_master_name.as_deref(),
             tls: cl.redis_tls,
@@ -942,6 +946,7 @@ fn redis_locations(c: &Config, w: &mut Walker) {
         section_location("sessions.redis.", c.sessions.backend, &c.sessions.redis),
         section_location("storage.redis.", c.storage.backend, &c.storage.redis),
     ];
+    let mut warned: Vec<(&str, u16)> = Vec::new();
     for l in locations {
         let key = |name: &str| format!("{}{name}", l.prefix);
         // Written in the file counts even when every entry was malformed (already reported).
@@ -1011,7 +1016,11 @@ fn redis_locations(c: &Config, w: &mut Walker) {
                 )),
             );
         }
-        if c.cluster.enabled && l.used && !has_sentinels {
+        // One warning per single server, at the first location that uses it: three sections
+        // on one Redis are one single point of failure, not three.
+        let server = (l.host, l.port);
+        if c.cluster.enabled && l.used && !has_sentinels && !warned.contains(&server) {
+            warned.push(server);
             w.warn_at(
                 &key("host"),
                 "a single Redis is a single point of failure; use Sentinel (see docs/cluster.md, \"Redis Sentinel\")".into(),
@@ -1033,6 +1042,8 @@ fn section_location<'a>(
     RedisLocation {
         prefix,
         used: backend == BackendKind::Redis,
+        host: &r.host,
+        port: r.port,
         sentinels: &r.sentinels,
         master_name: r.master_name.as_deref(),
         tls: r.tls,

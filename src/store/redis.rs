@@ -38,7 +38,7 @@ use redis::{
     ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisConnectionInfo, RedisError,
     RedisResult, Script,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{ClusterConfig, RedisConfig, SessionsConfig, StorageConfig};
 
@@ -279,8 +279,9 @@ impl Redis {
         match why {
             None => redis.shared.healthy.store(true, Ordering::Release),
             Some(why) => {
-                // info, not warn: a one-shot CLI command reports the failure itself.
-                info!(
+                // debug: a one-shot CLI command reports the failure itself, and `serve` says once
+                // that it is waiting.
+                debug!(
                     section = redis.shared.endpoint.section,
                     "redis {} not reachable yet ({why}); calls fail until it is",
                     redis.shared.location
@@ -302,7 +303,7 @@ impl Redis {
         if redis.is_connected() {
             Ok(redis)
         } else {
-            Err(redis.unavailable("connect", "no connection"))
+            Err(redis.unavailable("connect", redis.shared.last_error()))
         }
     }
 
@@ -496,6 +497,18 @@ impl Shared {
             }
         };
         let mut conn = link.conn;
+        if matches!(self.endpoint.target, RedisTarget::Direct { .. }) {
+            // One server: any answer proves the link (and the login). TIME is a command every
+            // fleetctl user may run; ROLE is not (`-@dangerous` removes it), and a plain server
+            // configured as someone's replica is the operator's choice.
+            let _: (i64, i64) = redis::cmd("TIME")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(());
+        }
+        // With Sentinel, insist on the master: right after a failover the sentinels may still
+        // name a replica that is being promoted.
         let role: Vec<redis::Value> = redis::cmd("ROLE")
             .query_async(&mut conn)
             .await
@@ -503,9 +516,6 @@ impl Shared {
         match role.first() {
             Some(redis::Value::BulkString(r)) if r == b"master" => Ok(()),
             Some(redis::Value::SimpleString(r)) if r == "master" => Ok(()),
-            // A plain server configured as someone's replica is the operator's choice; only
-            // with Sentinel do we insist on the master (the sentinels will name it soon).
-            _ if matches!(self.endpoint.target, RedisTarget::Direct { .. }) => Ok(()),
             _ => Err(format!(
                 "{}:{} is not a master yet",
                 link.addr.0, link.addr.1
