@@ -23,8 +23,8 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, sample_of,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
+    StoreError, StoreResult, TIERS, Tier, UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -117,6 +117,8 @@ pub struct RedisFleetStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover): a node that
     /// starts while Redis is down still serves, and reports get 503 until Redis is back.
     redis: Redis,
+    /// Seals the `report` field (when `storage.encrypt_reports`).
+    at_rest: AtRest,
     record: Script,
     mark_offline: Script,
     forget: Script,
@@ -133,11 +135,12 @@ impl From<Unavailable> for StoreError {
 }
 
 impl RedisFleetStore {
-    pub async fn open(config: &StorageConfig) -> StoreResult<RedisFleetStore> {
+    pub async fn open(config: &StorageConfig, at_rest: AtRest) -> StoreResult<RedisFleetStore> {
         // Passwords (inline, file or environment) were resolved when the config was loaded.
         let redis = Redis::open(RedisEndpoint::storage(config)).await?;
         Ok(RedisFleetStore {
             redis,
+            at_rest,
             record: script(RECORD),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
@@ -159,20 +162,21 @@ impl RedisFleetStore {
         &self,
         id: &str,
         fields: &HashMap<String, String>,
-    ) -> Result<MachineRecord, String> {
-        let num = |k: &str| -> Result<Millis, String> {
+    ) -> Result<MachineRecord, UnreadableReport> {
+        let num = |k: &str| -> Result<Millis, UnreadableReport> {
             fields
                 .get(k)
-                .ok_or_else(|| format!("machine {id}: field `{k}` missing"))?
-                .parse()
-                .map_err(|e| format!("machine {id}: field `{k}` is not a number: {e}"))
+                .ok_or_else(|| format!("machine {id}: field `{k}` missing"))
+                .and_then(|v| {
+                    v.parse()
+                        .map_err(|e| format!("machine {id}: field `{k}` is not a number: {e}"))
+                })
+                .map_err(UnreadableReport::Corrupt)
         };
-        let report: Report = serde_json::from_str(
-            fields
-                .get("report")
-                .ok_or_else(|| format!("machine {id}: field `report` missing"))?,
-        )
-        .map_err(|e| format!("machine {id}: stored report is not readable: {e}"))?;
+        let stored = fields.get("report").ok_or_else(|| {
+            UnreadableReport::Corrupt(format!("machine {id}: field `report` missing"))
+        })?;
+        let report = open_report(&self.at_rest, id, stored)?;
         Ok(MachineRecord {
             report,
             first_seen: num("first_seen")?,
@@ -198,8 +202,7 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = serde_json::to_string(report)
-            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
         let measured = report.measured_at();
         let s = sample_of(report, measured);
         let id = &report.machine_id;
@@ -257,7 +260,7 @@ impl FleetStore for RedisFleetStore {
                 }
                 match self.decode_machine(id, &fields) {
                     Ok(r) => snap.machines.push(r),
-                    Err(p) => snap.problems.push(p),
+                    Err(p) => snap.problems.push(p.message()),
                 }
             }
         }
@@ -272,9 +275,15 @@ impl FleetStore for RedisFleetStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        self.decode_machine(machine_id, &fields)
-            .map(Some)
-            .map_err(|m| self.unavailable(m))
+        match self.decode_machine(machine_id, &fields) {
+            Ok(r) => Ok(Some(r)),
+            // A report this node cannot decrypt is absent (404), not an outage.
+            Err(UnreadableReport::Sealed(message)) => {
+                tracing::warn!("{message}; treating the machine as absent");
+                Ok(None)
+            }
+            Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+        }
     }
 
     async fn history(

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, sample_of,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
+    StoreError, StoreResult, TIERS, Tier, UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
@@ -62,12 +62,15 @@ CREATE TABLE IF NOT EXISTS fleet_api_keys (
 pub struct SqliteFleetStore {
     /// WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
     db: Db,
+    /// Seals the `report` column (when `storage.encrypt_reports`).
+    at_rest: AtRest,
 }
 
 impl SqliteFleetStore {
-    pub async fn open(path: &Path) -> StoreResult<SqliteFleetStore> {
+    pub async fn open(path: &Path, at_rest: AtRest) -> StoreResult<SqliteFleetStore> {
         Ok(SqliteFleetStore {
             db: Db::open(path, SCHEMA).await?,
+            at_rest,
         })
     }
 
@@ -124,9 +127,13 @@ struct MachineMeta {
     offline_since: Option<Millis>,
 }
 
-fn machine_record(id: &str, json: &str, m: MachineMeta) -> Result<MachineRecord, String> {
-    let report: Report = serde_json::from_str(json)
-        .map_err(|e| format!("machine {id}: stored report is not readable: {e}"))?;
+fn machine_record(
+    at_rest: &AtRest,
+    id: &str,
+    stored: &str,
+    m: MachineMeta,
+) -> Result<MachineRecord, UnreadableReport> {
+    let report = open_report(at_rest, id, stored)?;
     Ok(MachineRecord {
         report,
         first_seen: m.first_seen,
@@ -154,8 +161,7 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = serde_json::to_string(report)
-            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
         let measured = report.measured_at();
         let sample = sample_of(report, measured);
         let id = report.machine_id.clone();
@@ -240,9 +246,9 @@ impl FleetStore for SqliteFleetStore {
             ..Snapshot::default()
         };
         for (id, json, meta) in rows {
-            match machine_record(&id, &json, meta) {
+            match machine_record(&self.at_rest, &id, &json, meta) {
                 Ok(r) => snap.machines.push(r),
-                Err(p) => snap.problems.push(p),
+                Err(p) => snap.problems.push(p.message()),
             }
         }
         Ok(snap)
@@ -260,9 +266,15 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => machine_record(&id, &json, meta)
-                .map(Some)
-                .map_err(|message| self.unavailable(message)),
+            Some((id, json, meta)) => match machine_record(&self.at_rest, &id, &json, meta) {
+                Ok(r) => Ok(Some(r)),
+                // A report this node cannot decrypt is absent (404), not an outage.
+                Err(UnreadableReport::Sealed(message)) => {
+                    tracing::warn!("{message}; treating the machine as absent");
+                    Ok(None)
+                }
+                Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+            },
         }
     }
 

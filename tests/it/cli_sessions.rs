@@ -68,7 +68,9 @@ async fn gc_list_revoke_on_sqlite_with_100k_expired() {
         db_path: db.clone(),
         ..SessionsConfig::default()
     };
-    let store = SqliteStore::open(&config).await.unwrap();
+    let store = SqliteStore::open(&config, fleetctl::sessions::AtRest::none())
+        .await
+        .unwrap();
     let now = now_ms();
     let mut records: Vec<SessionInfo> = (0..100_000)
         .map(|i| {
