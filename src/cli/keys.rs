@@ -1,4 +1,4 @@
-//! `fleetctl keys new`.
+//! `fleetctl keys new`: agent API keys, admin tokens and encryption key lines.
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -24,6 +24,8 @@ pub enum KeyKind {
     Agent,
     /// An admin API token (`fleetadm_…`) for `auth.admin_tokens`
     Admin,
+    /// An encryption key line (`NAME:<base64 of 32 bytes>`) for security.encryption_key_file
+    Encryption,
 }
 
 #[derive(Debug, Args)]
@@ -60,9 +62,13 @@ impl New {
             ))
             .into());
         }
+        if self.kind == KeyKind::Encryption {
+            return self.run_encryption(g);
+        }
         let (key, section) = match self.kind {
             KeyKind::Agent => (credentials::mint_api_key()?, "auth.api_keys"),
             KeyKind::Admin => (credentials::mint_admin_token()?, "auth.admin_tokens"),
+            KeyKind::Encryption => unreachable!("handled above"),
         };
         let sha256 = credentials::sha256_hex(&key);
         let entry = format!("- {{ name: {}, sha256: {sha256} }}", self.name);
@@ -71,7 +77,7 @@ impl New {
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "name": self.name,
-                    "kind": match self.kind { KeyKind::Agent => "agent", KeyKind::Admin => "admin" },
+                    "kind": match self.kind { KeyKind::Agent => "agent", _ => "admin" },
                     "key": key,
                     "sha256": sha256,
                     "config_section": section,
@@ -83,6 +89,33 @@ impl New {
                 println!("{key}");
                 println!("# Add this entry to {section} in the config:");
                 println!("{entry}");
+            }
+        }
+        Ok(ExitCode::OK)
+    }
+
+    /// A key-file line: the key itself goes into the file, so it is printed as the line.
+    fn run_encryption(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        let line = crate::store::crypto::new_key_line(&self.name)
+            .map_err(|e| UsageError(format!("invalid key name: {e}")))?;
+        match g.output {
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "name": self.name,
+                    "kind": "encryption",
+                    "line": line,
+                    "config_key": "security.encryption_key_file",
+                }))?
+            ),
+            OutputFormat::Table => {
+                println!(
+                    "# Put this line first in the file security.encryption_key_file names (mode 0600);"
+                );
+                println!(
+                    "# keep the older lines below it until no record sealed with them is left (docs/security.md)."
+                );
+                println!("{line}");
             }
         }
         Ok(ExitCode::OK)
