@@ -1093,7 +1093,7 @@ _fleetctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -W "agent admin" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "agent admin encryption" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -448,12 +448,12 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;new'= {
             cand --name 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)'
-            cand --kind 'Mint an agent API key or an admin token'
+            cand --kind 'Mint an agent API key, an admin token or an encryption key line'
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
@@ -466,7 +466,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --version 'Print version'
         }
         &'fleetctl;keys;help'= {
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;help;new'= {
@@ -589,7 +589,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;help;users;hash-password'= {
         }
         &'fleetctl;help;keys'= {
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
         }
         &'fleetctl;help;keys;new'= {
         }

@@ -8,12 +8,14 @@ use crate::exit::{ExitCode, UsageError};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Mint an agent API key or admin token; print it once, with the config entry holding only
-    /// its SHA-256
+    /// Mint an agent API key or admin token (printed once, with the config entry holding only
+    /// its SHA-256), or an encryption key line
     ///
     /// The key is shown only now: store it where the agent (or admin script) reads it, and add
     /// the printed entry to `auth.api_keys` (or `auth.admin_tokens` with --kind admin). Several
-    /// keys may be valid at once, so keys can be rotated without downtime.
+    /// keys may be valid at once, so keys can be rotated without downtime. With --kind
+    /// encryption the printed `NAME:<base64>` line goes first in security.encryption_key_file
+    /// (docs/security.md).
     New(New),
 }
 
@@ -35,7 +37,7 @@ pub struct New {
     #[arg(long, value_name = "NAME")]
     pub name: String,
 
-    /// Mint an agent API key or an admin token
+    /// Mint an agent API key, an admin token or an encryption key line
     #[arg(long, value_enum, default_value_t = KeyKind::Agent)]
     pub kind: KeyKind,
 }
