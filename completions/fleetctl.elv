@@ -449,6 +449,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;new'= {
@@ -465,11 +466,26 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'fleetctl;keys;rotate-encryption'= {
+            cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
+            cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
+            cand -v 'More log output (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr; no progress bars'
+            cand --quiet 'Only errors on stderr; no progress bars'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'fleetctl;keys;help'= {
             cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;help;new'= {
+        }
+        &'fleetctl;keys;help;rotate-encryption'= {
         }
         &'fleetctl;keys;help;help'= {
         }
@@ -590,8 +606,11 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         }
         &'fleetctl;help;keys'= {
             cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
         }
         &'fleetctl;help;keys;new'= {
+        }
+        &'fleetctl;help;keys;rotate-encryption'= {
         }
         &'fleetctl;help;agent'= {
         }

@@ -1,10 +1,16 @@
-//! `fleetctl keys new`: agent API keys, admin tokens and encryption key lines.
+//! `fleetctl keys new` (agent API keys, admin tokens, encryption key lines) and
+//! `fleetctl keys rotate-encryption`.
 
+use std::io::IsTerminal;
+
+use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{Globals, OutputFormat};
 use crate::credentials;
 use crate::exit::{ExitCode, UsageError};
+use crate::store::crypto::{AtRest, ResealCount};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -17,7 +23,18 @@ pub enum KeysCommand {
     /// encryption the printed `NAME:<base64>` line goes first in security.encryption_key_file
     /// (docs/security.md).
     New(New),
+    /// Re-seal every session record and stored report with the first key of
+    /// security.encryption_key_file
+    ///
+    /// After putting a new key first in the key file: rewrites, in batches and in place, every
+    /// record sealed with another key (or written before encryption was on), so the old key
+    /// can be removed from the file. Safe to rerun and to run while nodes serve. Records that
+    /// no listed key opens are counted and left alone.
+    RotateEncryption(RotateEncryption),
 }
+
+#[derive(Debug, Args)]
+pub struct RotateEncryption {}
 
 /// What the key is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,6 +63,7 @@ impl KeysCommand {
     pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
         match self {
             KeysCommand::New(n) => n.run(g),
+            KeysCommand::RotateEncryption(r) => r.run(g).await,
         }
     }
 }
@@ -122,4 +140,107 @@ impl New {
         }
         Ok(ExitCode::OK)
     }
+}
+
+impl RotateEncryption {
+    async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        let loaded = g.load_config()?;
+        let config = &loaded.config;
+        let Some(key_file) = config.security.encryption_key_file.as_deref() else {
+            return Err(UsageError(
+                "security.encryption_key_file is not set: there is no key to re-seal with".into(),
+            )
+            .into());
+        };
+        let at_rest =
+            AtRest::from_key_file(Some(key_file)).map_err(|e| UsageError(e.to_string()))?;
+        let primary = at_rest
+            .keyring()
+            .map(|k| k.primary_id().to_owned())
+            .unwrap_or_default();
+
+        let bar = progress_bar(g);
+        let sessions = crate::sessions::open_with(&config.sessions, at_rest.clone())
+            .await
+            .with_context(|| {
+                format!("cannot open the {} session store", config.sessions.backend)
+            })?;
+        bar.set_message("re-sealing sessions");
+        let b = bar.clone();
+        let session_count = sessions
+            .reseal(&move |p| {
+                b.set_length(p.total);
+                b.set_position(p.done);
+            })
+            .await
+            .context("re-sealing the session store failed")?;
+
+        let report_count = if config.storage.encrypt_reports {
+            let fleet = crate::fleet::open_with(&config.storage, at_rest)
+                .await
+                .with_context(|| {
+                    format!("cannot open the {} fleet store", config.storage.backend)
+                })?;
+            bar.set_message("re-sealing reports");
+            bar.set_position(0);
+            let b = bar.clone();
+            Some(
+                fleet
+                    .reseal(&move |done, total| {
+                        b.set_length(total);
+                        b.set_position(done);
+                    })
+                    .await
+                    .context("re-sealing the fleet store failed")?,
+            )
+        } else {
+            None
+        };
+        bar.finish_and_clear();
+
+        match g.output {
+            OutputFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "key_id": primary,
+                    "sessions": session_count,
+                    "reports": report_count,
+                }))?
+            ),
+            OutputFormat::Table => {
+                let line = |what: &str, c: &ResealCount| {
+                    println!(
+                        "{what}: {} examined, {} re-sealed with key {primary}, {} unreadable",
+                        c.examined, c.resealed, c.unreadable
+                    )
+                };
+                line("sessions", &session_count);
+                match &report_count {
+                    Some(c) => line("reports", c),
+                    None => println!("reports: not encrypted (storage.encrypt_reports is false)"),
+                }
+            }
+        }
+        let unreadable = session_count.unreadable + report_count.map_or(0, |c| c.unreadable);
+        if unreadable > 0 {
+            eprintln!(
+                "fleetctl: warning: {unreadable} records open with no key in {}; they stay as they are (the server logs name their key ids)",
+                key_file.display()
+            );
+        }
+        Ok(ExitCode::OK)
+    }
+}
+
+fn progress_bar(g: &Globals) -> ProgressBar {
+    if g.quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
 }

@@ -24,7 +24,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendKind, StorageConfig};
-pub use crate::store::crypto::AtRest;
+pub use crate::store::crypto::{AtRest, ResealCount};
+
+/// Called by [`FleetStore::reseal`] with (records done, records in all).
+pub type ResealProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Machines per re-sealing batch.
+const RESEAL_BATCH: usize = 500;
 pub use report::{Report, ReportError};
 
 /// Milliseconds since the Unix epoch; here on the store's clock unless said otherwise.
@@ -258,6 +264,12 @@ pub trait FleetStore: Send + Sync + 'static {
 
     /// When each API key was last used.
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>>;
+
+    /// Rewrite every stored report not sealed with the first key of the store's keyring (key
+    /// rotation, or reports from before `storage.encrypt_reports`), in batches, calling
+    /// `progress(done, total)`. Safe to rerun and to run while agents report: a report
+    /// recorded meanwhile is left as it was written. Reports that do not open are counted.
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount>;
 }
 
 /// Open the store named by `config.backend`, with reports in the clear.

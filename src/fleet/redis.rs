@@ -23,11 +23,22 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, UnreadableReport, open_report, sample_of, seal_report,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
+    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
+
+/// KEYS: machine. ARGV: report as read, report re-sealed. Writes only when the report is
+/// still what was read, so a report recorded meanwhile wins.
+const RESEAL: &str = r"
+if redis.call('HGET', KEYS[1], 'report') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'report', ARGV[2])
+  return 1
+end
+return 0
+";
 
 const PREFIX: &str = "{fleet}:m:";
 const INDEX: &str = "{fleet}:m:@index";
@@ -345,6 +356,55 @@ impl FleetStore for RedisFleetStore {
             inv.invoke_async(&mut c).await
         })
         .await
+    }
+
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        let ids: Vec<String> = self
+            .call("list machines", |mut c| async move {
+                c.zrange(INDEX, 0, -1).await
+            })
+            .await?;
+        let total = ids.len() as u64;
+        progress(0, total);
+        let reseal = Script::new(RESEAL);
+        let mut count = ResealCount::default();
+        for chunk in ids.chunks(RESEAL_BATCH) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.hget(machine_key(id), "report");
+            }
+            let stored: Vec<Option<String>> = self
+                .call("read reports", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            for (id, stored) in chunk.iter().zip(stored) {
+                let Some(stored) = stored else { continue };
+                count.examined += 1;
+                if self.at_rest.is_current(&stored) {
+                    continue;
+                }
+                let sealed = match open_report(&self.at_rest, id, &stored)
+                    .map(|r| seal_report(&self.at_rest, id, &r))
+                {
+                    Ok(Ok(sealed)) => sealed,
+                    _ => {
+                        count.unreadable += 1;
+                        continue;
+                    }
+                };
+                let written: i64 = self
+                    .call("re-seal report", |mut c| {
+                        let mut inv = reseal.prepare_invoke();
+                        inv.key(machine_key(id)).arg(&stored).arg(&sealed);
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+                count.resealed += written as u64;
+            }
+            progress(count.examined, total.max(count.examined));
+        }
+        Ok(count)
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {

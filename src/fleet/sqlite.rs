@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, UnreadableReport, open_report, sample_of, seal_report,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
+    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
@@ -357,6 +358,65 @@ impl FleetStore for SqliteFleetStore {
                 Ok(ids)
             })
             .await?)
+    }
+
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        let total = self
+            .db
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM fleet_machines", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await? as u64;
+        progress(0, total);
+        let mut count = ResealCount::default();
+        let mut after = String::new();
+        loop {
+            let at_rest = self.at_rest.clone();
+            let from = std::mem::take(&mut after);
+            let (batch, last) = self
+                .db
+                .write(move |tx| {
+                    let rows: Vec<(String, String)> = tx
+                        .prepare(
+                            "SELECT machine_id, report FROM fleet_machines
+                             WHERE machine_id > ?1 ORDER BY machine_id LIMIT ?2",
+                        )?
+                        .query_map(params![from, RESEAL_BATCH as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let mut batch = ResealCount::default();
+                    for (id, stored) in &rows {
+                        batch.examined += 1;
+                        if at_rest.is_current(stored) {
+                            continue;
+                        }
+                        let Ok(report) = open_report(&at_rest, id, stored) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let Ok(sealed) = seal_report(&at_rest, id, &report) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        tx.execute(
+                            "UPDATE fleet_machines SET report = ?2 WHERE machine_id = ?1",
+                            params![id, sealed],
+                        )?;
+                        batch.resealed += 1;
+                    }
+                    Ok((batch, rows.last().map(|r| r.0.clone())))
+                })
+                .await?;
+            count.add(batch);
+            progress(count.examined, total.max(count.examined));
+            match last {
+                Some(last) if batch.examined == RESEAL_BATCH as u64 => after = last,
+                _ => return Ok(count),
+            }
+        }
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError,
-    SessionId, SessionInfo, SessionResult, SessionStore, now_millis, open_fields, seal_fields,
+    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::fs::{FileLock, Staged, remove_if_exists, remove_stale_temp_files, write_atomic};
@@ -381,6 +382,55 @@ impl SessionStore for FileStore {
         let at = self.at_rest.clone();
         self.run(move |dir| list_live(&at, dir, user.as_deref(), now))
             .await
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let files = self.run(session_files).await?;
+        let total = files.len() as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        for chunk in files.chunks(GC_REPORT_EVERY as usize) {
+            let chunk = chunk.to_vec();
+            let at = self.at_rest.clone();
+            let batch = self
+                .run(move |dir| {
+                    // Under the directory lock, so a concurrent save is not overwritten.
+                    let _lock = lock(dir)?;
+                    let mut batch = ResealCount::default();
+                    for (id_hash, path) in chunk {
+                        let Ok(bytes) = fs::read(&path) else { continue };
+                        batch.examined += 1;
+                        let Ok(stored) = serde_json::from_slice::<StoredSession>(&bytes) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let current = match &stored.data {
+                            serde_json::Value::String(d) => {
+                                fields_current(&at, &stored.csrf_token, d)
+                            }
+                            _ => !at.is_enabled(),
+                        };
+                        if current {
+                            continue;
+                        }
+                        match stored.open(&at, &id_hash) {
+                            Ok(session) => {
+                                write_atomic(&path, &encode(&at, &id_hash, &session))?;
+                                batch.resealed += 1;
+                            }
+                            Err(_) => batch.unreadable += 1,
+                        }
+                    }
+                    Ok(batch)
+                })
+                .await?;
+            count.add(batch);
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+        }
+        Ok(count)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{BackendKind, SessionsConfig};
-pub use crate::store::crypto::AtRest;
+pub use crate::store::crypto::{AtRest, ResealCount};
 
 pub use crate::store::time::Millis;
 /// This host's clock (SQLite and file stores; Redis uses its own `TIME`), and durations in ms.
@@ -266,6 +266,12 @@ pub trait SessionStore: Send + Sync {
     /// Forget the failures of `key` (after a successful login).
     async fn clear_failures(&self, key: &str) -> SessionResult<()>;
 
+    /// Rewrite, in batches, every record whose `data` or `csrf_token` is not sealed with the
+    /// first key of the store's keyring (key rotation, or records from before encryption was
+    /// on). Safe to rerun and to run while nodes serve: a record saved meanwhile is left as
+    /// the save wrote it. Records that do not open are counted and left alone.
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount>;
+
     /// Log `user` in: a new session under a freshly generated id (never one the client
     /// offered, so a planted cookie is useless).
     async fn start(&self, user: &str, data: SessionData) -> SessionResult<(SessionId, Session)> {
@@ -325,6 +331,11 @@ pub(crate) fn seal_fields(
         csrf_token: at_rest.seal(csrf_token, &field_ad("csrf_token", id_hash)),
         data: at_rest.seal(&json, &field_ad("data", id_hash)),
     }
+}
+
+/// Whether stored fields are already what a write would store now.
+pub(crate) fn fields_current(at_rest: &AtRest, csrf_token: &str, data: &str) -> bool {
+    at_rest.is_current(csrf_token) && at_rest.is_current(data)
 }
 
 /// The CSRF token and data of stored fields; the error says why the record is unreadable

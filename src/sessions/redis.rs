@@ -29,8 +29,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{
-    AtRest, Lifetimes, ProgressFn, Session, SessionData, SessionError, SessionId, SessionInfo,
-    SessionResult, SessionStore, new_csrf_token, open_fields, seal_fields,
+    AtRest, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData, SessionError,
+    SessionId, SessionInfo, SessionResult, SessionStore, fields_current, new_csrf_token,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -113,6 +114,17 @@ if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1],
 return n
 ";
 
+/// KEYS: session. ARGV: csrf and data as read, csrf and data re-sealed. Writes only when the
+/// record is still what was read (a save meanwhile wins); HSET keeps the key's TTL.
+const RESEAL: &str = r"
+if redis.call('HGET', KEYS[1], 'csrf_token') == ARGV[1]
+  and redis.call('HGET', KEYS[1], 'data') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'csrf_token', ARGV[3], 'data', ARGV[4])
+  return 1
+end
+return 0
+";
+
 pub struct RedisStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover).
     redis: Redis,
@@ -124,6 +136,7 @@ pub struct RedisStore {
     delete: Script,
     revoke_user: Script,
     record_failure: Script,
+    reseal: Script,
 }
 
 impl From<Unavailable> for SessionError {
@@ -151,6 +164,7 @@ impl RedisStore {
             delete: Script::new(DELETE),
             revoke_user: Script::new(REVOKE_USER),
             record_failure: Script::new(RECORD_FAILURE),
+            reseal: Script::new(RESEAL),
         })
     }
 
@@ -433,6 +447,63 @@ impl SessionStore for RedisStore {
         }
         out.sort_by_key(|i| i.session.created_at);
         Ok(out)
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let hashes: Vec<String> = self
+            .scan_keys()
+            .await?
+            .iter()
+            .filter_map(|k| id_hash_of(k).map(str::to_owned))
+            .collect();
+        let total = hashes.len() as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        for chunk in hashes.chunks(SCAN_BATCH) {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for h in chunk {
+                pipe.cmd("HMGET")
+                    .arg(session_key(h))
+                    .arg("csrf_token")
+                    .arg("data");
+            }
+            let fields: Vec<Result<(Option<String>, Option<String>), RedisError>> = self
+                .call(|mut conn| async move { pipe.query_async(&mut conn).await })
+                .await?;
+            for (h, f) in chunk.iter().zip(fields) {
+                let Ok((Some(csrf), Some(data))) = f else {
+                    continue; // expired since the scan, or not a session hash
+                };
+                count.examined += 1;
+                if fields_current(&self.at_rest, &csrf, &data) {
+                    continue;
+                }
+                let Ok((plain_csrf, plain_data)) = open_fields(&self.at_rest, h, &csrf, &data)
+                else {
+                    count.unreadable += 1;
+                    continue;
+                };
+                let sealed = seal_fields(&self.at_rest, h, &plain_csrf, &plain_data);
+                let written: i64 = self
+                    .call(|mut conn| {
+                        let mut inv = self.reseal.prepare_invoke();
+                        inv.key(session_key(h))
+                            .arg(&csrf)
+                            .arg(&data)
+                            .arg(&sealed.csrf_token)
+                            .arg(&sealed.data);
+                        async move { inv.invoke_async(&mut conn).await }
+                    })
+                    .await?;
+                count.resealed += written as u64;
+            }
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+        }
+        Ok(count)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

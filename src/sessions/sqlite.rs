@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::{
-    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError,
-    SessionId, SessionInfo, SessionResult, SessionStore, now_millis, open_fields, seal_fields,
+    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::sqlite::{Db, DbError, Schema};
@@ -349,6 +350,62 @@ impl SessionStore for SqliteStore {
                 )
             })
             .await?)
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let total = self
+            .db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0)))
+            .await? as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        let mut after = String::new();
+        loop {
+            let at_rest = self.at_rest.clone();
+            let from = std::mem::take(&mut after);
+            // One transaction a batch: a concurrent save waits for it, so no save is lost.
+            let (batch, last) = self
+                .db
+                .write(move |tx| {
+                    let rows: Vec<(String, String, String)> = tx
+                        .prepare(
+                            "SELECT id_hash, csrf_token, data FROM sessions
+                             WHERE id_hash > ?1 ORDER BY id_hash LIMIT ?2",
+                        )?
+                        .query_map(params![from, GC_BATCH], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let mut batch = ResealCount::default();
+                    for (id_hash, csrf, data) in &rows {
+                        batch.examined += 1;
+                        if fields_current(&at_rest, csrf, data) {
+                            continue;
+                        }
+                        let Ok((csrf, data)) = open_fields(&at_rest, id_hash, csrf, data) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let sealed = seal_fields(&at_rest, id_hash, &csrf, &data);
+                        tx.execute(
+                            "UPDATE sessions SET csrf_token = ?2, data = ?3 WHERE id_hash = ?1",
+                            params![id_hash, sealed.csrf_token, sealed.data],
+                        )?;
+                        batch.resealed += 1;
+                    }
+                    Ok((batch, rows.last().map(|r| r.0.clone())))
+                })
+                .await?;
+            count.add(batch);
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+            match last {
+                Some(last) if batch.examined == GC_BATCH as u64 => after = last,
+                _ => return Ok(count),
+            }
+        }
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

@@ -371,6 +371,25 @@ impl AtRest {
     }
 }
 
+/// What one re-sealing pass (`fleetctl keys rotate-encryption`) did to one store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResealCount {
+    /// Records looked at.
+    pub examined: u64,
+    /// Records rewritten with the first key (they were plaintext or under another key).
+    pub resealed: u64,
+    /// Records that did not open (key missing from the file, or altered): left as they are.
+    pub unreadable: u64,
+}
+
+impl ResealCount {
+    pub fn add(&mut self, other: ResealCount) {
+        self.examined += other.examined;
+        self.resealed += other.resealed;
+        self.unreadable += other.unreadable;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

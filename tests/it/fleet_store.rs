@@ -413,6 +413,37 @@ async fn sealed_reports_hide_the_report_and_rotate(f: Fixture) {
     assert!(only_b.machine("m-3").await.unwrap().is_some());
 }
 
+async fn reseal_rewrites_every_report_with_the_first_key(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    f.store.record(&marked_report(now), "k").await.unwrap();
+    let under_a = f.sealed(KEY_A).await;
+    for id in ["m-2", "m-3"] {
+        let mut r = report(id, now, 1.0);
+        r.hostname = MARKER.into();
+        under_a.record(&r, "k").await.unwrap();
+    }
+    let rotating = f.sealed(&format!("{KEY_B}\n{KEY_A}")).await;
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let d = done.clone();
+    let count = rotating
+        .reseal(&move |n, _| d.store(n, std::sync::atomic::Ordering::Relaxed))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count.examined, count.resealed, count.unreadable),
+        (3, 3, 0)
+    );
+    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let again = rotating.reseal(&|_, _| {}).await.unwrap();
+    assert_eq!(again.resealed, 0, "idempotent");
+    let raw = f.raw().await;
+    assert!(!raw.contains(MARKER) && !raw.contains("fenc1:ka:"), "{raw}");
+    let snap = f.sealed(KEY_B).await.machines().await.unwrap();
+    assert_eq!(snap.machines.len(), 3, "{:?}", snap.problems);
+    // History was not touched: one point per machine and tier, as recorded.
+    assert_eq!(f.store.history_len("m-2").await.unwrap()[0], 1);
+}
+
 macro_rules! fleet_store_suite {
     ($($store:ident),*) => {$(
         mod $store {
@@ -439,6 +470,10 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn sealed_reports_hide_the_report_and_rotate() {
                 super::sealed_reports_hide_the_report_and_rotate(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn reseal_rewrites_every_report_with_the_first_key() {
+                super::reseal_rewrites_every_report_with_the_first_key(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn points_older_than_retention_are_not_kept() {

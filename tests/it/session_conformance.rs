@@ -631,6 +631,52 @@ pub async fn rotation_from_key_a_to_key_b(h: Harness) {
     );
 }
 
+pub async fn reseal_rewrites_every_record_with_the_first_key(h: Harness) {
+    // One plaintext record, two under key A, one under a key nobody has any more.
+    let (plain, _) = h.long_store().await.start("alice", marked()).await.unwrap();
+    let under_a = h.sealed_store(KEY_A).await;
+    let (a1, _) = under_a.start("alice", marked()).await.unwrap();
+    let (a2, _) = under_a.start("bob", marked()).await.unwrap();
+    let lost_key = "kz:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let (lost, _) = h
+        .sealed_store(lost_key)
+        .await
+        .start("carol", marked())
+        .await
+        .unwrap();
+
+    let rotating = h.sealed_store(&format!("{KEY_B}\n{KEY_A}\n")).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let count = rotating
+        .reseal(&move |p: GcProgress| s2.lock().unwrap().push(p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count.examined, count.resealed, count.unreadable),
+        (4, 3, 1)
+    );
+    let last = *seen.lock().unwrap().last().unwrap();
+    assert_eq!(last.done, 4, "progress reaches the end");
+    // Idempotent: a second run has nothing left to do.
+    let again = rotating.reseal(&|_| {}).await.unwrap();
+    assert_eq!(
+        (again.examined, again.resealed, again.unreadable),
+        (4, 0, 1)
+    );
+
+    // After rotation only B is needed.
+    h.checkpoint();
+    let dump = h.dump();
+    assert!(!dump.contains(MARKER), "no plaintext left");
+    assert!(!dump.contains("fenc1:ka:"), "nothing left under ka");
+    let only_b = h.sealed_store(KEY_B).await;
+    for id in [&plain, &a1, &a2] {
+        assert_eq!(only_b.load(id).await.unwrap().unwrap().data, marked());
+    }
+    assert_eq!(only_b.load(&lost).await.unwrap(), None);
+}
+
 pub async fn sealed_field_moved_to_another_session_does_not_open(h: Harness) {
     let store = h.sealed_store(KEY_A).await;
     let (a, _) = store.start("alice", marked()).await.unwrap();
@@ -746,6 +792,7 @@ conformance!(
     plaintext_records_are_read_and_sealed_on_next_write,
     rotation_from_key_a_to_key_b,
     sealed_field_moved_to_another_session_does_not_open,
+    reseal_rewrites_every_record_with_the_first_key,
 );
 
 // ---- Redis only: outages and persistence ---------------------------------------------------
