@@ -133,7 +133,7 @@ impl New {
                     "# Put this line first in the file security.encryption_key_file names (mode 0600);"
                 );
                 println!(
-                    "# keep the older lines below it until no record sealed with them is left (docs/security.md)."
+                    "# keep the older lines below it until `fleetctl keys rotate-encryption` has run."
                 );
                 println!("{line}");
             }

@@ -9,8 +9,8 @@
 //!
 //! Key file: one key a line, `<key-id>:<base64 of 32 bytes>`; blank lines and `#` comments are
 //! ignored. The first key encrypts, every listed key decrypts, so rotation is: put a new line
-//! first and restart the nodes; every write re-seals its record with the new key, and once no
-//! record under the old key can be left (docs/security.md), drop the old line.
+//! first, restart the nodes, run `fleetctl keys rotate-encryption` (each store's `reseal`),
+//! then drop the old line (docs/security.md).
 //! `fleetctl keys new --kind encryption` prints a fresh line.
 //!
 //! Envelope: `fenc1:<key-id>:<base64url(nonce ‖ ciphertext ‖ tag)>`. The version and key id are
