@@ -665,6 +665,11 @@ gluster:/vol /srv/gluster fuse.glusterfs rw 0 0
         refuse_network_filesystem(dir.path(), "test store").unwrap();
         refuse_network_filesystem(&dir.path().join("not/yet/created"), "test store").unwrap();
         refuse_network_filesystem(Path::new(""), "test store").unwrap();
+        // tmpfs, where the machine has one mounted.
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            refuse_network_filesystem(shm, "test store").unwrap();
+        }
     }
 
     #[test]
