@@ -517,13 +517,27 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line')
+            [CompletionResult]::new('rotate-encryption', 'rotate-encryption', [CompletionResultType]::ParameterValue, 'Re-seal every session record and stored report with the first key of security.encryption_key_file')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'fleetctl;keys;new' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)')
-            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Mint an agent API key, an admin token or a /metrics scrape token')
+            [CompletionResult]::new('--kind', '--kind', [CompletionResultType]::ParameterName, 'Mint an agent API key, an admin token, a /metrics scrape token or an encryption key line')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'fleetctl;keys;rotate-encryption' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
@@ -537,11 +551,15 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;keys;help' {
-            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line')
+            [CompletionResult]::new('rotate-encryption', 'rotate-encryption', [CompletionResultType]::ParameterValue, 'Re-seal every session record and stored report with the first key of security.encryption_key_file')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'fleetctl;keys;help;new' {
+            break
+        }
+        'fleetctl;keys;help;rotate-encryption' {
             break
         }
         'fleetctl;keys;help;help' {
@@ -689,10 +707,14 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;help;keys' {
-            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256')
+            [CompletionResult]::new('new', 'new', [CompletionResultType]::ParameterValue, 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line')
+            [CompletionResult]::new('rotate-encryption', 'rotate-encryption', [CompletionResultType]::ParameterValue, 'Re-seal every session record and stored report with the first key of security.encryption_key_file')
             break
         }
         'fleetctl;help;keys;new' {
+            break
+        }
+        'fleetctl;help;keys;rotate-encryption' {
             break
         }
         'fleetctl;help;agent' {

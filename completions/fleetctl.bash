@@ -139,6 +139,9 @@ _fleetctl() {
             fleetctl__subcmd__help__subcmd__keys,new)
                 cmd="fleetctl__subcmd__help__subcmd__keys__subcmd__new"
                 ;;
+            fleetctl__subcmd__help__subcmd__keys,rotate-encryption)
+                cmd="fleetctl__subcmd__help__subcmd__keys__subcmd__rotate__subcmd__encryption"
+                ;;
             fleetctl__subcmd__help__subcmd__lb,gen-haproxy)
                 cmd="fleetctl__subcmd__help__subcmd__lb__subcmd__gen__subcmd__haproxy"
                 ;;
@@ -175,11 +178,17 @@ _fleetctl() {
             fleetctl__subcmd__keys,new)
                 cmd="fleetctl__subcmd__keys__subcmd__new"
                 ;;
+            fleetctl__subcmd__keys,rotate-encryption)
+                cmd="fleetctl__subcmd__keys__subcmd__rotate__subcmd__encryption"
+                ;;
             fleetctl__subcmd__keys__subcmd__help,help)
                 cmd="fleetctl__subcmd__keys__subcmd__help__subcmd__help"
                 ;;
             fleetctl__subcmd__keys__subcmd__help,new)
                 cmd="fleetctl__subcmd__keys__subcmd__help__subcmd__new"
+                ;;
+            fleetctl__subcmd__keys__subcmd__help,rotate-encryption)
+                cmd="fleetctl__subcmd__keys__subcmd__help__subcmd__rotate__subcmd__encryption"
                 ;;
             fleetctl__subcmd__lb,gen-haproxy)
                 cmd="fleetctl__subcmd__lb__subcmd__gen__subcmd__haproxy"
@@ -786,7 +795,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__help__subcmd__keys)
-            opts="new"
+            opts="new rotate-encryption"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,6 +809,20 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__help__subcmd__keys__subcmd__new)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fleetctl__subcmd__help__subcmd__keys__subcmd__rotate__subcmd__encryption)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1038,7 +1061,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__keys)
-            opts="-v -q -h -V --config --output --verbose --quiet --help --version new help"
+            opts="-v -q -h -V --config --output --verbose --quiet --help --version new rotate-encryption help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1060,7 +1083,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__keys__subcmd__help)
-            opts="new help"
+            opts="new rotate-encryption help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1101,6 +1124,20 @@ _fleetctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        fleetctl__subcmd__keys__subcmd__help__subcmd__rotate__subcmd__encryption)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         fleetctl__subcmd__keys__subcmd__new)
             opts="-v -q -h -V --name --kind --config --output --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1113,9 +1150,31 @@ _fleetctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -W "agent admin metrics" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "agent admin metrics encryption" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fleetctl__subcmd__keys__subcmd__rotate__subcmd__encryption)
+            opts="-v -q -h -V --config --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

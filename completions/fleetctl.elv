@@ -466,12 +466,25 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;new'= {
             cand --name 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)'
-            cand --kind 'Mint an agent API key, an admin token or a /metrics scrape token'
+            cand --kind 'Mint an agent API key, an admin token, a /metrics scrape token or an encryption key line'
+            cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
+            cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
+            cand -v 'More log output (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr; no progress bars'
+            cand --quiet 'Only errors on stderr; no progress bars'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'fleetctl;keys;rotate-encryption'= {
             cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
             cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
             cand -v 'More log output (-v info, -vv debug, -vvv trace)'
@@ -484,10 +497,13 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand --version 'Print version'
         }
         &'fleetctl;keys;help'= {
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'fleetctl;keys;help;new'= {
+        }
+        &'fleetctl;keys;help;rotate-encryption'= {
         }
         &'fleetctl;keys;help;help'= {
         }
@@ -608,9 +624,12 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;help;users;hash-password'= {
         }
         &'fleetctl;help;keys'= {
-            cand new 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+            cand new 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+            cand rotate-encryption 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
         }
         &'fleetctl;help;keys;new'= {
+        }
+        &'fleetctl;help;keys;rotate-encryption'= {
         }
         &'fleetctl;help;agent'= {
         }

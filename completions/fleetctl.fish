@@ -302,19 +302,21 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand users; and __fish_seen
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand users; and __fish_seen_subcommand_from hash-password" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "hash-password" -d 'Prompt for a password (twice, no echo) and print its argon2id hash for `auth.users`'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -s q -l quiet -d 'Only errors on stderr; no progress bars'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -s q -l quiet -d 'Only errors on stderr; no progress bars'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -s V -l version -d 'Print version'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -f -a "new" -d 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -f -a "rotate-encryption" -d 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and not __fish_seen_subcommand_from new rotate-encryption help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l name -d 'A name for the key, e.g. the group of machines that will use it (letters, digits, `.`, `_`, `-`)' -r
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l kind -d 'Mint an agent API key, an admin token or a /metrics scrape token' -r -f -a "agent\t'An agent API key (`fleet_…`) for `auth.api_keys`'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l kind -d 'Mint an agent API key, an admin token, a /metrics scrape token or an encryption key line' -r -f -a "agent\t'An agent API key (`fleet_…`) for `auth.api_keys`'
 admin\t'An admin API token (`fleetadm_…`) for `auth.admin_tokens`'
-metrics\t'A Prometheus scrape token (`fleetmet_…`) for `auth.metrics_tokens`'"
+metrics\t'A Prometheus scrape token (`fleetmet_…`) for `auth.metrics_tokens`'
+encryption\t'An encryption key line (`NAME:<base64 of 32 bytes>`) for security.encryption_key_file'"
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
 json\t'Machine-readable JSON on stdout'"
@@ -322,7 +324,15 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Only errors on stderr; no progress bars'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
+json\t'Machine-readable JSON on stdout'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -s q -l quiet -d 'Only errors on stderr; no progress bars'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from rotate-encryption" -s V -l version -d 'Print version'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate-encryption" -d 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l server -d 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l ca-file -d 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system\'s CAs]' -r -F
@@ -381,4 +391,5 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from lb" -f -a "gen-haproxy" -d 'Generate an HAProxy (2.6+) config that health-checks /api/fleet/cluster/health'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from lb" -f -a "gen-nginx" -d 'Generate an nginx (OSS) config with passive health checks'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "hash-password" -d 'Prompt for a password (twice, no echo) and print its argon2id hash for `auth.users`'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Mint an agent API key or admin token; print it once, with the config entry holding only its SHA-256'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate-encryption" -d 'Re-seal every session record and stored report with the first key of security.encryption_key_file'

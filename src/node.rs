@@ -23,6 +23,7 @@ use crate::server::tls::ServerTls;
 use crate::server::{self, AppState};
 use crate::sessions::SessionStore;
 use crate::sessions::janitor::SessionJanitor;
+use crate::store::crypto::AtRest;
 
 /// The three stores a node works on.
 #[derive(Clone)]
@@ -40,12 +41,20 @@ impl Stores {
     /// backend (which `serve` waits for patiently; the other two connect lazily, so a node
     /// whose Redis is down starts and answers 503 until it is back).
     pub async fn open(config: &Config, cluster: Arc<dyn ClusterBackend>) -> anyhow::Result<Stores> {
-        let sessions = crate::sessions::open(&config.sessions)
+        // One keyring for every store, read once (config validation already checked the file).
+        let at_rest = AtRest::from_key_file(config.security.encryption_key_file.as_deref())
+            .context("cannot load security.encryption_key_file")?;
+        let sessions = crate::sessions::open_with(&config.sessions, at_rest.clone())
             .await
             .with_context(|| {
                 format!("cannot open the {} session store", config.sessions.backend)
             })?;
-        let fleet = crate::fleet::open(&config.storage)
+        let fleet_at_rest = if config.storage.encrypt_reports {
+            at_rest
+        } else {
+            AtRest::none()
+        };
+        let fleet = crate::fleet::open_with(&config.storage, fleet_at_rest)
             .await
             .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
         Ok(Stores {

@@ -17,6 +17,7 @@ use super::{Globals, OutputFormat};
 use crate::config::BackendKind;
 use crate::exit::{ExitCode, UsageError};
 use crate::sessions::{self, GcProgress, SessionError, SessionInfo, SessionStore};
+use crate::store::crypto::AtRest;
 use crate::store::time::rfc3339;
 
 /// Characters of the id hash shown in tables: enough to tell sessions apart.
@@ -54,7 +55,9 @@ impl SessionsCommand {
     pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
         let loaded = g.load_config()?;
         let config = &loaded.config.sessions;
-        let store = sessions::open(config)
+        let at_rest = AtRest::from_key_file(loaded.config.security.encryption_key_file.as_deref())
+            .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+        let store = sessions::open_with(config, at_rest)
             .await
             .map_err(user_error)
             .with_context(|| format!("cannot open the {} session store", config.backend))?;

@@ -88,6 +88,8 @@ impl FileBackend {
         };
         backend
             .blocking(|dir| {
+                store_fs::refuse_network_filesystem(dir, "file cluster backend")
+                    .map_err(|e| unavailable(dir, e.to_string()))?;
                 let nodes = dir.join(NODES_DIR);
                 fs::create_dir_all(&nodes).map_err(|e| io_err(dir, &nodes, "create", e))?;
                 for d in [dir, nodes.as_path()] {

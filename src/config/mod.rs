@@ -39,6 +39,16 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub agent: AgentConfig,
+    pub security: SecurityConfig,
+}
+
+/// Encryption at rest (docs/security.md).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Keys that seal session records (and fleet reports with `storage.encrypt_reports`), one
+    /// `<key-id>:<base64 of 32 bytes>` a line; the first encrypts, all decrypt.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -282,6 +292,8 @@ pub struct StorageConfig {
     pub offline_after: Secs,
     /// A machine without a report for this long is forgotten.
     pub forget_after: Secs,
+    /// Seal each machine's stored report with `security.encryption_key_file`.
+    pub encrypt_reports: bool,
 }
 
 impl StorageConfig {
@@ -300,6 +312,7 @@ impl Default for StorageConfig {
             stale_after: Secs::from_secs(60),
             offline_after: Secs::from_secs(300),
             forget_after: Secs::from_secs(30 * 86_400),
+            encrypt_reports: false,
         }
     }
 }
@@ -537,6 +550,7 @@ impl Config {
             return (problems, None);
         }
         problems.extend(secrets::resolve(&mut config, env, &checked.index, origin));
+        problems.extend(secrets::check_key_file(&config, &checked.index, origin));
         if problems.iter().any(Problem::is_error) {
             return (problems, None);
         }

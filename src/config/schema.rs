@@ -177,7 +177,10 @@ pub static STORAGE: &[Field] = &[
     key("stale_after", Ty::Duration),
     key("offline_after", Ty::Duration),
     key("forget_after", Ty::Duration),
+    key("encrypt_reports", Ty::Bool),
 ];
+
+pub static SECURITY: &[Field] = &[opt("encryption_key_file", Ty::Path)];
 
 pub static USER: &[Field] = &[
     req("username", Ty::Str),
@@ -208,6 +211,7 @@ pub static CONFIG: &[Field] = &[
     key("storage", Ty::Struct(STORAGE)),
     key("auth", Ty::Struct(AUTH)),
     key("agent", Ty::Struct(AGENT)),
+    key("security", Ty::Struct(SECURITY)),
 ];
 
 /// Every key path in the schema (`cluster.heartbeat_interval`, `auth.users[].username`).

@@ -119,3 +119,44 @@ pub fn resolve(
     }
     problems
 }
+
+/// Read `security.encryption_key_file` as the nodes will: a bad line is an error at its own
+/// file:line:column, a file others can read is a warning at the config key.
+pub fn check_key_file(config: &Config, index: &KeyIndex, origin: &Path) -> Vec<Problem> {
+    const KEY: &str = "security.encryption_key_file";
+    let Some(path) = config.security.encryption_key_file.as_deref() else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let pos = index.locate(KEY);
+    match crate::store::crypto::Keyring::load(path) {
+        Ok(_) => {
+            if let Some(message) = crate::store::crypto::permission_warning(path) {
+                problems.push(Problem {
+                    severity: Severity::Warning,
+                    file: origin.display().to_string(),
+                    line: pos.line,
+                    column: pos.column,
+                    key: KEY.to_string(),
+                    message,
+                    hint: Some(format!("chmod 600 {}", path.display())),
+                });
+            }
+        }
+        Err(e) => problems.push(Problem {
+            severity: Severity::Error,
+            file: e.path.display().to_string(),
+            line: e.line,
+            column: e.column,
+            key: KEY.to_string(),
+            message: e.message,
+            hint: Some(format!(
+                "the file named by {KEY} ({}:{}:{}) holds one `<key-id>:<base64 of 32 bytes>` a line; `fleetctl keys new --kind encryption` prints one",
+                origin.display(),
+                pos.line,
+                pos.column
+            )),
+        }),
+    }
+    problems
+}

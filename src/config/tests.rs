@@ -543,3 +543,63 @@ fn hardening_keys_are_checked() {
     let p = only_error("server:\n  tls: {cert: /a, key: /b, client_cert: /c}\n");
     assert!(p.hint.unwrap_or_default().contains("client_ca"));
 }
+
+/// A key file in a temp dir with `mode`, and the config line naming it.
+fn key_file_config(text: &str, mode: u32) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("enc.keys");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let yaml = format!("security:\n  encryption_key_file: {}\n", path.display());
+    (dir, yaml)
+}
+
+const GOOD_KEY: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[test]
+fn a_good_key_file_validates_cleanly() {
+    let (_dir, yaml) = key_file_config(&format!("# rotated 2026-12\n{GOOD_KEY}\n"), 0o600);
+    assert!(problems(&yaml).is_empty(), "{:#?}", problems(&yaml));
+}
+
+#[test]
+fn bad_key_file_lines_are_errors_at_their_file_line_and_column() {
+    let (dir, yaml) = key_file_config(&format!("{GOOD_KEY}\n  kb:AAAA\n"), 0o600);
+    let p = only_error(&yaml);
+    assert_eq!(p.file, dir.path().join("enc.keys").display().to_string());
+    assert_eq!((p.line, p.column), (2, 6), "{p}");
+    assert_eq!(p.key, "security.encryption_key_file");
+    assert!(p.message.contains("key kb is 3 bytes"), "{p}");
+    assert!(p.hint.as_deref().unwrap().contains("f.yaml:2:"), "{p:?}");
+
+    let (_dir, yaml) = key_file_config(&format!("{GOOD_KEY}\n{GOOD_KEY}\n"), 0o600);
+    let p = only_error(&yaml);
+    assert_eq!((p.line, p.column), (2, 1));
+    assert!(p.message.contains("key id ka is listed twice"), "{p}");
+
+    let p = only_error("security: {encryption_key_file: /nonexistent/enc.keys}");
+    assert!(
+        p.message.contains("cannot read the encryption key file"),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_key_file_others_can_read_is_a_warning() {
+    let (_dir, yaml) = key_file_config(GOOD_KEY, 0o644);
+    let found = problems(&yaml);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert_eq!((found[0].line, found[0].column), (2, 24), "{}", found[0]);
+    assert!(found[0].message.contains("mode 0644"), "{}", found[0]);
+}
+
+#[test]
+fn encrypted_reports_need_a_key_file() {
+    let p = only_error("storage: {encrypt_reports: true}");
+    assert_eq!(p.key, "storage.encrypt_reports");
+    assert!(p.message.contains("security.encryption_key_file"), "{p}");
+    let (_dir, yaml) = key_file_config(GOOD_KEY, 0o600);
+    assert!(problems(&format!("{yaml}storage: {{encrypt_reports: true}}\n")).is_empty());
+}

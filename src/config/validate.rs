@@ -701,6 +701,16 @@ fn unknown_key_hint(name: &str, path: &str, fields: &[Field]) -> String {
 /// would want to hear about before a rollout.
 fn semantic(c: &Config, w: &mut Walker, root: &Node) {
     let tree = Some(root);
+    if c.storage.encrypt_reports && c.security.encryption_key_file.is_none() {
+        w.error_at(
+            "storage.encrypt_reports",
+            "`storage.encrypt_reports` is true but `security.encryption_key_file` is not set".into(),
+            Some(
+                "add `security:` with `encryption_key_file:` naming a key file (`fleetctl keys new --kind encryption` prints a line for it)"
+                    .into(),
+            ),
+        );
+    }
     let cl = &c.cluster;
     let hb = cl.heartbeat_interval.as_duration();
     let timeout = cl.node_timeout.as_duration();

@@ -24,6 +24,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BackendKind, StorageConfig};
+pub use crate::store::crypto::{AtRest, ResealCount};
+
+/// Called by [`FleetStore::reseal`] with (records done, records in all).
+pub type ResealProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// Machines per re-sealing batch.
+const RESEAL_BATCH: usize = 500;
 pub use report::{Report, ReportError};
 
 /// Milliseconds since the Unix epoch; here on the store's clock unless said otherwise.
@@ -257,21 +264,88 @@ pub trait FleetStore: Send + Sync + 'static {
 
     /// When each API key was last used.
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>>;
+
+    /// Rewrite every stored report not sealed with the first key of the store's keyring (key
+    /// rotation, or reports from before `storage.encrypt_reports`), in batches, calling
+    /// `progress(done, total)`. Safe to rerun and to run while agents report: a report
+    /// recorded meanwhile is left as it was written. Reports that do not open are counted.
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount>;
 }
 
-/// Open the store named by `config.backend`.
+/// Open the store named by `config.backend`, with reports in the clear.
 pub async fn open(config: &StorageConfig) -> StoreResult<Arc<dyn FleetStore>> {
+    open_with(config, AtRest::none()).await
+}
+
+/// Open the store named by `config.backend`, sealing each machine's latest report with
+/// `at_rest` (given when `storage.encrypt_reports` is on).
+pub async fn open_with(
+    config: &StorageConfig,
+    at_rest: AtRest,
+) -> StoreResult<Arc<dyn FleetStore>> {
     match config.backend {
         BackendKind::Sqlite => Ok(Arc::new(
-            sqlite::SqliteFleetStore::open(&config.db_path).await?,
+            sqlite::SqliteFleetStore::open(&config.db_path, at_rest).await?,
         )),
-        BackendKind::Redis => Ok(Arc::new(redis::RedisFleetStore::open(config).await?)),
+        BackendKind::Redis => Ok(Arc::new(
+            redis::RedisFleetStore::open(config, at_rest).await?,
+        )),
         BackendKind::File => Err(StoreError::Config(
             "storage.backend `file` cannot hold fleet data: use `sqlite` (one host) or `redis` \
              (a cluster)"
                 .into(),
         )),
     }
+}
+
+/// Associated data of a sealed report: it opens only as the report of this machine.
+fn report_ad(machine_id: &str) -> String {
+    format!("report:{machine_id}")
+}
+
+/// The report JSON a store writes for `machine_id`, sealed when `at_rest` has keys.
+pub(crate) fn seal_report(
+    at_rest: &AtRest,
+    machine_id: &str,
+    report: &Report,
+) -> StoreResult<String> {
+    let json = serde_json::to_string(report)
+        .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+    Ok(at_rest.seal(&json, &report_ad(machine_id)))
+}
+
+/// Why a stored report cannot be read.
+#[derive(Debug)]
+pub(crate) enum UnreadableReport {
+    /// It does not decrypt (key missing from the key file, or altered): the machine is
+    /// skipped, as if absent, until it reports again.
+    Sealed(String),
+    /// It decrypts (or is plaintext) but is not a report.
+    Corrupt(String),
+}
+
+impl UnreadableReport {
+    pub(crate) fn message(self) -> String {
+        match self {
+            UnreadableReport::Sealed(m) | UnreadableReport::Corrupt(m) => m,
+        }
+    }
+}
+
+/// The report a store read for `machine_id` (sealed, or plaintext from before encryption).
+pub(crate) fn open_report(
+    at_rest: &AtRest,
+    machine_id: &str,
+    stored: &str,
+) -> Result<Report, UnreadableReport> {
+    let json = at_rest.open(stored, &report_ad(machine_id)).map_err(|e| {
+        UnreadableReport::Sealed(format!("machine {machine_id}: stored report {e}"))
+    })?;
+    serde_json::from_str(&json).map_err(|e| {
+        UnreadableReport::Corrupt(format!(
+            "machine {machine_id}: stored report is not readable: {e}"
+        ))
+    })
 }
 
 /// The machine's history metrics from a report.

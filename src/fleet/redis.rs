@@ -23,11 +23,22 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, sample_of,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
+    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
+
+/// KEYS: machine. ARGV: report as read, report re-sealed. Writes only when the report is
+/// still what was read, so a report recorded meanwhile wins.
+const RESEAL: &str = r"
+if redis.call('HGET', KEYS[1], 'report') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'report', ARGV[2])
+  return 1
+end
+return 0
+";
 
 const PREFIX: &str = "{fleet}:m:";
 const INDEX: &str = "{fleet}:m:@index";
@@ -117,6 +128,8 @@ pub struct RedisFleetStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover): a node that
     /// starts while Redis is down still serves, and reports get 503 until Redis is back.
     redis: Redis,
+    /// Seals the `report` field (when `storage.encrypt_reports`).
+    at_rest: AtRest,
     record: Script,
     mark_offline: Script,
     forget: Script,
@@ -133,11 +146,12 @@ impl From<Unavailable> for StoreError {
 }
 
 impl RedisFleetStore {
-    pub async fn open(config: &StorageConfig) -> StoreResult<RedisFleetStore> {
+    pub async fn open(config: &StorageConfig, at_rest: AtRest) -> StoreResult<RedisFleetStore> {
         // Passwords (inline, file or environment) were resolved when the config was loaded.
         let redis = Redis::open(RedisEndpoint::storage(config)).await?;
         Ok(RedisFleetStore {
             redis,
+            at_rest,
             record: script(RECORD),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
@@ -159,20 +173,21 @@ impl RedisFleetStore {
         &self,
         id: &str,
         fields: &HashMap<String, String>,
-    ) -> Result<MachineRecord, String> {
-        let num = |k: &str| -> Result<Millis, String> {
+    ) -> Result<MachineRecord, UnreadableReport> {
+        let num = |k: &str| -> Result<Millis, UnreadableReport> {
             fields
                 .get(k)
-                .ok_or_else(|| format!("machine {id}: field `{k}` missing"))?
-                .parse()
-                .map_err(|e| format!("machine {id}: field `{k}` is not a number: {e}"))
+                .ok_or_else(|| format!("machine {id}: field `{k}` missing"))
+                .and_then(|v| {
+                    v.parse()
+                        .map_err(|e| format!("machine {id}: field `{k}` is not a number: {e}"))
+                })
+                .map_err(UnreadableReport::Corrupt)
         };
-        let report: Report = serde_json::from_str(
-            fields
-                .get("report")
-                .ok_or_else(|| format!("machine {id}: field `report` missing"))?,
-        )
-        .map_err(|e| format!("machine {id}: stored report is not readable: {e}"))?;
+        let stored = fields.get("report").ok_or_else(|| {
+            UnreadableReport::Corrupt(format!("machine {id}: field `report` missing"))
+        })?;
+        let report = open_report(&self.at_rest, id, stored)?;
         Ok(MachineRecord {
             report,
             first_seen: num("first_seen")?,
@@ -198,8 +213,7 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = serde_json::to_string(report)
-            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
         let measured = report.measured_at();
         let s = sample_of(report, measured);
         let id = &report.machine_id;
@@ -257,7 +271,7 @@ impl FleetStore for RedisFleetStore {
                 }
                 match self.decode_machine(id, &fields) {
                     Ok(r) => snap.machines.push(r),
-                    Err(p) => snap.problems.push(p),
+                    Err(p) => snap.problems.push(p.message()),
                 }
             }
         }
@@ -272,9 +286,15 @@ impl FleetStore for RedisFleetStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        self.decode_machine(machine_id, &fields)
-            .map(Some)
-            .map_err(|m| self.unavailable(m))
+        match self.decode_machine(machine_id, &fields) {
+            Ok(r) => Ok(Some(r)),
+            // A report this node cannot decrypt is absent (404), not an outage.
+            Err(UnreadableReport::Sealed(message)) => {
+                tracing::warn!("{message}; treating the machine as absent");
+                Ok(None)
+            }
+            Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+        }
     }
 
     async fn history(
@@ -336,6 +356,55 @@ impl FleetStore for RedisFleetStore {
             inv.invoke_async(&mut c).await
         })
         .await
+    }
+
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        let ids: Vec<String> = self
+            .call("list machines", |mut c| async move {
+                c.zrange(INDEX, 0, -1).await
+            })
+            .await?;
+        let total = ids.len() as u64;
+        progress(0, total);
+        let reseal = Script::new(RESEAL);
+        let mut count = ResealCount::default();
+        for chunk in ids.chunks(RESEAL_BATCH) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.hget(machine_key(id), "report");
+            }
+            let stored: Vec<Option<String>> = self
+                .call("read reports", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            for (id, stored) in chunk.iter().zip(stored) {
+                let Some(stored) = stored else { continue };
+                count.examined += 1;
+                if self.at_rest.is_current(&stored) {
+                    continue;
+                }
+                let sealed = match open_report(&self.at_rest, id, &stored)
+                    .map(|r| seal_report(&self.at_rest, id, &r))
+                {
+                    Ok(Ok(sealed)) => sealed,
+                    _ => {
+                        count.unreadable += 1;
+                        continue;
+                    }
+                };
+                let written: i64 = self
+                    .call("re-seal report", |mut c| {
+                        let mut inv = reseal.prepare_invoke();
+                        inv.key(machine_key(id)).arg(&stored).arg(&sealed);
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+                count.resealed += written as u64;
+            }
+            progress(count.examined, total.max(count.examined));
+        }
+        Ok(count)
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {

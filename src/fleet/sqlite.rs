@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, Report, Rollup, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, sample_of,
+    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
+    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, open_report, sample_of, seal_report,
 };
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
@@ -62,12 +63,15 @@ CREATE TABLE IF NOT EXISTS fleet_api_keys (
 pub struct SqliteFleetStore {
     /// WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
     db: Db,
+    /// Seals the `report` column (when `storage.encrypt_reports`).
+    at_rest: AtRest,
 }
 
 impl SqliteFleetStore {
-    pub async fn open(path: &Path) -> StoreResult<SqliteFleetStore> {
+    pub async fn open(path: &Path, at_rest: AtRest) -> StoreResult<SqliteFleetStore> {
         Ok(SqliteFleetStore {
             db: Db::open(path, SCHEMA).await?,
+            at_rest,
         })
     }
 
@@ -124,9 +128,13 @@ struct MachineMeta {
     offline_since: Option<Millis>,
 }
 
-fn machine_record(id: &str, json: &str, m: MachineMeta) -> Result<MachineRecord, String> {
-    let report: Report = serde_json::from_str(json)
-        .map_err(|e| format!("machine {id}: stored report is not readable: {e}"))?;
+fn machine_record(
+    at_rest: &AtRest,
+    id: &str,
+    stored: &str,
+    m: MachineMeta,
+) -> Result<MachineRecord, UnreadableReport> {
+    let report = open_report(at_rest, id, stored)?;
     Ok(MachineRecord {
         report,
         first_seen: m.first_seen,
@@ -154,8 +162,7 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = serde_json::to_string(report)
-            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
         let measured = report.measured_at();
         let sample = sample_of(report, measured);
         let id = report.machine_id.clone();
@@ -240,9 +247,9 @@ impl FleetStore for SqliteFleetStore {
             ..Snapshot::default()
         };
         for (id, json, meta) in rows {
-            match machine_record(&id, &json, meta) {
+            match machine_record(&self.at_rest, &id, &json, meta) {
                 Ok(r) => snap.machines.push(r),
-                Err(p) => snap.problems.push(p),
+                Err(p) => snap.problems.push(p.message()),
             }
         }
         Ok(snap)
@@ -260,9 +267,15 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => machine_record(&id, &json, meta)
-                .map(Some)
-                .map_err(|message| self.unavailable(message)),
+            Some((id, json, meta)) => match machine_record(&self.at_rest, &id, &json, meta) {
+                Ok(r) => Ok(Some(r)),
+                // A report this node cannot decrypt is absent (404), not an outage.
+                Err(UnreadableReport::Sealed(message)) => {
+                    tracing::warn!("{message}; treating the machine as absent");
+                    Ok(None)
+                }
+                Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+            },
         }
     }
 
@@ -345,6 +358,65 @@ impl FleetStore for SqliteFleetStore {
                 Ok(ids)
             })
             .await?)
+    }
+
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        let total = self
+            .db
+            .read(|c| {
+                c.query_row("SELECT COUNT(*) FROM fleet_machines", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await? as u64;
+        progress(0, total);
+        let mut count = ResealCount::default();
+        let mut after = String::new();
+        loop {
+            let at_rest = self.at_rest.clone();
+            let from = std::mem::take(&mut after);
+            let (batch, last) = self
+                .db
+                .write(move |tx| {
+                    let rows: Vec<(String, String)> = tx
+                        .prepare(
+                            "SELECT machine_id, report FROM fleet_machines
+                             WHERE machine_id > ?1 ORDER BY machine_id LIMIT ?2",
+                        )?
+                        .query_map(params![from, RESEAL_BATCH as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let mut batch = ResealCount::default();
+                    for (id, stored) in &rows {
+                        batch.examined += 1;
+                        if at_rest.is_current(stored) {
+                            continue;
+                        }
+                        let Ok(report) = open_report(&at_rest, id, stored) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let Ok(sealed) = seal_report(&at_rest, id, &report) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        tx.execute(
+                            "UPDATE fleet_machines SET report = ?2 WHERE machine_id = ?1",
+                            params![id, sealed],
+                        )?;
+                        batch.resealed += 1;
+                    }
+                    Ok((batch, rows.last().map(|r| r.0.clone())))
+                })
+                .await?;
+            count.add(batch);
+            progress(count.examined, total.max(count.examined));
+            match last {
+                Some(last) if batch.examined == RESEAL_BATCH as u64 => after = last,
+                _ => return Ok(count),
+            }
+        }
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
-    SessionInfo, SessionResult, SessionStore, now_millis,
+    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::fs::{FileLock, Staged, remove_if_exists, remove_stale_temp_files, write_atomic};
@@ -41,6 +42,8 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct FileStore {
     dir: Arc<PathBuf>,
     lifetimes: Lifetimes,
+    /// Seals `csrf_token` and `data` in each file.
+    at_rest: AtRest,
 }
 
 /// A login-failure counter on disk.
@@ -52,10 +55,11 @@ struct Failures {
 
 impl FileStore {
     /// Open `sessions.session_dir`, creating it (mode 0700 on Unix) if needed.
-    pub async fn open(config: &SessionsConfig) -> SessionResult<FileStore> {
+    pub async fn open(config: &SessionsConfig, at_rest: AtRest) -> SessionResult<FileStore> {
         let dir = config.session_dir.clone();
         let d = dir.clone();
         blocking(&dir, move || {
+            crate::store::fs::refuse_network_filesystem(&d, "file session store")?;
             fs::create_dir_all(d.join(THROTTLE_DIR))?;
             #[cfg(unix)]
             {
@@ -70,6 +74,7 @@ impl FileStore {
         Ok(FileStore {
             dir: Arc::new(dir),
             lifetimes: Lifetimes::from_config(config),
+            at_rest,
         })
     }
 
@@ -120,13 +125,21 @@ enum Read {
     Found(Session),
 }
 
-fn read_session(path: &Path) -> std::io::Result<Read> {
+fn read_session(at: &AtRest, path: &Path) -> std::io::Result<Read> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Read::Missing),
         Err(e) => return Err(e),
     };
-    match serde_json::from_slice::<Session>(&bytes) {
+    let id_hash = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(SESSION_SUFFIX))
+        .unwrap_or_default();
+    let decoded = serde_json::from_slice::<StoredSession>(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|stored| stored.open(at, id_hash));
+    match decoded {
         Ok(s) => Ok(Read::Found(s)),
         Err(e) => {
             tracing::warn!(
@@ -140,8 +153,8 @@ fn read_session(path: &Path) -> std::io::Result<Read> {
 }
 
 /// The live session in `path`, if any.
-fn read_live(path: &Path, now: Millis) -> std::io::Result<Option<Session>> {
-    Ok(match read_session(path)? {
+fn read_live(at: &AtRest, path: &Path, now: Millis) -> std::io::Result<Option<Session>> {
+    Ok(match read_session(at, path)? {
         Read::Found(s) if s.expires_at > now => Some(s),
         _ => None,
     })
@@ -165,10 +178,15 @@ fn session_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 }
 
 /// Live sessions in `dir`, optionally of one user, oldest first.
-fn list_live(dir: &Path, user: Option<&str>, now: Millis) -> std::io::Result<Vec<SessionInfo>> {
+fn list_live(
+    at: &AtRest,
+    dir: &Path,
+    user: Option<&str>,
+    now: Millis,
+) -> std::io::Result<Vec<SessionInfo>> {
     let mut out = Vec::new();
     for (id_hash, path) in session_files(dir)? {
-        if let Some(session) = read_live(&path, now)?
+        if let Some(session) = read_live(at, &path, now)?
             && user.is_none_or(|u| u == session.user)
         {
             out.push(SessionInfo { id_hash, session });
@@ -178,8 +196,57 @@ fn list_live(dir: &Path, user: Option<&str>, now: Millis) -> std::io::Result<Vec
     Ok(out)
 }
 
-fn encode(session: &Session) -> Vec<u8> {
-    serde_json::to_vec(session).expect("a Session always serialises")
+/// A session file: the [`Session`] fields, with `csrf_token` and `data` as the store writes
+/// them (sealed envelopes, or plaintext in files written without a key file).
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    user: String,
+    created_at: Millis,
+    last_seen: Millis,
+    expires_at: Millis,
+    csrf_token: String,
+    /// A JSON object in plaintext files, an envelope string in sealed ones.
+    data: serde_json::Value,
+}
+
+impl StoredSession {
+    fn seal(at: &AtRest, id_hash: &str, s: &Session) -> StoredSession {
+        let sealed = seal_fields(at, id_hash, &s.csrf_token, &s.data);
+        let data = if at.is_enabled() {
+            serde_json::Value::String(sealed.data)
+        } else {
+            serde_json::Value::Object(s.data.clone())
+        };
+        StoredSession {
+            user: s.user.clone(),
+            created_at: s.created_at,
+            last_seen: s.last_seen,
+            expires_at: s.expires_at,
+            csrf_token: sealed.csrf_token,
+            data,
+        }
+    }
+
+    fn open(self, at: &AtRest, id_hash: &str) -> Result<Session, String> {
+        let data_text = match self.data {
+            serde_json::Value::String(envelope) => envelope,
+            other => other.to_string(),
+        };
+        let (csrf_token, data) = open_fields(at, id_hash, &self.csrf_token, &data_text)?;
+        Ok(Session {
+            user: self.user,
+            created_at: self.created_at,
+            last_seen: self.last_seen,
+            expires_at: self.expires_at,
+            csrf_token,
+            data,
+        })
+    }
+}
+
+fn encode(at: &AtRest, id_hash: &str, session: &Session) -> Vec<u8> {
+    serde_json::to_vec(&StoredSession::seal(at, id_hash, session))
+        .expect("a Session always serialises")
 }
 
 #[async_trait]
@@ -201,14 +268,15 @@ impl SessionStore for FileStore {
         let now = now_millis();
         let session = Session::fresh(user, now, &self.lifetimes, data)?;
         let id_hash = id.storage_key();
-        let bytes = encode(&session);
+        let bytes = encode(&self.at_rest, &id_hash, &session);
+        let at = self.at_rest.clone();
         let created = self
             .run(move |dir| {
                 let target = session_path(dir, &id_hash);
                 // Synced before taking the lock: under it, only a check and a rename.
                 let staged = Staged::new(&target, &bytes)?;
                 let _lock = lock(dir)?;
-                if read_live(&target, now)?.is_some() {
+                if read_live(&at, &target, now)?.is_some() {
                     return Ok(false);
                 }
                 staged.commit()?;
@@ -225,7 +293,8 @@ impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>> {
         let id_hash = id.storage_key();
         let now = now_millis();
-        self.run(move |dir| read_live(&session_path(dir, &id_hash), now))
+        let at = self.at_rest.clone();
+        self.run(move |dir| read_live(&at, &session_path(dir, &id_hash), now))
             .await
     }
 
@@ -247,10 +316,11 @@ impl SessionStore for FileStore {
     async fn delete(&self, id: &SessionId) -> SessionResult<bool> {
         let id_hash = id.storage_key();
         let now = now_millis();
+        let at = self.at_rest.clone();
         self.run(move |dir| {
             let target = session_path(dir, &id_hash);
             let _lock = lock(dir)?;
-            let live = read_live(&target, now)?.is_some();
+            let live = read_live(&at, &target, now)?.is_some();
             remove_if_exists(&target)?;
             Ok(live)
         })
@@ -265,6 +335,7 @@ impl SessionStore for FileStore {
         let mut deleted = 0u64;
         for (i, chunk) in files.chunks(GC_REPORT_EVERY as usize).enumerate() {
             let chunk = chunk.to_vec();
+            let at = self.at_rest.clone();
             deleted += self
                 .run(move |dir| {
                     let _lock = lock(dir)?;
@@ -272,7 +343,7 @@ impl SessionStore for FileStore {
                     for (_, path) in chunk {
                         // Corrupt files stay for the operator to inspect; they are reported
                         // and otherwise ignored.
-                        if let Read::Found(s) = read_session(&path)?
+                        if let Read::Found(s) = read_session(&at, &path)?
                             && s.expires_at <= now
                             && remove_if_exists(&path)?
                         {
@@ -308,18 +379,69 @@ impl SessionStore for FileStore {
     async fn list(&self, user: Option<&str>) -> SessionResult<Vec<SessionInfo>> {
         let now = now_millis();
         let user = user.map(str::to_owned);
-        self.run(move |dir| list_live(dir, user.as_deref(), now))
+        let at = self.at_rest.clone();
+        self.run(move |dir| list_live(&at, dir, user.as_deref(), now))
             .await
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let files = self.run(session_files).await?;
+        let total = files.len() as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        for chunk in files.chunks(GC_REPORT_EVERY as usize) {
+            let chunk = chunk.to_vec();
+            let at = self.at_rest.clone();
+            let batch = self
+                .run(move |dir| {
+                    // Under the directory lock, so a concurrent save is not overwritten.
+                    let _lock = lock(dir)?;
+                    let mut batch = ResealCount::default();
+                    for (id_hash, path) in chunk {
+                        let Ok(bytes) = fs::read(&path) else { continue };
+                        batch.examined += 1;
+                        let Ok(stored) = serde_json::from_slice::<StoredSession>(&bytes) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let current = match &stored.data {
+                            serde_json::Value::String(d) => {
+                                fields_current(&at, &stored.csrf_token, d)
+                            }
+                            _ => !at.is_enabled(),
+                        };
+                        if current {
+                            continue;
+                        }
+                        match stored.open(&at, &id_hash) {
+                            Ok(session) => {
+                                write_atomic(&path, &encode(&at, &id_hash, &session))?;
+                                batch.resealed += 1;
+                            }
+                            Err(_) => batch.unreadable += 1,
+                        }
+                    }
+                    Ok(batch)
+                })
+                .await?;
+            count.add(batch);
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+        }
+        Ok(count)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {
         let user = user.to_owned();
+        let at = self.at_rest.clone();
         self.run(move |dir| {
             let _lock = lock(dir)?;
             let now = now_millis();
             let mut n = 0;
             for (_, path) in session_files(dir)? {
-                if let Read::Found(s) = read_session(&path)?
+                if let Read::Found(s) = read_session(&at, &path)?
                     && s.user == user
                 {
                     remove_if_exists(&path)?;
@@ -334,12 +456,13 @@ impl SessionStore for FileStore {
     }
 
     async fn revoke_all(&self) -> SessionResult<u64> {
+        let at = self.at_rest.clone();
         self.run(move |dir| {
             let _lock = lock(dir)?;
             let now = now_millis();
             let mut n = 0;
             for (_, path) in session_files(dir)? {
-                let live = read_live(&path, now)?.is_some();
+                let live = read_live(&at, &path, now)?.is_some();
                 if remove_if_exists(&path)? && live {
                     n += 1;
                 }
@@ -351,7 +474,8 @@ impl SessionStore for FileStore {
 
     async fn count(&self) -> SessionResult<u64> {
         let now = now_millis();
-        self.run(move |dir| Ok(list_live(dir, None, now)?.len() as u64))
+        let at = self.at_rest.clone();
+        self.run(move |dir| Ok(list_live(&at, dir, None, now)?.len() as u64))
             .await
     }
 
@@ -405,11 +529,12 @@ impl FileStore {
     ) -> SessionResult<Option<Session>> {
         let id_hash = id.storage_key();
         let lifetimes = self.lifetimes;
+        let at = self.at_rest.clone();
         self.run(move |dir| {
             let target = session_path(dir, &id_hash);
             let _lock = lock(dir)?;
             let now = now_millis();
-            let Some(mut stored) = read_live(&target, now)? else {
+            let Some(mut stored) = read_live(&at, &target, now)? else {
                 return Ok(None);
             };
             change(&mut stored);
@@ -419,7 +544,7 @@ impl FileStore {
                 remove_if_exists(&target)?;
                 return Ok(None);
             }
-            write_atomic(&target, &encode(&stored))?;
+            write_atomic(&target, &encode(&at, &id_hash, &stored))?;
             Ok(Some(stored))
         })
         .await

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{BackendKind, SessionsConfig};
+pub use crate::store::crypto::{AtRest, ResealCount};
 
 pub use crate::store::time::Millis;
 /// This host's clock (SQLite and file stores; Redis uses its own `TIME`), and durations in ms.
@@ -265,6 +266,12 @@ pub trait SessionStore: Send + Sync {
     /// Forget the failures of `key` (after a successful login).
     async fn clear_failures(&self, key: &str) -> SessionResult<()>;
 
+    /// Rewrite, in batches, every record whose `data` or `csrf_token` is not sealed with the
+    /// first key of the store's keyring (key rotation, or records from before encryption was
+    /// on). Safe to rerun and to run while nodes serve: a record saved meanwhile is left as
+    /// the save wrote it. Records that do not open are counted and left alone.
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount>;
+
     /// Log `user` in: a new session under a freshly generated id (never one the client
     /// offered, so a planted cookie is useless).
     async fn start(&self, user: &str, data: SessionData) -> SessionResult<(SessionId, Session)> {
@@ -281,13 +288,75 @@ pub trait SessionStore: Send + Sync {
     }
 }
 
-/// Build the store `sessions.backend` names.
+/// Build the store `sessions.backend` names, writing `data` and `csrf_token` in the clear
+/// (tests and tools that have no key file; sealed records found anyway read as absent).
 pub async fn open(config: &SessionsConfig) -> SessionResult<Arc<dyn SessionStore>> {
+    open_with(config, AtRest::none()).await
+}
+
+/// Build the store `sessions.backend` names, sealing every record's `data` and `csrf_token`
+/// with `at_rest` (from `security.encryption_key_file`).
+pub async fn open_with(
+    config: &SessionsConfig,
+    at_rest: AtRest,
+) -> SessionResult<Arc<dyn SessionStore>> {
     Ok(match config.backend {
-        BackendKind::Redis => Arc::new(redis::RedisStore::open(config).await?),
-        BackendKind::Sqlite => Arc::new(sqlite::SqliteStore::open(config).await?),
-        BackendKind::File => Arc::new(file::FileStore::open(config).await?),
+        BackendKind::Redis => Arc::new(redis::RedisStore::open(config, at_rest).await?),
+        BackendKind::Sqlite => Arc::new(sqlite::SqliteStore::open(config, at_rest).await?),
+        BackendKind::File => Arc::new(file::FileStore::open(config, at_rest).await?),
     })
+}
+
+/// A session's secret fields as a store writes them.
+pub(crate) struct StoredFields {
+    pub csrf_token: String,
+    pub data: String,
+}
+
+/// Associated data of a sealed field: the field and the record's id hash, so a sealed value
+/// copied into another session, or from `data` into `csrf_token`, does not open.
+fn field_ad(field: &str, id_hash: &str) -> String {
+    format!("session:{field}:{id_hash}")
+}
+
+/// What a store writes for `csrf_token` and `data` (JSON), sealed when `at_rest` has keys.
+pub(crate) fn seal_fields(
+    at_rest: &AtRest,
+    id_hash: &str,
+    csrf_token: &str,
+    data: &SessionData,
+) -> StoredFields {
+    let json = serde_json::Value::Object(data.clone()).to_string();
+    StoredFields {
+        csrf_token: at_rest.seal(csrf_token, &field_ad("csrf_token", id_hash)),
+        data: at_rest.seal(&json, &field_ad("data", id_hash)),
+    }
+}
+
+/// Whether stored fields are already what a write would store now.
+pub(crate) fn fields_current(at_rest: &AtRest, csrf_token: &str, data: &str) -> bool {
+    at_rest.is_current(csrf_token) && at_rest.is_current(data)
+}
+
+/// The CSRF token and data of stored fields; the error says why the record is unreadable
+/// (for the store's "treating it as absent" warning), naming the key id when it is a key.
+pub(crate) fn open_fields(
+    at_rest: &AtRest,
+    id_hash: &str,
+    csrf_token: &str,
+    data: &str,
+) -> Result<(String, SessionData), String> {
+    let csrf = at_rest
+        .open(csrf_token, &field_ad("csrf_token", id_hash))
+        .map_err(|e| format!("field csrf_token {e}"))?;
+    let json = at_rest
+        .open(data, &field_ad("data", id_hash))
+        .map_err(|e| format!("field data {e}"))?;
+    match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::Object(map)) => Ok((csrf, map)),
+        Ok(_) => Err("field data is not a JSON object".into()),
+        Err(e) => Err(format!("field data is not JSON: {e}")),
+    }
 }
 
 /// A new CSRF token (256 bits, hex).

@@ -29,8 +29,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{
-    Lifetimes, ProgressFn, Session, SessionData, SessionError, SessionId, SessionInfo,
-    SessionResult, SessionStore, new_csrf_token,
+    AtRest, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData, SessionError,
+    SessionId, SessionInfo, SessionResult, SessionStore, fields_current, new_csrf_token,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -113,15 +114,29 @@ if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1],
 return n
 ";
 
+/// KEYS: session. ARGV: csrf and data as read, csrf and data re-sealed. Writes only when the
+/// record is still what was read (a save meanwhile wins); HSET keeps the key's TTL.
+const RESEAL: &str = r"
+if redis.call('HGET', KEYS[1], 'csrf_token') == ARGV[1]
+  and redis.call('HGET', KEYS[1], 'data') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'csrf_token', ARGV[3], 'data', ARGV[4])
+  return 1
+end
+return 0
+";
+
 pub struct RedisStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover).
     redis: Redis,
     lifetimes: Lifetimes,
+    /// Seals the `data` and `csrf_token` fields.
+    at_rest: AtRest,
     create: Script,
     renew: Script,
     delete: Script,
     revoke_user: Script,
     record_failure: Script,
+    reseal: Script,
 }
 
 impl From<Unavailable> for SessionError {
@@ -137,17 +152,19 @@ impl From<Unavailable> for SessionError {
 impl RedisStore {
     /// Prepare a connection to `sessions.redis`. Connecting is lazy: a node can start while
     /// Redis is down and its session calls fail with `Unavailable` until Redis is back.
-    pub async fn open(config: &SessionsConfig) -> SessionResult<RedisStore> {
+    pub async fn open(config: &SessionsConfig, at_rest: AtRest) -> SessionResult<RedisStore> {
         // Passwords (inline, file or environment) were resolved when the config was loaded.
         let redis = Redis::open(RedisEndpoint::sessions(config)).await?;
         Ok(RedisStore {
             redis,
             lifetimes: Lifetimes::from_config(config),
+            at_rest,
             create: script(CREATE),
             renew: script(RENEW),
             delete: Script::new(DELETE),
             revoke_user: Script::new(REVOKE_USER),
             record_failure: Script::new(RECORD_FAILURE),
+            reseal: Script::new(RESEAL),
         })
     }
 
@@ -201,7 +218,8 @@ impl RedisStore {
                 .await?;
             for (h, r) in chunk.iter().zip(results) {
                 out.push(
-                    decode_reply(h, r).map_err(|e| self.redis.unavailable("read sessions", e))?,
+                    decode_reply(&self.at_rest, h, r)
+                        .map_err(|e| self.redis.unavailable("read sessions", e))?,
                 );
             }
         }
@@ -234,12 +252,13 @@ fn warn_corrupt(id_hash: &str, message: &str) {
 /// Turn one HGETALL reply into a session. WRONGTYPE (someone wrote a string or list there) and
 /// undecodable fields are corruption: reported, absent. Other errors are failures.
 fn decode_reply(
+    at_rest: &AtRest,
     id_hash: &str,
     reply: Result<HashMap<String, Vec<u8>>, RedisError>,
 ) -> Result<Option<Session>, RedisError> {
     match reply {
         Ok(fields) if fields.is_empty() => Ok(None),
-        Ok(fields) => match decode_fields(&fields) {
+        Ok(fields) => match decode_fields(at_rest, id_hash, &fields) {
             Ok(s) => Ok(Some(s)),
             Err(message) => {
                 warn_corrupt(id_hash, &message);
@@ -254,7 +273,11 @@ fn decode_reply(
     }
 }
 
-fn decode_fields(fields: &HashMap<String, Vec<u8>>) -> Result<Session, String> {
+fn decode_fields(
+    at_rest: &AtRest,
+    id_hash: &str,
+    fields: &HashMap<String, Vec<u8>>,
+) -> Result<Session, String> {
     let text = |name: &str| -> Result<String, String> {
         let raw = fields
             .get(name)
@@ -266,17 +289,13 @@ fn decode_fields(fields: &HashMap<String, Vec<u8>>) -> Result<Session, String> {
             .parse()
             .map_err(|_| format!("field {name} is not an integer"))
     };
-    let data = match serde_json::from_str::<serde_json::Value>(&text("data")?) {
-        Ok(serde_json::Value::Object(map)) => map,
-        Ok(_) => return Err("field data is not a JSON object".into()),
-        Err(e) => return Err(format!("field data is not JSON: {e}")),
-    };
+    let (csrf_token, data) = open_fields(at_rest, id_hash, &text("csrf_token")?, &text("data")?)?;
     Ok(Session {
         user: text("user")?,
         created_at: number("created_at")?,
         last_seen: number("last_seen")?,
         expires_at: number("expires_at")?,
-        csrf_token: text("csrf_token")?,
+        csrf_token,
         data,
     })
 }
@@ -309,7 +328,7 @@ impl SessionStore for RedisStore {
     ) -> SessionResult<Session> {
         let id_hash = id.storage_key();
         let csrf_token = new_csrf_token()?;
-        let data_json = serde_json::Value::Object(data.clone()).to_string();
+        let sealed = seal_fields(&self.at_rest, &id_hash, &csrf_token, &data);
         let lifetimes = self.lifetimes;
         let times: Option<(i64, i64)> = self
             .call(|mut conn| {
@@ -317,8 +336,8 @@ impl SessionStore for RedisStore {
                 inv.key(session_key(&id_hash))
                     .key(user_index_key(user))
                     .arg(user)
-                    .arg(&csrf_token)
-                    .arg(&data_json)
+                    .arg(&sealed.csrf_token)
+                    .arg(&sealed.data)
                     .arg(lifetimes.idle_ms())
                     .arg(lifetimes.absolute_ms())
                     .arg(&id_hash);
@@ -345,12 +364,18 @@ impl SessionStore for RedisStore {
                 conn.hgetall::<_, HashMap<String, Vec<u8>>>(&key).await
             })
             .await?;
-        Ok(decode_reply(&id_hash, reply).map_err(|e| self.redis.unavailable("load session", e))?)
+        Ok(decode_reply(&self.at_rest, &id_hash, reply)
+            .map_err(|e| self.redis.unavailable("load session", e))?)
     }
 
     async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session> {
-        let data = serde_json::Value::Object(session.data.clone()).to_string();
-        self.renew(id, Some((&data, &session.csrf_token)))
+        let sealed = seal_fields(
+            &self.at_rest,
+            &id.storage_key(),
+            &session.csrf_token,
+            &session.data,
+        );
+        self.renew(id, Some((&sealed.data, &sealed.csrf_token)))
             .await?
             .ok_or(SessionError::NotFound)
     }
@@ -422,6 +447,63 @@ impl SessionStore for RedisStore {
         }
         out.sort_by_key(|i| i.session.created_at);
         Ok(out)
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let hashes: Vec<String> = self
+            .scan_keys()
+            .await?
+            .iter()
+            .filter_map(|k| id_hash_of(k).map(str::to_owned))
+            .collect();
+        let total = hashes.len() as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        for chunk in hashes.chunks(SCAN_BATCH) {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for h in chunk {
+                pipe.cmd("HMGET")
+                    .arg(session_key(h))
+                    .arg("csrf_token")
+                    .arg("data");
+            }
+            let fields: Vec<Result<(Option<String>, Option<String>), RedisError>> = self
+                .call(|mut conn| async move { pipe.query_async(&mut conn).await })
+                .await?;
+            for (h, f) in chunk.iter().zip(fields) {
+                let Ok((Some(csrf), Some(data))) = f else {
+                    continue; // expired since the scan, or not a session hash
+                };
+                count.examined += 1;
+                if fields_current(&self.at_rest, &csrf, &data) {
+                    continue;
+                }
+                let Ok((plain_csrf, plain_data)) = open_fields(&self.at_rest, h, &csrf, &data)
+                else {
+                    count.unreadable += 1;
+                    continue;
+                };
+                let sealed = seal_fields(&self.at_rest, h, &plain_csrf, &plain_data);
+                let written: i64 = self
+                    .call(|mut conn| {
+                        let mut inv = self.reseal.prepare_invoke();
+                        inv.key(session_key(h))
+                            .arg(&csrf)
+                            .arg(&data)
+                            .arg(&sealed.csrf_token)
+                            .arg(&sealed.data);
+                        async move { inv.invoke_async(&mut conn).await }
+                    })
+                    .await?;
+                count.resealed += written as u64;
+            }
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+        }
+        Ok(count)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {
@@ -515,8 +597,10 @@ impl RedisStore {
             .await?;
         match reply {
             None => Ok(None),
-            Some(flat) => Ok(decode_reply(&id_hash, Ok(pairs_to_map(flat)))
-                .map_err(|e| self.redis.unavailable("renew session", e))?),
+            Some(flat) => Ok(
+                decode_reply(&self.at_rest, &id_hash, Ok(pairs_to_map(flat)))
+                    .map_err(|e| self.redis.unavailable("renew session", e))?,
+            ),
         }
     }
 

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::{
-    GcProgress, Lifetimes, Millis, ProgressFn, Session, SessionData, SessionError, SessionId,
-    SessionInfo, SessionResult, SessionStore, now_millis,
+    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
+    open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::sqlite::{Db, DbError, Schema};
@@ -52,14 +53,17 @@ pub struct SqliteStore {
     /// commits on power loss; a lost session means one extra login.
     db: Db,
     lifetimes: Lifetimes,
+    /// Seals `data` and `csrf_token`.
+    at_rest: AtRest,
 }
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `sessions.db_path`.
-    pub async fn open(config: &SessionsConfig) -> SessionResult<SqliteStore> {
+    pub async fn open(config: &SessionsConfig, at_rest: AtRest) -> SessionResult<SqliteStore> {
         Ok(SqliteStore {
             db: Db::open(&config.db_path, SCHEMA).await?,
             lifetimes: Lifetimes::from_config(config),
+            at_rest,
         })
     }
 
@@ -69,13 +73,14 @@ impl SqliteStore {
         let sql = format!(
             "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         );
+        let at_rest = self.at_rest.clone();
         Ok(self
             .db
             .write(move |tx| {
                 let mut stmt = tx.prepare(&sql)?;
                 let mut n = 0;
                 for r in &records {
-                    n += insert(&mut stmt, &r.id_hash, &r.session)? as u64;
+                    n += insert(&mut stmt, &at_rest, &r.id_hash, &r.session)? as u64;
                 }
                 Ok(n)
             })
@@ -93,20 +98,22 @@ impl From<DbError> for SessionError {
     }
 }
 
-fn encode_data(data: &SessionData) -> String {
-    serde_json::Value::Object(data.clone()).to_string()
-}
-
 /// Run an insert of all [`COLUMNS`] (`?1` to `?7`, in their order) for one session.
-fn insert(stmt: &mut Statement<'_>, id_hash: &str, s: &Session) -> rusqlite::Result<usize> {
+fn insert(
+    stmt: &mut Statement<'_>,
+    at_rest: &AtRest,
+    id_hash: &str,
+    s: &Session,
+) -> rusqlite::Result<usize> {
+    let sealed = seal_fields(at_rest, id_hash, &s.csrf_token, &s.data);
     stmt.execute(params![
         id_hash,
         s.user,
         s.created_at,
         s.last_seen,
         s.expires_at,
-        s.csrf_token,
-        encode_data(&s.data)
+        sealed.csrf_token,
+        sealed.data
     ])
 }
 
@@ -119,16 +126,13 @@ fn user_filter(user: &Option<String>) -> &'static str {
 }
 
 /// Decode a row; a row this version cannot read is reported and treated as absent.
-fn decode_row(row: &Row<'_>) -> rusqlite::Result<Option<SessionInfo>> {
+fn decode_row(row: &Row<'_>, at_rest: &AtRest) -> rusqlite::Result<Option<SessionInfo>> {
     let id_hash: String = row.get(0)?;
     let decoded = (|| -> Result<SessionInfo, String> {
         let get_err = |e: rusqlite::Error| e.to_string();
+        let csrf_text: String = row.get(5).map_err(get_err)?;
         let data_text: String = row.get(6).map_err(get_err)?;
-        let data = match serde_json::from_str::<serde_json::Value>(&data_text) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => return Err("data is not a JSON object".into()),
-            Err(e) => return Err(format!("data is not JSON: {e}")),
-        };
+        let (csrf_token, data) = open_fields(at_rest, &id_hash, &csrf_text, &data_text)?;
         Ok(SessionInfo {
             id_hash: id_hash.clone(),
             session: Session {
@@ -136,7 +140,7 @@ fn decode_row(row: &Row<'_>) -> rusqlite::Result<Option<SessionInfo>> {
                 created_at: row.get(2).map_err(get_err)?,
                 last_seen: row.get(3).map_err(get_err)?,
                 expires_at: row.get(4).map_err(get_err)?,
-                csrf_token: row.get(5).map_err(get_err)?,
+                csrf_token,
                 data,
             },
         })
@@ -155,11 +159,12 @@ fn decode_row(row: &Row<'_>) -> rusqlite::Result<Option<SessionInfo>> {
 
 fn query_sessions(
     conn: &Connection,
+    at_rest: &AtRest,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Vec<SessionInfo>> {
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map(params, decode_row)?;
+    let rows = stmt.query_map(params, |row| decode_row(row, at_rest))?;
     let mut out = Vec::new();
     for row in rows {
         if let Some(info) = row? {
@@ -189,6 +194,7 @@ impl SessionStore for SqliteStore {
         let session = Session::fresh(user, now, &self.lifetimes, data)?;
         let key = id.storage_key();
         let s = session.clone();
+        let at_rest = self.at_rest.clone();
         // An expired row under the same hash is dead: replace it, as Redis would after its key
         // expired.
         let sql = format!(
@@ -201,7 +207,7 @@ impl SessionStore for SqliteStore {
         );
         let inserted = self
             .db
-            .write(move |tx| insert(&mut tx.prepare(&sql)?, &key, &s))
+            .write(move |tx| insert(&mut tx.prepare(&sql)?, &at_rest, &key, &s))
             .await?;
         if inserted == 0 {
             return Err(SessionError::AlreadyExists);
@@ -211,22 +217,24 @@ impl SessionStore for SqliteStore {
 
     async fn load(&self, id: &SessionId) -> SessionResult<Option<Session>> {
         let key = id.storage_key();
+        let at_rest = self.at_rest.clone();
         let now = now_millis();
         let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2");
         let found = self
             .db
-            .read(move |conn| query_sessions(conn, &sql, params![key, now]))
+            .read(move |conn| query_sessions(conn, &at_rest, &sql, params![key, now]))
             .await?;
         Ok(found.into_iter().next().map(|i| i.session))
     }
 
     async fn save(&self, id: &SessionId, session: &Session) -> SessionResult<Session> {
         let key = id.storage_key();
+        let at_rest = self.at_rest.clone();
         let now = now_millis();
         let idle = self.lifetimes.idle_ms();
         let absolute = self.lifetimes.absolute_ms();
-        let data = encode_data(&session.data);
-        let csrf = session.csrf_token.clone();
+        let sealed = seal_fields(&self.at_rest, &key, &session.csrf_token, &session.data);
+        let (data, csrf) = (sealed.data, sealed.csrf_token);
         let sql = format!(
             "UPDATE sessions SET data = ?3, csrf_token = ?4, last_seen = ?2,
                expires_at = MIN(?2 + ?5, created_at + ?6)
@@ -236,7 +244,12 @@ impl SessionStore for SqliteStore {
         let updated = self
             .db
             .write(move |tx| {
-                query_sessions(tx, &sql, params![key, now, data, csrf, idle, absolute])
+                query_sessions(
+                    tx,
+                    &at_rest,
+                    &sql,
+                    params![key, now, data, csrf, idle, absolute],
+                )
             })
             .await?;
         updated
@@ -248,6 +261,7 @@ impl SessionStore for SqliteStore {
 
     async fn touch(&self, id: &SessionId) -> SessionResult<Option<Session>> {
         let key = id.storage_key();
+        let at_rest = self.at_rest.clone();
         let now = now_millis();
         let idle = self.lifetimes.idle_ms();
         let absolute = self.lifetimes.absolute_ms();
@@ -258,7 +272,7 @@ impl SessionStore for SqliteStore {
         );
         let updated = self
             .db
-            .write(move |tx| query_sessions(tx, &sql, params![key, now, idle, absolute]))
+            .write(move |tx| query_sessions(tx, &at_rest, &sql, params![key, now, idle, absolute]))
             .await?;
         Ok(updated.into_iter().next().map(|i| i.session))
     }
@@ -319,6 +333,7 @@ impl SessionStore for SqliteStore {
 
     async fn list(&self, user: Option<&str>) -> SessionResult<Vec<SessionInfo>> {
         let now = now_millis();
+        let at_rest = self.at_rest.clone();
         let user = user.map(str::to_owned);
         let sql = format!(
             "SELECT {COLUMNS} FROM sessions WHERE {} AND expires_at > :now ORDER BY created_at",
@@ -329,11 +344,68 @@ impl SessionStore for SqliteStore {
             .read(move |conn| {
                 query_sessions(
                     conn,
+                    &at_rest,
                     &sql,
                     rusqlite::named_params! {":user": user, ":now": now},
                 )
             })
             .await?)
+    }
+
+    async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {
+        let total = self
+            .db
+            .read(|c| c.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0)))
+            .await? as u64;
+        progress(GcProgress { done: 0, total });
+        let mut count = ResealCount::default();
+        let mut after = String::new();
+        loop {
+            let at_rest = self.at_rest.clone();
+            let from = std::mem::take(&mut after);
+            // One transaction a batch: a concurrent save waits for it, so no save is lost.
+            let (batch, last) = self
+                .db
+                .write(move |tx| {
+                    let rows: Vec<(String, String, String)> = tx
+                        .prepare(
+                            "SELECT id_hash, csrf_token, data FROM sessions
+                             WHERE id_hash > ?1 ORDER BY id_hash LIMIT ?2",
+                        )?
+                        .query_map(params![from, GC_BATCH], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let mut batch = ResealCount::default();
+                    for (id_hash, csrf, data) in &rows {
+                        batch.examined += 1;
+                        if fields_current(&at_rest, csrf, data) {
+                            continue;
+                        }
+                        let Ok((csrf, data)) = open_fields(&at_rest, id_hash, csrf, data) else {
+                            batch.unreadable += 1;
+                            continue;
+                        };
+                        let sealed = seal_fields(&at_rest, id_hash, &csrf, &data);
+                        tx.execute(
+                            "UPDATE sessions SET csrf_token = ?2, data = ?3 WHERE id_hash = ?1",
+                            params![id_hash, sealed.csrf_token, sealed.data],
+                        )?;
+                        batch.resealed += 1;
+                    }
+                    Ok((batch, rows.last().map(|r| r.0.clone())))
+                })
+                .await?;
+            count.add(batch);
+            progress(GcProgress {
+                done: count.examined,
+                total: total.max(count.examined),
+            });
+            match last {
+                Some(last) if batch.examined == GC_BATCH as u64 => after = last,
+                _ => return Ok(count),
+            }
+        }
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

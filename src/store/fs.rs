@@ -308,6 +308,153 @@ pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
+/// Why a directory cannot hold a SQLite database or a file backend: it is on a network
+/// filesystem, where `flock(2)` and SQLite's POSIX locks and WAL shared memory are not
+/// reliable (NFS, SMB and FUSE network mounts emulate them, some silently no-op them), so two
+/// nodes could both believe they hold a lock and corrupt the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} is on a {fs_name} network filesystem, where file locking (flock, SQLite's POSIX locks and \
+     WAL shared memory) is not reliable, so nodes sharing it could corrupt the {what}; put it on \
+     a local disk, or use the redis backend to share it between hosts",
+    path.display()
+)]
+pub struct NetworkFilesystem {
+    /// The directory that was checked.
+    pub path: PathBuf,
+    /// What lives there, for the message ("SQLite database", "session store", …).
+    pub what: String,
+    /// The filesystem's name (`nfs`, `cifs`, `fuse.sshfs`, …).
+    pub fs_name: String,
+}
+
+/// Network filesystems by `statfs(2)` `f_type` (linux/magic.h). FUSE is not here: its magic
+/// says nothing of what is behind it, so [`network_fuse_subtype`] looks at the mount table.
+const NETWORK_MAGIC: &[(u64, &str)] = &[
+    (0x6969, "nfs"),
+    (0x517b, "smb"),
+    (0xff53_4d42, "cifs"),
+    (0xfe53_4d42, "smb2"),
+    (0x5346_414f, "afs"),
+    (0x6b41_4653, "kafs"),
+    (0x00c3_6400, "ceph"),
+    (0x7375_7245, "coda"),
+    (0x564c, "ncp"),
+    (0x0102_1997, "9p"),
+    (0x0bd0_0bd0, "lustre"),
+    (0x6e66_7364, "nfsd"),
+];
+
+/// `statfs` `f_type` of every FUSE mount.
+const FUSE_MAGIC: u64 = 0x6573_5546;
+
+/// FUSE filesystems that reach another host (`fuse.<subtype>` in /proc/self/mounts).
+const NETWORK_FUSE: &[&str] = &[
+    "sshfs",
+    "glusterfs",
+    "ceph-fuse",
+    "s3fs",
+    "rclone",
+    "gcsfuse",
+    "goofys",
+    "davfs",
+    "smbnetfs",
+    "lizardfs",
+    "moosefs",
+    "mfs",
+    "juicefs",
+    "beegfs",
+];
+
+/// The network filesystem a `statfs` magic number stands for; `None` for local ones and for
+/// FUSE (see [`network_fuse_subtype`]).
+pub fn network_filesystem_name(magic: u64) -> Option<&'static str> {
+    NETWORK_MAGIC
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, name)| *name)
+}
+
+/// Whether a FUSE mount type from the mount table (`fuse.sshfs`, `fuse.glusterfs`) reaches
+/// another host.
+pub fn is_network_fuse_type(fs_type: &str) -> bool {
+    let subtype = fs_type
+        .strip_prefix("fuse.")
+        .or_else(|| fs_type.strip_prefix("fuseblk."))
+        .unwrap_or(fs_type);
+    NETWORK_FUSE.contains(&subtype) || fs_type == "glusterfs"
+}
+
+/// The type in `mounts` (`/proc/self/mounts` text) of the mount that holds `path` (the longest
+/// mount point that is a prefix of it), when that is a network FUSE filesystem.
+fn network_fuse_subtype(mounts: &str, path: &Path) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for line in mounts.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(_source), Some(point), Some(fs_type)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        // The mount table escapes spaces as \040.
+        let point = point.replace("\\040", " ");
+        if path.starts_with(&point) && best.is_none_or(|(len, _)| point.len() >= len) {
+            best = Some((point.len(), fs_type));
+        }
+    }
+    best.map(|(_, t)| t)
+        .filter(|t| is_network_fuse_type(t))
+        .map(str::to_owned)
+}
+
+/// Refuse `dir` (or, when it does not exist yet, its nearest existing ancestor) if it is on a
+/// network filesystem. Called when a SQLite database or a file backend is opened; `what` names
+/// it in the error. Any other failure to tell (no `statfs`) accepts the directory: this check
+/// exists to stop a known-bad setup, not to make a local one fail.
+pub fn refuse_network_filesystem(dir: &Path, what: &str) -> io::Result<()> {
+    let mut probe = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    let Ok(stat) = rustix::fs::statfs(probe) else {
+        return Ok(());
+    };
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let magic = (stat.f_type as i64 as u64) & 0xffff_ffff;
+    let fs_name = match network_filesystem_name(magic) {
+        Some(name) => Some(name.to_owned()),
+        None if magic == FUSE_MAGIC => {
+            let absolute = fs::canonicalize(probe).unwrap_or_else(|_| probe.to_path_buf());
+            fs::read_to_string("/proc/self/mounts")
+                .ok()
+                .and_then(|mounts| network_fuse_subtype(&mounts, &absolute))
+        }
+        None => None,
+    };
+    match fs_name {
+        None => Ok(()),
+        Some(fs_name) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            NetworkFilesystem {
+                path: dir.to_path_buf(),
+                what: what.to_owned(),
+                fs_name,
+            },
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,5 +613,78 @@ mod tests {
             remove_stale_temp_files(&dir.path().join("absent")).unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn network_filesystems_are_recognised_by_magic() {
+        for (magic, name) in [
+            (0x6969, "nfs"),
+            (0xff53_4d42, "cifs"),
+            (0xfe53_4d42, "smb2"),
+            (0x00c3_6400, "ceph"),
+            (0x0102_1997, "9p"),
+            (0x5346_414f, "afs"),
+        ] {
+            assert_eq!(network_filesystem_name(magic), Some(name), "{magic:#x}");
+        }
+        // ext4, tmpfs, xfs, btrfs, overlayfs, and FUSE (decided by its subtype).
+        for local in [
+            0xef53,
+            0x0102_1994,
+            0x5846_5342,
+            0x9123_683e,
+            0x794c_7630,
+            FUSE_MAGIC,
+        ] {
+            assert_eq!(network_filesystem_name(local), None, "{local:#x}");
+        }
+    }
+
+    #[test]
+    fn fuse_mounts_are_judged_by_their_subtype() {
+        let mounts = "\
+/dev/sda1 / ext4 rw 0 0
+host:/export /mnt/remote fuse.sshfs rw 0 0
+/dev/fuse /mnt/remote/local fuse.fuse-overlayfs rw 0 0
+gluster:/vol /srv/gluster fuse.glusterfs rw 0 0
+";
+        let at = |p: &str| network_fuse_subtype(mounts, Path::new(p));
+        assert_eq!(at("/mnt/remote/db").as_deref(), Some("fuse.sshfs"));
+        assert_eq!(at("/srv/gluster/x").as_deref(), Some("fuse.glusterfs"));
+        assert_eq!(
+            at("/mnt/remote/local/db"),
+            None,
+            "the longest mount point wins"
+        );
+        assert_eq!(at("/var/lib/fleet"), None);
+    }
+
+    #[test]
+    fn a_local_directory_is_accepted_and_a_missing_one_checks_its_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        refuse_network_filesystem(dir.path(), "test store").unwrap();
+        refuse_network_filesystem(&dir.path().join("not/yet/created"), "test store").unwrap();
+        refuse_network_filesystem(Path::new(""), "test store").unwrap();
+        // tmpfs, where the machine has one mounted.
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            refuse_network_filesystem(shm, "test store").unwrap();
+        }
+    }
+
+    #[test]
+    fn the_refusal_says_why_and_what_to_use_instead() {
+        let e = NetworkFilesystem {
+            path: PathBuf::from("/mnt/nfs/fleet"),
+            what: "SQLite database".into(),
+            fs_name: "nfs".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("/mnt/nfs/fleet is on a nfs network filesystem"),
+            "{e}"
+        );
+        assert!(e.contains("locking"), "{e}");
+        assert!(e.contains("local disk") && e.contains("redis"), "{e}");
     }
 }

@@ -9,6 +9,8 @@
 //!   read-only connections, schema-version check) and one [`sqlite::DbError`].
 //! - `fs`: one atomic file replace (temp file, fsync, rename, fsync of the directory), one
 //!   exclusive file lock with a timeout, and the clean-up of temp files left by a crash.
+//! - `crypto`: the [`crypto::Keyring`] of `security.encryption_key_file` and the sealed
+//!   envelope stores write for secret fields.
 //! - `time`: the crate's one [`time::Millis`] and its RFC 3339 forms.
 //!
 //! What this layer must never do: know a store's tables, keys or file names (each backend
@@ -16,6 +18,7 @@
 //! (the async entry points run their work on `spawn_blocking`; the `fs` functions are
 //! blocking and are called from there).
 
+pub mod crypto;
 pub mod fs;
 pub mod redis;
 pub mod sqlite;

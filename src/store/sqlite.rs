@@ -296,7 +296,11 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 /// Open the writer: create the directory, switch to WAL, create the schema and check its
 /// version, retrying the whole sequence while SQLite answers busy.
 fn open_writer(path: &Path, schema: Schema, busy_timeout: Duration) -> DbResult<Connection> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    // Before creating anything: a database on NFS or SMB must not come into existence at all.
+    crate::store::fs::refuse_network_filesystem(dir, "SQLite database")
+        .map_err(|e| DbError::new(path, DbErrorKind::Io, e.to_string()))?;
+    if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(dir).map_err(|e| {
             DbError::new(
                 path,
@@ -320,6 +324,9 @@ fn open_writer(path: &Path, schema: Schema, busy_timeout: Duration) -> DbResult<
             ));
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Overwrite the bytes of a deleted or rewritten row where that costs no extra I/O, so
+        // a record re-sealed under encryption at rest leaves no plaintext copy in its page.
+        conn.pragma_update(None, "secure_delete", "FAST")?;
         let found = init_schema(&mut conn, schema)?;
         Ok((conn, found))
     })

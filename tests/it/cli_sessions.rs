@@ -68,7 +68,9 @@ async fn gc_list_revoke_on_sqlite_with_100k_expired() {
         db_path: db.clone(),
         ..SessionsConfig::default()
     };
-    let store = SqliteStore::open(&config).await.unwrap();
+    let store = SqliteStore::open(&config, fleetctl::sessions::AtRest::none())
+        .await
+        .unwrap();
     let now = now_ms();
     let mut records: Vec<SessionInfo> = (0..100_000)
         .map(|i| {
@@ -174,4 +176,70 @@ fn unreachable_redis_is_a_runtime_failure_without_the_password() {
         "{err}"
     );
     assert!(!err.contains("s3cret-pw"), "password leaked: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_encryption_reseals_sessions_and_reports_and_is_rerunnable() {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("enc.keys");
+    let write_keys = |text: &str| {
+        std::fs::write(&keys, text).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write_keys(KEY_A);
+    let db = dir.path().join("sessions.db");
+    let config_path = dir.path().join("fleet.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "sessions:\n  backend: sqlite\n  db_path: {}\nstorage:\n  backend: sqlite\n  db_path: {}\n  encrypt_reports: true\nsecurity:\n  encryption_key_file: {}\n",
+            db.display(),
+            dir.path().join("fleet.db").display(),
+            keys.display()
+        ),
+    )
+    .unwrap();
+    let at = |text: &str| {
+        fleetctl::sessions::AtRest::new(std::sync::Arc::new(
+            fleetctl::store::crypto::Keyring::parse(text, Path::new("k")).unwrap(),
+        ))
+    };
+    let config = SessionsConfig {
+        backend: BackendKind::Sqlite,
+        db_path: db.clone(),
+        ..SessionsConfig::default()
+    };
+    let store = SqliteStore::open(&config, at(KEY_A)).await.unwrap();
+    let now = now_ms();
+    let records: Vec<SessionInfo> = (0..1_500)
+        .map(|i| record(i, "alice", now + 3_600_000))
+        .collect();
+    store.import(records).await.unwrap();
+
+    write_keys(&format!("{KEY_B}\n{KEY_A}\n"));
+    let out = fleetctl(
+        &config_path,
+        &["keys", "rotate-encryption", "--output", "json"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["key_id"], "kb");
+    assert_eq!(v["sessions"]["examined"], 1_500);
+    assert_eq!(v["sessions"]["resealed"], 1_500);
+    assert_eq!(v["reports"]["examined"], 0);
+
+    let again = fleetctl(&config_path, &["keys", "rotate-encryption"]);
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        stdout(&again).contains("sessions: 1500 examined, 0 re-sealed with key kb, 0 unreadable"),
+        "{}",
+        stdout(&again)
+    );
+
+    // Only kb is needed now.
+    let only_b = SqliteStore::open(&config, at(KEY_B)).await.unwrap();
+    assert_eq!(only_b.list(None).await.unwrap().len(), 1_500);
 }

@@ -751,3 +751,60 @@ async fn a_logged_in_user_reads_the_fleet() {
     .await;
     assert_eq!(s["total"], 1);
 }
+
+/// A key file `name` in `dir` holding `lines`, mode 0600.
+fn key_file(dir: &tempfile::TempDir, name: &str, lines: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.path().join(name);
+    std::fs::write(&path, lines).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_sealed_with_a_key_the_node_lacks_is_skipped_and_404_never_5xx() {
+    const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n";
+    const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\n";
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let only_a = key_file(&dir, "a.keys", KEY_A);
+    let only_b = key_file(&dir, "b.keys", KEY_B);
+    let sealing = |keys: std::path::PathBuf| {
+        move |c: &mut Config| {
+            c.security.encryption_key_file = Some(keys);
+            c.storage.encrypt_reports = true;
+        }
+    };
+    let keys = [("new", KEY_NEW)];
+    let under_a = env_with(&keys, Some(dir.clone()), sealing(only_a)).await;
+    let body = good_report(&under_a.store, "web-01", 10.0).await;
+    assert_eq!(send(&under_a, KEY_NEW, &body).await.0, StatusCode::OK);
+    let raw = std::fs::read(dir.path().join("fleet.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("fleet.db-wal")).unwrap_or_default();
+    let stored = String::from_utf8_lossy(&[raw, wal].concat()).into_owned();
+    assert!(
+        !stored.contains("web-01.example.com"),
+        "hostname stored in the clear"
+    );
+
+    // The node restarted with a key file that lost key ka.
+    let under_b = env_with(&keys, Some(dir.clone()), sealing(only_b)).await;
+    let (status, list, _) = call(&under_b.state, get("/api/fleet/machines")).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 0, "{list}");
+    let (status, v, _) = call(&under_b.state, get("/api/fleet/machines/web-01")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    // The summary names what it skipped (the listing has no problems field).
+    let (status, summary, _) = call(&under_b.state, get("/api/fleet/summary")).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let problems = summary["problems"].to_string();
+    assert!(
+        problems.contains("machine web-01") && problems.contains("encrypted with key id ka"),
+        "{summary}"
+    );
+
+    // Its next report is sealed with kb and the machine is back.
+    let body = good_report(&under_b.store, "web-01", 11.0).await;
+    assert_eq!(send(&under_b, KEY_NEW, &body).await.0, StatusCode::OK);
+    let (_, list, _) = call(&under_b.state, get("/api/fleet/machines")).await;
+    assert_eq!(list["total"], 1, "{list}");
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use fleetctl::config::{BackendKind, StorageConfig};
 use fleetctl::fleet::report::{Disk, Network, Usage};
-use fleetctl::fleet::{self, FleetStore, Millis, Report, TIERS, Tier};
+use fleetctl::fleet::{self, AtRest, FleetStore, Millis, Report, TIERS, Tier};
+use fleetctl::store::crypto::Keyring;
 
 use crate::support::redis_target::{TestRedis, Topology};
 
@@ -316,6 +317,135 @@ async fn points_older_than_retention_are_not_kept(f: Fixture) {
     assert_eq!(s.history_len("m").await.unwrap(), [0, 1, 2]);
 }
 
+/// Key-file lines for the encryption tests (fixed test keys, never used elsewhere).
+const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
+const MARKER: &str = "marker-host-5521";
+
+impl Fixture {
+    /// Another handle on the same data, sealing reports with the keys of `key_file`.
+    async fn sealed(&self, key_file: &str) -> Arc<dyn FleetStore> {
+        let keyring = Keyring::parse(key_file, std::path::Path::new("test.keys")).unwrap();
+        fleet::open_with(&self.config, AtRest::new(Arc::new(keyring)))
+            .await
+            .unwrap()
+    }
+
+    /// What the store holds, as text: every file of the SQLite database after a checkpoint,
+    /// or every field of every Redis hash.
+    async fn raw(&self) -> String {
+        match &self.redis {
+            None => {
+                let db = &self.config.db_path;
+                rusqlite::Connection::open(db)
+                    .unwrap()
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .unwrap();
+                let mut out = String::new();
+                for entry in std::fs::read_dir(db.parent().unwrap()).unwrap() {
+                    let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                out
+            }
+            Some(server) => {
+                let mut c = server.admin(2);
+                let keys: Vec<String> = ::redis::cmd("KEYS")
+                    .arg("{fleet}:m:*")
+                    .query(&mut c)
+                    .unwrap();
+                let mut out = String::new();
+                for k in keys {
+                    let kind: String = ::redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
+                    if kind == "hash" {
+                        let fields: Vec<String> =
+                            ::redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+                        out.push_str(&fields.join("\n"));
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+fn marked_report(t: Millis) -> Report {
+    let mut r = report("m-1", t, 3.0);
+    r.hostname = MARKER.into();
+    r
+}
+
+async fn sealed_reports_hide_the_report_and_rotate(f: Fixture) {
+    let under_a = f.sealed(KEY_A).await;
+    let now = under_a.now().await.unwrap();
+    under_a.record(&marked_report(now), "k").await.unwrap();
+    let raw = f.raw().await;
+    assert!(!raw.contains(MARKER), "report stored in the clear:\n{raw}");
+    assert!(raw.contains("fenc1:ka:"));
+    let snap = under_a.machines().await.unwrap();
+    assert_eq!(snap.machines[0].report, marked_report(now), "round trip");
+
+    // A second machine is never reported again, so it stays sealed with A.
+    under_a.record(&report("m-2", now, 1.0), "k").await.unwrap();
+    // Rotation: B first, A listed; the next report of m-1 is sealed with B.
+    let rotating = f.sealed(&format!("{KEY_B}\n{KEY_A}")).await;
+    assert_eq!(rotating.machines().await.unwrap().machines.len(), 2);
+    rotating
+        .record(&marked_report(now + 1000), "k")
+        .await
+        .unwrap();
+
+    // A dropped: m-1 reads; m-2 is skipped and named in problems, and is absent (404) by id.
+    let only_b = f.sealed(KEY_B).await;
+    let snap = only_b.machines().await.unwrap();
+    assert_eq!(snap.machines.len(), 1);
+    assert_eq!(snap.machines[0].report, marked_report(now + 1000));
+    assert_eq!(snap.problems.len(), 1, "{:?}", snap.problems);
+    assert!(
+        snap.problems[0].contains("machine m-2")
+            && snap.problems[0].contains("encrypted with key id ka"),
+        "{:?}",
+        snap.problems
+    );
+    assert!(only_b.machine("m-2").await.unwrap().is_none());
+    assert!(only_b.machine("m-1").await.unwrap().is_some());
+
+    // Plaintext reports written before encryption was on stay readable.
+    f.store.record(&report("m-3", now, 1.0), "k").await.unwrap();
+    assert!(only_b.machine("m-3").await.unwrap().is_some());
+}
+
+async fn reseal_rewrites_every_report_with_the_first_key(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    f.store.record(&marked_report(now), "k").await.unwrap();
+    let under_a = f.sealed(KEY_A).await;
+    for id in ["m-2", "m-3"] {
+        let mut r = report(id, now, 1.0);
+        r.hostname = MARKER.into();
+        under_a.record(&r, "k").await.unwrap();
+    }
+    let rotating = f.sealed(&format!("{KEY_B}\n{KEY_A}")).await;
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let d = done.clone();
+    let count = rotating
+        .reseal(&move |n, _| d.store(n, std::sync::atomic::Ordering::Relaxed))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count.examined, count.resealed, count.unreadable),
+        (3, 3, 0)
+    );
+    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let again = rotating.reseal(&|_, _| {}).await.unwrap();
+    assert_eq!(again.resealed, 0, "idempotent");
+    let raw = f.raw().await;
+    assert!(!raw.contains(MARKER) && !raw.contains("fenc1:ka:"), "{raw}");
+    let snap = f.sealed(KEY_B).await.machines().await.unwrap();
+    assert_eq!(snap.machines.len(), 3, "{:?}", snap.problems);
+    // History was not touched: one point per machine and tier, as recorded.
+    assert_eq!(f.store.history_len("m-2").await.unwrap()[0], 1);
+}
+
 macro_rules! fleet_store_suite {
     ($($store:ident),*) => {$(
         mod $store {
@@ -338,6 +468,14 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn offline_marks_once_and_forget_deletes_everything() {
                 super::offline_marks_once_and_forget_deletes_everything(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn sealed_reports_hide_the_report_and_rotate() {
+                super::sealed_reports_hide_the_report_and_rotate(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn reseal_rewrites_every_report_with_the_first_key() {
+                super::reseal_rewrites_every_report_with_the_first_key(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn points_older_than_retention_are_not_kept() {

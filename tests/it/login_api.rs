@@ -26,6 +26,8 @@ const PROXY: &str = "127.0.0.1:50000";
 
 struct Harness {
     state: AppState,
+    /// What the node was started with, to start another on the same stores.
+    config: Config,
     store: Arc<dyn SessionStore>,
     redis: Option<RedisServer>,
     _dir: tempfile::TempDir,
@@ -60,9 +62,10 @@ impl Harness {
         }];
         tweak(&mut config);
         let store = sessions::open(&config.sessions).await.expect("open store");
-        let node_state = crate::support::app::node_state(config, "api-node").await;
+        let node_state = crate::support::app::node_state(config.clone(), "api-node").await;
         Harness {
             state: node_state,
+            config,
             store,
             redis,
             _dir: dir,
@@ -671,4 +674,52 @@ async fn metrics_count_active_sessions() {
         "{}",
         r.text
     );
+}
+
+#[tokio::test]
+async fn a_session_sealed_with_a_dropped_key_is_logged_out_not_a_5xx() {
+    use std::os::unix::fs::PermissionsExt;
+    let keys = tempfile::tempdir().unwrap();
+    let write_keys = |name: &str, text: &str| {
+        let path = keys.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let only_a = write_keys(
+        "a.keys",
+        "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+    );
+    let only_b = write_keys(
+        "b.keys",
+        "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\n",
+    );
+    let h = Harness::new(BackendKind::Sqlite, |c| {
+        c.security.encryption_key_file = Some(only_a)
+    })
+    .await;
+    let (cookie, _csrf) = h.login().await;
+    let r = h.call(get_with_cookie("/api/session", &cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let stored = std::fs::read(h.config.sessions.db_path.clone()).unwrap_or_default();
+    let wal = std::fs::read(h.config.sessions.db_path.with_extension("db-wal")).unwrap_or_default();
+    let stored = String::from_utf8_lossy(&[stored, wal].concat()).into_owned();
+    assert!(stored.contains("fenc1:ka:"), "session fields are sealed");
+
+    // The node restarts with a key file that no longer lists ka: the cookie is just not a
+    // session any more (401, log in again), never a 500.
+    let mut config = h.config.clone();
+    config.security.encryption_key_file = Some(only_b);
+    let restarted = crate::support::app::node_state(config, "api-node-2").await;
+    let res = server::app(restarted.clone())
+        .oneshot(get_with_cookie("/api/session", &cookie))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Logging in again works and is sealed with kb.
+    let res = server::app(restarted)
+        .oneshot(login_json("admin", PASSWORD, CLIENT))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fleetctl::config::{BackendKind, RedisConfig, Secs, SessionsConfig};
-use fleetctl::sessions::{self, GcProgress, SessionData, SessionError, SessionId, SessionStore};
+use fleetctl::sessions::{
+    self, AtRest, GcProgress, SessionData, SessionError, SessionId, SessionStore,
+};
+use fleetctl::store::crypto::Keyring;
 use serde_json::json;
 
 use crate::support::RedisServer;
@@ -74,6 +77,17 @@ impl Harness {
         sessions::open(&self.config(ttl, max_lifetime))
             .await
             .expect("open store")
+    }
+
+    /// A long-lived store sealing with the keys of `key_file` (key-file text).
+    async fn sealed_store(&self, key_file: &str) -> Arc<dyn SessionStore> {
+        let keyring = Keyring::parse(key_file, Path::new("test.keys")).expect("key file");
+        sessions::open_with(
+            &self.config(Duration::from_secs(3600), Duration::from_secs(7200)),
+            AtRest::new(Arc::new(keyring)),
+        )
+        .await
+        .expect("open sealed store")
     }
 
     /// A store whose sessions outlive the test.
@@ -137,6 +151,65 @@ impl Harness {
         }
     }
 
+    /// Copy the stored `data` field of `from` over that of `to`, as an attacker with write
+    /// access to the store would. False where the layout makes that a whole-record copy.
+    fn copy_sealed_data(&self, from: &SessionId, to: &SessionId) -> bool {
+        let (from, to) = (from.storage_key(), to.storage_key());
+        match self.kind {
+            BackendKind::Redis => {
+                let mut c = self.redis_conn();
+                let data: String = ::redis::cmd("HGET")
+                    .arg(format!("{{fleet}}:sess:{from}"))
+                    .arg("data")
+                    .query(&mut c)
+                    .unwrap();
+                let _: () = ::redis::cmd("HSET")
+                    .arg(format!("{{fleet}}:sess:{to}"))
+                    .arg("data")
+                    .arg(data)
+                    .query(&mut c)
+                    .unwrap();
+                true
+            }
+            BackendKind::Sqlite => {
+                let db = rusqlite::Connection::open(self.dir.path().join("sessions.db")).unwrap();
+                db.execute(
+                    "UPDATE sessions SET data = (SELECT data FROM sessions WHERE id_hash = ?1)
+                     WHERE id_hash = ?2",
+                    [&from, &to],
+                )
+                .unwrap();
+                true
+            }
+            BackendKind::File => {
+                let dir = self.dir.path().join("sessions");
+                let read = |h: &str| -> serde_json::Value {
+                    serde_json::from_slice(&std::fs::read(dir.join(format!("{h}.json"))).unwrap())
+                        .unwrap()
+                };
+                let mut target = read(&to);
+                target["data"] = read(&from)["data"].clone();
+                std::fs::write(
+                    dir.join(format!("{to}.json")),
+                    serde_json::to_vec(&target).unwrap(),
+                )
+                .unwrap();
+                true
+            }
+        }
+    }
+
+    /// SQLite: move the WAL into the database file, as SQLite does by itself every 1000 pages,
+    /// so the dump shows the state a checkpoint leaves (WAL frames keep old page images until
+    /// then).
+    fn checkpoint(&self) {
+        if self.kind == BackendKind::Sqlite {
+            let db = rusqlite::Connection::open(self.dir.path().join("sessions.db")).unwrap();
+            db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .unwrap();
+        }
+    }
+
     /// Everything the store has persisted, as text: what an attacker with a dump would see.
     fn dump(&self) -> String {
         match self.kind {
@@ -150,6 +223,17 @@ impl Harness {
                     out.push('\n');
                     out.push_str(&String::from_utf8_lossy(&dumped));
                     out.push('\n');
+                    // DUMP compresses long values (LZF): read hashes field by field as well,
+                    // so a plaintext value cannot hide in the compressed form.
+                    let kind: String = ::redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
+                    if kind == "hash" {
+                        let fields: Vec<Vec<u8>> =
+                            ::redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+                        for f in fields {
+                            out.push_str(&String::from_utf8_lossy(&f));
+                            out.push('\n');
+                        }
+                    }
                 }
                 out
             }
@@ -485,6 +569,148 @@ pub async fn store_never_holds_raw_id(h: Harness) {
     }
 }
 
+/// Key-file lines for the encryption tests (fixed test keys, never used elsewhere).
+const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
+const MARKER: &str = "MARKER-plaintext-7731";
+
+fn marked() -> SessionData {
+    let mut d = SessionData::new();
+    d.insert("note".into(), json!(MARKER));
+    d
+}
+
+pub async fn sealed_records_hide_data_and_csrf_token(h: Harness) {
+    let store = h.sealed_store(KEY_A).await;
+    let (id, created) = store.start("alice", marked()).await.unwrap();
+    let mut changed = created.clone();
+    changed.data.insert("again".into(), json!(MARKER));
+    store.save(&id, &changed).await.unwrap();
+    let dump = h.dump();
+    assert!(
+        !dump.contains(MARKER),
+        "session data stored in the clear:\n{dump}"
+    );
+    assert!(
+        !dump.contains(&created.csrf_token),
+        "CSRF token stored in the clear"
+    );
+    assert!(dump.contains("fenc1:ka:"), "sealed with key ka");
+    let loaded = store.load(&id).await.unwrap().expect("round trip");
+    assert_eq!(loaded.data, changed.data);
+    assert_eq!(loaded.csrf_token, created.csrf_token);
+    assert_eq!(store.list(Some("alice")).await.unwrap().len(), 1);
+}
+
+pub async fn plaintext_records_are_read_and_sealed_on_next_write(h: Harness) {
+    let (id, s) = h.long_store().await.start("alice", marked()).await.unwrap();
+    assert!(
+        h.dump().contains(MARKER),
+        "written before encryption was on"
+    );
+    let sealed = h.sealed_store(KEY_A).await;
+    let loaded = sealed
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("plaintext still readable");
+    assert_eq!(loaded.data, s.data);
+    sealed.save(&id, &loaded).await.unwrap();
+    h.checkpoint();
+    assert!(!h.dump().contains(MARKER), "sealed on its next write");
+    assert_eq!(sealed.load(&id).await.unwrap().unwrap().data, s.data);
+}
+
+pub async fn rotation_from_key_a_to_key_b(h: Harness) {
+    let under_a = h.sealed_store(KEY_A).await;
+    let (kept, _) = under_a.start("alice", marked()).await.unwrap();
+    let (idle, _) = under_a.start("bob", marked()).await.unwrap();
+    // Rotation: B first, A still listed. Old records open; a write re-seals with B.
+    let rotating = h.sealed_store(&format!("{KEY_B}\n{KEY_A}\n")).await;
+    let s = rotating.load(&kept).await.unwrap().expect("A still opens");
+    rotating.save(&kept, &s).await.unwrap();
+    // A dropped: the re-sealed session lives on, the one never rewritten is absent, reported
+    // with the key id that is missing, and never an error.
+    let only_b = h.sealed_store(KEY_B).await;
+    assert_eq!(only_b.load(&kept).await.unwrap().unwrap().data, marked());
+    assert_eq!(only_b.load(&idle).await.unwrap(), None);
+    let reported = logs();
+    assert!(
+        reported.contains(&idle.storage_key())
+            && reported.contains(
+                "encrypted with key id ka, which security.encryption_key_file does not list"
+            ),
+        "missing key not reported; logs:\n{reported}"
+    );
+    assert_eq!(only_b.list(None).await.unwrap().len(), 1);
+    // Without any key file, a sealed record is absent too (and says which key it needs).
+    assert_eq!(h.long_store().await.load(&kept).await.unwrap(), None);
+    assert!(
+        logs().contains("encrypted with key id kb, but security.encryption_key_file is not set")
+    );
+}
+
+pub async fn reseal_rewrites_every_record_with_the_first_key(h: Harness) {
+    // One plaintext record, two under key A, one under a key nobody has any more.
+    let (plain, _) = h.long_store().await.start("alice", marked()).await.unwrap();
+    let under_a = h.sealed_store(KEY_A).await;
+    let (a1, _) = under_a.start("alice", marked()).await.unwrap();
+    let (a2, _) = under_a.start("bob", marked()).await.unwrap();
+    let lost_key = "kz:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let (lost, _) = h
+        .sealed_store(lost_key)
+        .await
+        .start("carol", marked())
+        .await
+        .unwrap();
+
+    let rotating = h.sealed_store(&format!("{KEY_B}\n{KEY_A}\n")).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let count = rotating
+        .reseal(&move |p: GcProgress| s2.lock().unwrap().push(p))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count.examined, count.resealed, count.unreadable),
+        (4, 3, 1)
+    );
+    let last = *seen.lock().unwrap().last().unwrap();
+    assert_eq!(last.done, 4, "progress reaches the end");
+    // Idempotent: a second run has nothing left to do.
+    let again = rotating.reseal(&|_| {}).await.unwrap();
+    assert_eq!(
+        (again.examined, again.resealed, again.unreadable),
+        (4, 0, 1)
+    );
+
+    // After rotation only B is needed.
+    h.checkpoint();
+    let dump = h.dump();
+    assert!(!dump.contains(MARKER), "no plaintext left");
+    assert!(!dump.contains("fenc1:ka:"), "nothing left under ka");
+    let only_b = h.sealed_store(KEY_B).await;
+    for id in [&plain, &a1, &a2] {
+        assert_eq!(only_b.load(id).await.unwrap().unwrap().data, marked());
+    }
+    assert_eq!(only_b.load(&lost).await.unwrap(), None);
+}
+
+pub async fn sealed_field_moved_to_another_session_does_not_open(h: Harness) {
+    let store = h.sealed_store(KEY_A).await;
+    let (a, _) = store.start("alice", marked()).await.unwrap();
+    let (b, _) = store.start("mallory", SessionData::new()).await.unwrap();
+    if !h.copy_sealed_data(&a, &b) {
+        return;
+    }
+    assert_eq!(
+        store.load(&b).await.unwrap(),
+        None,
+        "swapped data is refused"
+    );
+    assert!(store.load(&a).await.unwrap().is_some());
+}
+
 pub async fn throttle_shared_and_expires(h: Harness) {
     let node_a = h.long_store().await;
     let node_b = h.long_store().await;
@@ -589,6 +815,11 @@ conformance!(
     store_never_holds_raw_id,
     throttle_shared_and_expires,
     delete_expired_removes_only_expired,
+    sealed_records_hide_data_and_csrf_token,
+    plaintext_records_are_read_and_sealed_on_next_write,
+    rotation_from_key_a_to_key_b,
+    sealed_field_moved_to_another_session_does_not_open,
+    reseal_rewrites_every_record_with_the_first_key,
 );
 
 // ---- Redis only: outages and persistence ---------------------------------------------------
