@@ -462,17 +462,18 @@ impl SessionStore for RedisStore {
         for chunk in hashes.chunks(SCAN_BATCH) {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
+            // HGETALL, not HMGET: the documented least-privilege ACL user has the former.
             for h in chunk {
-                pipe.cmd("HMGET")
-                    .arg(session_key(h))
-                    .arg("csrf_token")
-                    .arg("data");
+                pipe.hgetall(session_key(h));
             }
-            let fields: Vec<Result<(Option<String>, Option<String>), RedisError>> = self
+            let records: Vec<Result<HashMap<String, String>, RedisError>> = self
                 .call(|mut conn| async move { pipe.query_async(&mut conn).await })
                 .await?;
-            for (h, f) in chunk.iter().zip(fields) {
-                let Ok((Some(csrf), Some(data))) = f else {
+            for (h, r) in chunk.iter().zip(records) {
+                let Some((csrf, data)) = r
+                    .ok()
+                    .and_then(|mut m| Some((m.remove("csrf_token")?, m.remove("data")?)))
+                else {
                     continue; // expired since the scan, or not a session hash
                 };
                 count.examined += 1;
