@@ -173,30 +173,57 @@ async fn ha_sentinel_master_killed_under_load() {
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     let killed_at = t0.elapsed();
+    let killed_at_instant = Instant::now();
     let old_master = ha.kill_master();
     let new_master = tokio::task::block_in_place(|| ha.wait_for_failover(Duration::from_secs(15)));
     let promoted_at = t0.elapsed();
     // Healthy *on the promoted replica*: every node's heartbeat lands there after the kill.
     let data = ha.data_access();
-    let (all_healthy_at, heartbeats) = eventually(
-        Duration::from_secs(15),
-        "every node healthy and heartbeating on the promoted replica",
-        || async {
-            for n in &nodes {
-                if !healthy(&http, n).await {
-                    return None;
-                }
-            }
-            let beats = tokio::task::block_in_place(|| node_heartbeats(&data, new_master));
-            let (secs, _): (i64, i64) = data.query(new_master, &redis::cmd("TIME")).ok()?;
-            let fresh = beats.len() == 3
-                && beats
-                    .values()
-                    .all(|b| *b >= (secs - 3) * 1000 && *b <= (secs + 1) * 1000);
-            fresh.then(|| (t0.elapsed(), beats))
-        },
-    )
-    .await;
+    // Heartbeats written after this instant (the promoted replica's own clock) can only
+    // have been written to it.
+    let promoted_ms = tokio::task::block_in_place(|| {
+        data.query::<(i64, i64)>(new_master, &redis::cmd("TIME"))
+            .map(|(s, us)| s * 1000 + us / 1000)
+            .expect("TIME on the promoted replica")
+    });
+    let deadline = killed_at_instant + Duration::from_secs(15);
+    let (all_healthy_at, heartbeats) = loop {
+        let mut health = Vec::new();
+        for n in &nodes {
+            health.push(healthy(&http, n).await);
+        }
+        let beats = tokio::task::block_in_place(|| node_heartbeats(&data, new_master));
+        let now_ms = tokio::task::block_in_place(|| {
+            data.query::<(i64, i64)>(new_master, &redis::cmd("TIME"))
+                .map(|(s, us)| s * 1000 + us / 1000)
+                .unwrap_or(0)
+        });
+        let fresh = beats.len() == 3 && beats.values().all(|b| *b > promoted_ms);
+        if health.iter().all(|h| *h) && fresh {
+            break (t0.elapsed(), beats);
+        }
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let text = n.log_text();
+                    let tail: Vec<&str> = text.lines().rev().take(25).collect();
+                    format!(
+                        "== {}\n{}",
+                        n.node_id,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )
+                })
+                .collect();
+            panic!(
+                "nodes not healthy on the promoted replica {new_master} within 15 s of the kill: \
+                 health {health:?}, heartbeats {beats:?} (promoted at {promoted_ms}, now {now_ms})\n{}\n{}",
+                logs.join("\n"),
+                ha.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let recovery = all_healthy_at.saturating_sub(killed_at);
     let report = load.await.unwrap();
 
