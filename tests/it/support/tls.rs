@@ -6,14 +6,14 @@
 //! writes are exactly what `redis-server --tls-*-file` reads. A missing `openssl` fails the test,
 //! like a missing redis-server.
 //!
-//! The server certificate is valid for `IP:127.0.0.1` and `DNS:localhost` (rustls checks the
-//! name against the address the client dialled) and has both `serverAuth` and `clientAuth`, so the
-//! same pair serves redis-server, its replication links and its sentinels.
+//! The certificates come from [`Pki`] (support/certs.rs): valid for `IP:127.0.0.1` and
+//! `DNS:localhost` (rustls checks the name against the address the client dialled), with both
+//! `serverAuth` and `clientAuth`, so the same pair serves redis-server, its replication links and
+//! its sentinels.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use super::require_binary;
+use super::certs::Pki;
 
 pub struct TestCa {
     /// Holds the files until the CA is dropped.
@@ -27,46 +27,20 @@ pub struct TestCa {
 }
 
 impl TestCa {
-    /// A fresh CA (EC P-256, valid for two days) and a server and a client certificate it signed.
+    /// A fresh CA (EC P-256, valid for two days) and a server and a client certificate it
+    /// signed, made by the one certificate helper of the test support ([`Pki`]).
     pub fn generate() -> TestCa {
         let dir = tempfile::tempdir().expect("tempdir for the test CA");
-        let d = dir.path();
-        let ca_cert = d.join("ca.crt");
-        let ca_key = d.join("ca.key");
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=fleetctl test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-            ],
-        );
-        let (server_cert, server_key) = issue(d, "server", "localhost", &ca_cert, &ca_key);
-        let (client_cert, client_key) = issue(d, "client", "fleetctl", &ca_cert, &ca_key);
+        let pki = Pki::new(dir.path(), "fleetctl");
+        let server = pki.issue("server");
+        let client = pki.issue("client");
         TestCa {
+            ca_cert: pki.ca.clone(),
+            server_cert: server.cert,
+            server_key: server.key,
+            client_cert: client.cert,
+            client_key: client.key,
             dir,
-            ca_cert,
-            server_cert,
-            server_key,
-            client_cert,
-            client_key,
         }
     }
 
@@ -102,75 +76,4 @@ impl TestCa {
 
 fn path_str(p: &Path) -> String {
     p.to_str().expect("UTF-8 temp path").to_string()
-}
-
-/// Key and certificate `<name>.key`/`<name>.crt` for `cn`, signed by the CA.
-fn issue(d: &Path, name: &str, cn: &str, ca_cert: &Path, ca_key: &Path) -> (PathBuf, PathBuf) {
-    let key = format!("{name}.key");
-    let csr = format!("{name}.csr");
-    let crt = format!("{name}.crt");
-    let ext = format!("{name}.ext");
-    openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ],
-    );
-    std::fs::write(
-        d.join(&ext),
-        "basicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\n\
-         extendedKeyUsage=serverAuth,clientAuth\n\
-         subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("write certificate extensions");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca_cert.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-            "-out",
-            &crt,
-        ],
-    );
-    (d.join(crt), d.join(key))
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let bin = require_binary("openssl", "openssl");
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
