@@ -49,12 +49,8 @@ impl Stores {
             .with_context(|| {
                 format!("cannot open the {} session store", config.sessions.backend)
             })?;
-        let fleet_at_rest = if config.storage.encrypt_reports {
-            at_rest
-        } else {
-            AtRest::none()
-        };
-        let fleet = crate::fleet::open_with(&config.storage, fleet_at_rest)
+        // The fleet store decides from `storage.encrypt_reports` what it seals.
+        let fleet = crate::fleet::open_with(&config.storage, at_rest)
             .await
             .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
         Ok(Stores {

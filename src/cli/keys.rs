@@ -179,27 +179,21 @@ impl RotateEncryption {
             .await
             .context("re-sealing the session store failed")?;
 
-        let report_count = if config.storage.encrypt_reports {
-            let fleet = crate::fleet::open_with(&config.storage, at_rest)
-                .await
-                .with_context(|| {
-                    format!("cannot open the {} fleet store", config.storage.backend)
-                })?;
-            bar.set_message("re-sealing reports");
-            bar.set_position(0);
-            let b = bar.clone();
-            Some(
-                fleet
-                    .reseal(&move |done, total| {
-                        b.set_length(total);
-                        b.set_position(done);
-                    })
-                    .await
-                    .context("re-sealing the fleet store failed")?,
-            )
-        } else {
-            None
-        };
+        // API key names are sealed whenever there is a key file; reports only with
+        // `storage.encrypt_reports` (and written back in the clear when it was turned off).
+        let fleet = crate::fleet::open_with(&config.storage, at_rest)
+            .await
+            .with_context(|| format!("cannot open the {} fleet store", config.storage.backend))?;
+        bar.set_message("re-sealing the fleet store");
+        bar.set_position(0);
+        let b = bar.clone();
+        let fleet_count = fleet
+            .reseal(&move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            })
+            .await
+            .context("re-sealing the fleet store failed")?;
         bar.finish_and_clear();
 
         match g.output {
@@ -208,7 +202,7 @@ impl RotateEncryption {
                 serde_json::to_string_pretty(&serde_json::json!({
                     "key_id": primary,
                     "sessions": session_count,
-                    "reports": report_count,
+                    "fleet": fleet_count,
                 }))?
             ),
             OutputFormat::Table => {
@@ -219,13 +213,10 @@ impl RotateEncryption {
                     )
                 };
                 line("sessions", &session_count);
-                match &report_count {
-                    Some(c) => line("reports", c),
-                    None => println!("reports: not encrypted (storage.encrypt_reports is false)"),
-                }
+                line("fleet records (API key names, reports)", &fleet_count);
             }
         }
-        let unreadable = session_count.unreadable + report_count.map_or(0, |c| c.unreadable);
+        let unreadable = session_count.unreadable + fleet_count.unreadable;
         if unreadable > 0 {
             eprintln!(
                 "fleetctl: warning: {unreadable} records open with no key in {}; they stay as they are (the server logs name their key ids)",

@@ -214,6 +214,13 @@ pub enum StoreError {
     /// The config names something this store cannot be opened with.
     #[error("{0}")]
     Config(String),
+    /// A stored record is not what this version writes (altered by hand, or by a bug): the
+    /// request that needs it fails with 500 and the log names the record.
+    #[error("{backend} fleet store holds a corrupt record: {message}")]
+    Corrupt {
+        backend: BackendKind,
+        message: String,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -272,23 +279,25 @@ pub trait FleetStore: Send + Sync + 'static {
     async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount>;
 }
 
-/// Open the store named by `config.backend`, with reports in the clear.
+/// Open the store named by `config.backend`, with nothing sealed.
 pub async fn open(config: &StorageConfig) -> StoreResult<Arc<dyn FleetStore>> {
     open_with(config, AtRest::none()).await
 }
 
-/// Open the store named by `config.backend`, sealing each machine's latest report with
-/// `at_rest` (given when `storage.encrypt_reports` is on).
+/// Open the store named by `config.backend` with the keyring of
+/// `security.encryption_key_file` (or none): API key names are sealed whenever there is a
+/// keyring, reports only with `storage.encrypt_reports` (see [`Sealing`]).
 pub async fn open_with(
     config: &StorageConfig,
     at_rest: AtRest,
 ) -> StoreResult<Arc<dyn FleetStore>> {
+    let sealing = Sealing::new(at_rest, config.encrypt_reports);
     match config.backend {
         BackendKind::Sqlite => Ok(Arc::new(
-            sqlite::SqliteFleetStore::open(&config.db_path, at_rest).await?,
+            sqlite::SqliteFleetStore::open(&config.db_path, sealing).await?,
         )),
         BackendKind::Redis => Ok(Arc::new(
-            redis::RedisFleetStore::open(config, at_rest).await?,
+            redis::RedisFleetStore::open(config, sealing).await?,
         )),
         BackendKind::File => Err(StoreError::Config(
             "storage.backend `file` cannot hold fleet data: use `sqlite` (one host) or `redis` \
@@ -298,20 +307,121 @@ pub async fn open_with(
     }
 }
 
+/// What a fleet store seals, decided once for every backend:
+/// - API key names (the `@keys` usage entries and each machine's `api_key`) whenever a
+///   keyring is configured. Stores look them up by equality, so they are sealed
+///   deterministically: the same name under the same key is the same envelope.
+/// - Each machine's latest report only with `storage.encrypt_reports` (it costs a seal per
+///   report). Reports are opened with the keyring either way, so turning the setting off and
+///   running `keys rotate-encryption` writes them back in the clear instead of losing them.
+#[derive(Clone, Debug, Default)]
+pub struct Sealing {
+    keyring: AtRest,
+    encrypt_reports: bool,
+}
+
+/// Associated data of a sealed API key name.
+const KEY_NAME_AD: &str = "api-key";
+
+impl Sealing {
+    pub fn new(keyring: AtRest, encrypt_reports: bool) -> Sealing {
+        Sealing {
+            keyring,
+            encrypt_reports,
+        }
+    }
+
+    /// The report JSON a store writes for `machine_id`.
+    pub(crate) fn seal_report(&self, machine_id: &str, report: &Report) -> StoreResult<String> {
+        let json = serde_json::to_string(report)
+            .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
+        Ok(if self.encrypt_reports {
+            self.keyring.seal(&json, &report_ad(machine_id))
+        } else {
+            json
+        })
+    }
+
+    /// The report a store read for `machine_id` (sealed, or plaintext).
+    pub(crate) fn open_report(
+        &self,
+        machine_id: &str,
+        stored: &str,
+    ) -> Result<Report, UnreadableReport> {
+        let json = self
+            .keyring
+            .open(stored, &report_ad(machine_id))
+            .map_err(|e| {
+                UnreadableReport::Sealed(format!("machine {machine_id}: stored report {e}"))
+            })?;
+        serde_json::from_str(&json).map_err(|e| {
+            UnreadableReport::Corrupt(format!(
+                "machine {machine_id}: stored report is not readable: {e}"
+            ))
+        })
+    }
+
+    /// Whether a stored report is what [`Sealing::seal_report`] would write now.
+    pub(crate) fn report_is_current(&self, stored: &str) -> bool {
+        if self.encrypt_reports {
+            self.keyring.is_current(stored)
+        } else {
+            !stored.starts_with(crate::store::crypto::ENVELOPE_PREFIX)
+        }
+    }
+
+    /// The stored form of an API key name (a hash field, a primary key).
+    pub(crate) fn key_name(&self, name: &str) -> String {
+        self.keyring.seal_deterministic(name, KEY_NAME_AD)
+    }
+
+    /// The name behind a stored key name; `context` says where it was found.
+    pub(crate) fn open_key_name(&self, stored: &str, context: &str) -> Result<String, String> {
+        self.keyring
+            .open(stored, KEY_NAME_AD)
+            .map_err(|e| format!("{context}: stored API key name {e}"))
+    }
+
+    /// Whether a stored key name is what [`Sealing::key_name`] would write now.
+    pub(crate) fn key_name_is_current(&self, stored: &str) -> bool {
+        self.keyring.is_current(stored)
+    }
+}
+
+/// Merge key usage read from a store: entries whose stored names open to the same name (the
+/// same key sealed before and after a rotation) keep the latest use; entries that do not open
+/// are logged once per read and left out.
+pub(crate) fn merge_key_usage(
+    sealing: &Sealing,
+    stored: impl IntoIterator<Item = (String, Millis)>,
+) -> Vec<KeyUsage> {
+    let mut by_name = std::collections::BTreeMap::<String, Millis>::new();
+    let mut unreadable = Vec::new();
+    for (field, last_used) in stored {
+        match sealing.open_key_name(&field, "API key usage") {
+            Ok(name) => {
+                let e = by_name.entry(name).or_insert(last_used);
+                *e = (*e).max(last_used);
+            }
+            Err(m) => unreadable.push(m),
+        }
+    }
+    if let Some(first) = unreadable.first() {
+        tracing::warn!(
+            count = unreadable.len(),
+            "{first}; {} such entries left out of the key usage",
+            unreadable.len()
+        );
+    }
+    by_name
+        .into_iter()
+        .map(|(name, last_used)| KeyUsage { name, last_used })
+        .collect()
+}
+
 /// Associated data of a sealed report: it opens only as the report of this machine.
 fn report_ad(machine_id: &str) -> String {
     format!("report:{machine_id}")
-}
-
-/// The report JSON a store writes for `machine_id`, sealed when `at_rest` has keys.
-pub(crate) fn seal_report(
-    at_rest: &AtRest,
-    machine_id: &str,
-    report: &Report,
-) -> StoreResult<String> {
-    let json = serde_json::to_string(report)
-        .map_err(|e| StoreError::Config(format!("cannot encode the report: {e}")))?;
-    Ok(at_rest.seal(&json, &report_ad(machine_id)))
 }
 
 /// Why a stored report cannot be read.
@@ -330,22 +440,6 @@ impl UnreadableReport {
             UnreadableReport::Sealed(m) | UnreadableReport::Corrupt(m) => m,
         }
     }
-}
-
-/// The report a store read for `machine_id` (sealed, or plaintext from before encryption).
-pub(crate) fn open_report(
-    at_rest: &AtRest,
-    machine_id: &str,
-    stored: &str,
-) -> Result<Report, UnreadableReport> {
-    let json = at_rest.open(stored, &report_ad(machine_id)).map_err(|e| {
-        UnreadableReport::Sealed(format!("machine {machine_id}: stored report {e}"))
-    })?;
-    serde_json::from_str(&json).map_err(|e| {
-        UnreadableReport::Corrupt(format!(
-            "machine {machine_id}: stored report is not readable: {e}"
-        ))
-    })
 }
 
 /// The machine's history metrics from a report.

@@ -5,8 +5,9 @@
 //! the storage database (`storage.redis.db`, default 2); `@` cannot occur in a machine id,
 //! so machine keys and the bookkeeping keys never collide:
 //! - `{fleet}:m:@index`         ZSET machine id → last_seen (ms, Redis clock)
-//! - `{fleet}:m:@keys`          HASH API key name → last use (ms)
-//! - `{fleet}:m:<id>`           HASH report (JSON), ts, first_seen, last_seen, key, offline_since
+//! - `{fleet}:m:@keys`          HASH API key name (sealed, see `Sealing`) → last use (ms)
+//! - `{fleet}:m:<id>`           HASH report (JSON, maybe sealed), ts, first_seen, last_seen,
+//!   key (the API key name, sealed like the `@keys` fields), offline_since
 //! - `{fleet}:m:<id>@<tier>`    ZSET of rollups (JSON), scored by bucket start, one per tier
 //!
 //! Every write is one Lua script, so a report is recorded (latest state, history merge and
@@ -23,21 +24,41 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
-    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
-    UnreadableReport, open_report, sample_of, seal_report,
+    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount,
+    ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, merge_key_usage, sample_of,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
 
-/// KEYS: machine. ARGV: report as read, report re-sealed. Writes only when the report is
-/// still what was read, so a report recorded meanwhile wins.
+/// KEYS: machine. ARGV: report as read, report re-sealed, key name as read, key name
+/// re-sealed. Each field is written only when it is still what was read, so a report
+/// recorded meanwhile wins. Returns 1 when it wrote anything.
 const RESEAL: &str = r"
-if redis.call('HGET', KEYS[1], 'report') == ARGV[1] then
+local n = 0
+if ARGV[1] ~= ARGV[2] and redis.call('HGET', KEYS[1], 'report') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'report', ARGV[2])
-  return 1
+  n = 1
 end
-return 0
+if ARGV[3] ~= ARGV[4] and redis.call('HGET', KEYS[1], 'key') == ARGV[3] then
+  redis.call('HSET', KEYS[1], 'key', ARGV[4])
+  n = 1
+end
+return n
+";
+
+/// KEYS: `@keys`. ARGV: field as read, field re-sealed. Moves the last use to the new field,
+/// keeping the later one when the new field was written meanwhile by a node that already
+/// seals with the new key.
+const RESEAL_KEY: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if (not cur) or tonumber(cur) < tonumber(v) then
+  redis.call('HSET', KEYS[1], ARGV[2], v)
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
 ";
 
 const PREFIX: &str = "{fleet}:m:";
@@ -128,8 +149,8 @@ pub struct RedisFleetStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover): a node that
     /// starts while Redis is down still serves, and reports get 503 until Redis is back.
     redis: Redis,
-    /// Seals the `report` field (when `storage.encrypt_reports`).
-    at_rest: AtRest,
+    /// Seals key names, and reports when `storage.encrypt_reports`.
+    sealing: Sealing,
     record: Script,
     mark_offline: Script,
     forget: Script,
@@ -146,20 +167,23 @@ impl From<Unavailable> for StoreError {
 }
 
 impl RedisFleetStore {
-    pub async fn open(config: &StorageConfig, at_rest: AtRest) -> StoreResult<RedisFleetStore> {
+    pub async fn open(config: &StorageConfig, sealing: Sealing) -> StoreResult<RedisFleetStore> {
         // Passwords (inline, file or environment) were resolved when the config was loaded.
         let redis = Redis::open(RedisEndpoint::storage(config)).await?;
         Ok(RedisFleetStore {
             redis,
-            at_rest,
+            sealing,
             record: script(RECORD),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
         })
     }
 
-    fn unavailable(&self, message: impl std::fmt::Display) -> StoreError {
-        self.redis.unavailable("fleet store", message).into()
+    fn corrupt(&self, message: String) -> StoreError {
+        StoreError::Corrupt {
+            backend: BackendKind::Redis,
+            message,
+        }
     }
 
     async fn call<T, F>(&self, what: &str, f: impl FnOnce(ConnectionManager) -> F) -> StoreResult<T>
@@ -187,12 +211,19 @@ impl RedisFleetStore {
         let stored = fields.get("report").ok_or_else(|| {
             UnreadableReport::Corrupt(format!("machine {id}: field `report` missing"))
         })?;
-        let report = open_report(&self.at_rest, id, stored)?;
+        let report = self.sealing.open_report(id, stored)?;
+        let api_key = match fields.get("key") {
+            Some(k) => self
+                .sealing
+                .open_key_name(k, &format!("machine {id}"))
+                .map_err(UnreadableReport::Sealed)?,
+            None => String::new(),
+        };
         Ok(MachineRecord {
             report,
             first_seen: num("first_seen")?,
             last_seen: num("last_seen")?,
-            api_key: fields.get("key").cloned().unwrap_or_default(),
+            api_key,
             offline_since: fields.get("offline_since").and_then(|v| v.parse().ok()),
         })
     }
@@ -213,7 +244,7 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
+        let json = self.sealing.seal_report(&report.machine_id, report)?;
         let measured = report.measured_at();
         let s = sample_of(report, measured);
         let id = &report.machine_id;
@@ -225,7 +256,7 @@ impl FleetStore for RedisFleetStore {
         inv.arg(id)
             .arg(json)
             .arg(measured)
-            .arg(api_key)
+            .arg(self.sealing.key_name(api_key))
             .arg(s.cpu_percent)
             .arg(s.memory_percent)
             .arg(s.load1)
@@ -293,7 +324,7 @@ impl FleetStore for RedisFleetStore {
                 tracing::warn!("{message}; treating the machine as absent");
                 Ok(None)
             }
-            Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+            Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
         }
     }
 
@@ -315,7 +346,11 @@ impl FleetStore for RedisFleetStore {
             .map(|m| {
                 serde_json::from_str::<Rollup>(m)
                     .map(|r| r.point())
-                    .map_err(|e| self.unavailable(format!("corrupt history point {m}: {e}")))
+                    .map_err(|e| {
+                        self.corrupt(format!(
+                            "machine {machine_id}: history point {m:?} is not readable: {e}"
+                        ))
+                    })
             })
             .collect()
     }
@@ -359,44 +394,96 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        // HGETALL rather than HKEYS: the least-privilege ACL of docs/cluster.md allows it.
+        let usage: HashMap<String, String> = self
+            .call(
+                "list key usage",
+                |mut c| async move { c.hgetall(KEYS).await },
+            )
+            .await?;
+        let fields: Vec<String> = usage.into_keys().collect();
         let ids: Vec<String> = self
             .call("list machines", |mut c| async move {
                 c.zrange(INDEX, 0, -1).await
             })
             .await?;
-        let total = ids.len() as u64;
+        let total = (fields.len() + ids.len()) as u64;
         progress(0, total);
-        let reseal = Script::new(RESEAL);
         let mut count = ResealCount::default();
+
+        // Key usage entries: few (one per API key), one script each.
+        let reseal_key = Script::new(RESEAL_KEY);
+        for field in &fields {
+            count.examined += 1;
+            if self.sealing.key_name_is_current(field) {
+                continue;
+            }
+            let Ok(name) = self.sealing.open_key_name(field, "API key usage") else {
+                count.unreadable += 1;
+                continue;
+            };
+            let moved: i64 = self
+                .call("re-seal key usage", |mut c| {
+                    let mut inv = reseal_key.prepare_invoke();
+                    inv.key(KEYS).arg(field).arg(self.sealing.key_name(&name));
+                    async move { inv.invoke_async(&mut c).await }
+                })
+                .await?;
+            count.resealed += moved as u64;
+        }
+        progress(count.examined, total);
+
+        // Machines: the report and the key name, read in pipelined batches.
+        let reseal = Script::new(RESEAL);
         for chunk in ids.chunks(RESEAL_BATCH) {
             let mut pipe = redis::pipe();
             for id in chunk {
-                pipe.hget(machine_key(id), "report");
+                pipe.hget(machine_key(id), "report")
+                    .hget(machine_key(id), "key");
             }
             let stored: Vec<Option<String>> = self
                 .call("read reports", |mut c| async move {
                     pipe.query_async(&mut c).await
                 })
                 .await?;
-            for (id, stored) in chunk.iter().zip(stored) {
-                let Some(stored) = stored else { continue };
+            let pairs = stored.chunks(2).map(|p| (p[0].clone(), p[1].clone()));
+            for (id, (report, key)) in chunk.iter().zip(pairs) {
+                let Some(report) = report else { continue };
+                let key = key.unwrap_or_default();
                 count.examined += 1;
-                if self.at_rest.is_current(&stored) {
+                let report_ok = self.sealing.report_is_current(&report);
+                let key_ok = key.is_empty() || self.sealing.key_name_is_current(&key);
+                if report_ok && key_ok {
                     continue;
                 }
-                let sealed = match open_report(&self.at_rest, id, &stored)
-                    .map(|r| seal_report(&self.at_rest, id, &r))
-                {
-                    Ok(Ok(sealed)) => sealed,
-                    _ => {
-                        count.unreadable += 1;
-                        continue;
-                    }
+                let new_report = if report_ok {
+                    Ok(report.clone())
+                } else {
+                    self.sealing
+                        .open_report(id, &report)
+                        .map_err(|_| ())
+                        .and_then(|r| self.sealing.seal_report(id, &r).map_err(|_| ()))
+                };
+                let new_key = if key_ok {
+                    Ok(key.clone())
+                } else {
+                    self.sealing
+                        .open_key_name(&key, id)
+                        .map(|n| self.sealing.key_name(&n))
+                        .map_err(|_| ())
+                };
+                let (Ok(new_report), Ok(new_key)) = (new_report, new_key) else {
+                    count.unreadable += 1;
+                    continue;
                 };
                 let written: i64 = self
                     .call("re-seal report", |mut c| {
                         let mut inv = reseal.prepare_invoke();
-                        inv.key(machine_key(id)).arg(&stored).arg(&sealed);
+                        inv.key(machine_key(id))
+                            .arg(&report)
+                            .arg(&new_report)
+                            .arg(&key)
+                            .arg(&new_key);
                         async move { inv.invoke_async(&mut c).await }
                     })
                     .await?;
@@ -414,11 +501,6 @@ impl FleetStore for RedisFleetStore {
                 |mut c| async move { c.hgetall(KEYS).await },
             )
             .await?;
-        let mut v: Vec<KeyUsage> = map
-            .into_iter()
-            .map(|(name, last_used)| KeyUsage { name, last_used })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        Ok(merge_key_usage(&self.sealing, map))
     }
 }

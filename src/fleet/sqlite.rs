@@ -10,6 +10,10 @@
 //! - `fleet_history`: rollup rows keyed by (machine, tier, bucket start) holding sums, so a
 //!   new report merges in with one UPSERT.
 //! - `fleet_api_keys`: last use of each API key, by name.
+//!
+//! API key names (`fleet_api_keys.name`, `fleet_machines.api_key`) are stored as `Sealing`
+//! writes them: sealed deterministically when there is a keyring, so the primary key still
+//! finds the row.
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,9 +22,9 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    AtRest, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
-    ResealCount, ResealProgress, Rollup, Snapshot, StoreError, StoreResult, TIERS, Tier,
-    UnreadableReport, open_report, sample_of, seal_report,
+    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount,
+    ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, merge_key_usage, sample_of,
 };
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
@@ -63,22 +67,21 @@ CREATE TABLE IF NOT EXISTS fleet_api_keys (
 pub struct SqliteFleetStore {
     /// WAL + NORMAL: a power cut can lose the last reports, never corrupt the file.
     db: Db,
-    /// Seals the `report` column (when `storage.encrypt_reports`).
-    at_rest: AtRest,
+    /// Seals key names, and reports when `storage.encrypt_reports`.
+    sealing: Sealing,
 }
 
 impl SqliteFleetStore {
-    pub async fn open(path: &Path, at_rest: AtRest) -> StoreResult<SqliteFleetStore> {
+    pub async fn open(path: &Path, sealing: Sealing) -> StoreResult<SqliteFleetStore> {
         Ok(SqliteFleetStore {
             db: Db::open(path, SCHEMA).await?,
-            at_rest,
+            sealing,
         })
     }
 
-    fn unavailable(&self, message: String) -> StoreError {
-        StoreError::Unavailable {
+    fn corrupt(&self, message: String) -> StoreError {
+        StoreError::Corrupt {
             backend: BackendKind::Sqlite,
-            location: self.location(),
             message,
         }
     }
@@ -129,17 +132,20 @@ struct MachineMeta {
 }
 
 fn machine_record(
-    at_rest: &AtRest,
+    sealing: &Sealing,
     id: &str,
     stored: &str,
     m: MachineMeta,
 ) -> Result<MachineRecord, UnreadableReport> {
-    let report = open_report(at_rest, id, stored)?;
+    let report = sealing.open_report(id, stored)?;
+    let api_key = sealing
+        .open_key_name(&m.api_key, &format!("machine {id}"))
+        .map_err(UnreadableReport::Sealed)?;
     Ok(MachineRecord {
         report,
         first_seen: m.first_seen,
         last_seen: m.last_seen,
-        api_key: m.api_key,
+        api_key,
         offline_since: m.offline_since,
     })
 }
@@ -162,11 +168,11 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
-        let json = seal_report(&self.at_rest, &report.machine_id, report)?;
+        let json = self.sealing.seal_report(&report.machine_id, report)?;
         let measured = report.measured_at();
         let sample = sample_of(report, measured);
         let id = report.machine_id.clone();
-        let key = api_key.to_string();
+        let key = self.sealing.key_name(api_key);
         Ok(self.db.write(move |tx| {
             let now = now_ms(tx)?;
             tx.prepare_cached(
@@ -247,7 +253,7 @@ impl FleetStore for SqliteFleetStore {
             ..Snapshot::default()
         };
         for (id, json, meta) in rows {
-            match machine_record(&self.at_rest, &id, &json, meta) {
+            match machine_record(&self.sealing, &id, &json, meta) {
                 Ok(r) => snap.machines.push(r),
                 Err(p) => snap.problems.push(p.message()),
             }
@@ -267,14 +273,14 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => match machine_record(&self.at_rest, &id, &json, meta) {
+            Some((id, json, meta)) => match machine_record(&self.sealing, &id, &json, meta) {
                 Ok(r) => Ok(Some(r)),
                 // A report this node cannot decrypt is absent (404), not an outage.
                 Err(UnreadableReport::Sealed(message)) => {
                     tracing::warn!("{message}; treating the machine as absent");
                     Ok(None)
                 }
-                Err(UnreadableReport::Corrupt(message)) => Err(self.unavailable(message)),
+                Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
             },
         }
     }
@@ -361,49 +367,102 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
-        let total = self
+        let (keys, machines) = self
             .db
             .read(|c| {
-                c.query_row("SELECT COUNT(*) FROM fleet_machines", [], |r| {
-                    r.get::<_, i64>(0)
-                })
+                let count = |table: &str| {
+                    c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                };
+                Ok((count("fleet_api_keys")?, count("fleet_machines")?))
             })
-            .await? as u64;
+            .await?;
+        let total = (keys + machines) as u64;
         progress(0, total);
-        let mut count = ResealCount::default();
+
+        // Key usage entries: few (one per API key), one transaction.
+        let sealing = self.sealing.clone();
+        let mut count = self
+            .db
+            .write(move |tx| {
+                let rows: Vec<(String, Millis)> = tx
+                    .prepare("SELECT name, last_used FROM fleet_api_keys")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut batch = ResealCount::default();
+                for (stored, last_used) in &rows {
+                    batch.examined += 1;
+                    if sealing.key_name_is_current(stored) {
+                        continue;
+                    }
+                    let Ok(name) = sealing.open_key_name(stored, "API key usage") else {
+                        batch.unreadable += 1;
+                        continue;
+                    };
+                    tx.execute("DELETE FROM fleet_api_keys WHERE name = ?1", [stored])?;
+                    tx.execute(
+                        "INSERT INTO fleet_api_keys (name, last_used) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET
+                             last_used = max(last_used, excluded.last_used)",
+                        params![sealing.key_name(&name), last_used],
+                    )?;
+                    batch.resealed += 1;
+                }
+                Ok(batch)
+            })
+            .await?;
+        progress(count.examined, total);
+
+        // Machines: the report and the key name, in batches of one transaction each.
         let mut after = String::new();
         loop {
-            let at_rest = self.at_rest.clone();
+            let sealing = self.sealing.clone();
             let from = std::mem::take(&mut after);
             let (batch, last) = self
                 .db
                 .write(move |tx| {
-                    let rows: Vec<(String, String)> = tx
+                    let rows: Vec<(String, String, String)> = tx
                         .prepare(
-                            "SELECT machine_id, report FROM fleet_machines
+                            "SELECT machine_id, report, api_key FROM fleet_machines
                              WHERE machine_id > ?1 ORDER BY machine_id LIMIT ?2",
                         )?
                         .query_map(params![from, RESEAL_BATCH as i64], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                         })?
                         .collect::<rusqlite::Result<_>>()?;
                     let mut batch = ResealCount::default();
-                    for (id, stored) in &rows {
+                    for (id, report, key) in &rows {
                         batch.examined += 1;
-                        if at_rest.is_current(stored) {
+                        let report_ok = sealing.report_is_current(report);
+                        let key_ok = sealing.key_name_is_current(key);
+                        if report_ok && key_ok {
                             continue;
                         }
-                        let Ok(report) = open_report(&at_rest, id, stored) else {
-                            batch.unreadable += 1;
-                            continue;
+                        let new_report = if report_ok {
+                            Some(report.clone())
+                        } else {
+                            sealing
+                                .open_report(id, report)
+                                .ok()
+                                .and_then(|r| sealing.seal_report(id, &r).ok())
                         };
-                        let Ok(sealed) = seal_report(&at_rest, id, &report) else {
+                        let new_key = if key_ok {
+                            Some(key.clone())
+                        } else {
+                            sealing
+                                .open_key_name(key, id)
+                                .ok()
+                                .map(|n| sealing.key_name(&n))
+                        };
+                        let (Some(new_report), Some(new_key)) = (new_report, new_key) else {
                             batch.unreadable += 1;
                             continue;
                         };
                         tx.execute(
-                            "UPDATE fleet_machines SET report = ?2 WHERE machine_id = ?1",
-                            params![id, sealed],
+                            "UPDATE fleet_machines SET report = ?2, api_key = ?3
+                             WHERE machine_id = ?1",
+                            params![id, new_report, new_key],
                         )?;
                         batch.resealed += 1;
                     }
@@ -420,18 +479,14 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
-        Ok(self
+        let rows: Vec<(String, Millis)> = self
             .db
             .read(|c| {
-                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys ORDER BY name")?
-                    .query_map([], |r| {
-                        Ok(KeyUsage {
-                            name: r.get(0)?,
-                            last_used: r.get(1)?,
-                        })
-                    })?
+                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect()
             })
-            .await?)
+            .await?;
+        Ok(merge_key_usage(&self.sealing, rows))
     }
 }

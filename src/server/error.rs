@@ -70,16 +70,29 @@ impl From<crate::cluster::BackendError> for ApiError {
 }
 
 /// A fleet store outage: 503 naming the backend, not where it lives (that goes to the log).
+/// A corrupt record is 500: retrying will not help, and the log names the record.
 impl From<crate::fleet::StoreError> for ApiError {
     fn from(e: crate::fleet::StoreError) -> ApiError {
         use crate::fleet::StoreError;
-        tracing::warn!(error = %e, "fleet store unavailable");
         match &e {
-            StoreError::Unavailable { backend, .. } => ApiError::unavailable(format!(
-                "the {backend} fleet store is unavailable; retry in a moment"
-            )),
+            StoreError::Unavailable { backend, .. } => {
+                tracing::warn!(error = %e, "fleet store unavailable");
+                ApiError::unavailable(format!(
+                    "the {backend} fleet store is unavailable; retry in a moment"
+                ))
+            }
             StoreError::Config(_) => {
+                tracing::warn!(error = %e, "fleet store unusable");
                 ApiError::unavailable("the fleet store cannot be used; the node's log says why")
+            }
+            StoreError::Corrupt { backend, .. } => {
+                tracing::error!(error = %e, "corrupt record in the fleet store");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "the {backend} fleet store holds a corrupt record for this request; the node's log names it"
+                    ),
+                )
             }
         }
     }

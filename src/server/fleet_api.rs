@@ -52,7 +52,7 @@ pub async fn machines(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<view::MachinePage>, ApiError> {
     let q = ListQuery::from_params(query(params)?).map_err(ApiError::bad_request)?;
-    let snap = state.fleet().machines().await.map_err(unavailable)?;
+    let snap = state.fleet().machines().await.map_err(ApiError::from)?;
     Ok(Json(view::list(&snap, &q, &state.fleet_thresholds())))
 }
 
@@ -61,7 +61,7 @@ pub async fn summary(
     _who: FleetReader,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = state.fleet().machines().await.map_err(unavailable)?;
+    let snap = state.fleet().machines().await.map_err(ApiError::from)?;
     let summary = view::summary(&snap, &state.fleet_thresholds());
     let mut v = serde_json::to_value(summary).map_err(|e| ApiError::unavailable(e.to_string()))?;
     if !snap.problems.is_empty() {
@@ -107,9 +107,9 @@ pub async fn machine(
     let rec = store
         .machine(&id)
         .await
-        .map_err(unavailable)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no machine `{id}` in the fleet")))?;
-    let now = store.now().await.map_err(unavailable)?;
+    let now = store.now().await.map_err(ApiError::from)?;
     let to = match &p.to {
         Some(v) => instant("to", v)?,
         None => now,
@@ -136,8 +136,8 @@ pub async fn machine(
     let points = store
         .history(&id, tier, from, to)
         .await
-        .map_err(unavailable)?;
-    let lens = store.history_len(&id).await.map_err(unavailable)?;
+        .map_err(ApiError::from)?;
+    let lens = store.history_len(&id).await.map_err(ApiError::from)?;
     let kept: serde_json::Map<String, Value> = TIERS
         .iter()
         .zip(lens)
@@ -161,7 +161,7 @@ pub async fn keys(
     _who: FleetReader,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let usage = state.fleet().key_usage().await.map_err(unavailable)?;
+    let usage = state.fleet().key_usage().await.map_err(ApiError::from)?;
     let configured = &state.config().auth.api_keys;
     let mut out: Vec<Value> = configured
         .iter()
@@ -181,8 +181,4 @@ pub async fn keys(
         out.push(json!({"name": u.name, "configured": false, "last_used": rfc3339(u.last_used)}));
     }
     Ok(Json(json!({ "keys": out })))
-}
-
-fn unavailable(e: crate::fleet::StoreError) -> ApiError {
-    ApiError::from(e)
 }

@@ -19,6 +19,13 @@
 //! A stored value without the `fenc1:` prefix is a record written before encryption was turned
 //! on: it is returned as it is, and the store seals it on its next write.
 //!
+//! Deterministic sealing ([`Keyring::seal_deterministic`]) is for values a store must find by
+//! equality, such as API key names used as hash fields or primary keys: the nonce is not random
+//! but HMAC-SHA256 over the associated data and the plaintext under a key derived from the
+//! encryption key (the SIV construction, RFC 5297's idea with XChaCha20-Poly1305 as the cipher).
+//! The same name under the same key always seals to the same envelope, so it reveals which
+//! records share a name, and nothing else; it opens with [`Keyring::open`] like any envelope.
+//!
 //! This module never decides what is encrypted (each store does) and never logs a key.
 
 use std::collections::HashSet;
@@ -30,6 +37,10 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::Mac;
+use sha2::Sha256;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
 
 /// What every sealed value starts with.
 pub const ENVELOPE_PREFIX: &str = "fenc1:";
@@ -41,6 +52,19 @@ const MAX_KEY_ID: usize = 32;
 struct Key {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Derives deterministic nonces; a separate key so the nonce never reveals the cipher key.
+    siv: [u8; 32],
+}
+
+/// HMAC-SHA256 of `parts`, each prefixed by its length so no two inputs share an encoding.
+fn hmac_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        <HmacSha256 as hmac::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// The keys of `security.encryption_key_file`: the first seals, all open.
@@ -157,6 +181,7 @@ impl Keyring {
             keys.push(Key {
                 id: id.to_owned(),
                 cipher: XChaCha20Poly1305::new_from_slice(&bytes).expect("length checked above"),
+                siv: hmac_parts(&bytes, &[b"fleetctl siv key v1"]),
             });
         }
         if keys.is_empty() {
@@ -184,10 +209,30 @@ impl Keyring {
 
     /// Encrypt `plaintext` under the first key, bound to `associated_data`.
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> String {
-        let key = &self.keys[0];
         let mut nonce = [0u8; NONCE_BYTES];
         // The OS RNG failing is not a state a server can run in.
         getrandom::fill(&mut nonce).expect("the OS random number generator failed");
+        self.seal_with_nonce(nonce, plaintext, associated_data)
+    }
+
+    /// Like [`Keyring::seal`], but the same input always gives the same envelope (the nonce is
+    /// a MAC of the input), so a store can look the sealed value up by equality.
+    pub fn seal_deterministic(&self, plaintext: &[u8], associated_data: &[u8]) -> String {
+        let key = &self.keys[0];
+        let aad = bound_aad(&key.id, associated_data);
+        let mac = hmac_parts(&key.siv, &[&aad, plaintext]);
+        let mut nonce = [0u8; NONCE_BYTES];
+        nonce.copy_from_slice(&mac[..NONCE_BYTES]);
+        self.seal_with_nonce(nonce, plaintext, associated_data)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        nonce: [u8; NONCE_BYTES],
+        plaintext: &[u8],
+        associated_data: &[u8],
+    ) -> String {
+        let key = &self.keys[0];
         let aad = bound_aad(&key.id, associated_data);
         let ciphertext = key
             .cipher
@@ -347,6 +392,15 @@ impl AtRest {
         }
     }
 
+    /// The value to store for `plaintext` where the store finds it by equality: sealed
+    /// deterministically when a keyring is configured (see the module comment).
+    pub fn seal_deterministic(&self, plaintext: &str, associated_data: &str) -> String {
+        match &self.keyring {
+            Some(k) => k.seal_deterministic(plaintext.as_bytes(), associated_data.as_bytes()),
+            None => plaintext.to_owned(),
+        }
+    }
+
     /// The plaintext of a stored value: opened when sealed, as it is when written before
     /// encryption was turned on.
     pub fn open(&self, stored: &str, associated_data: &str) -> Result<String, OpenError> {
@@ -432,6 +486,22 @@ mod tests {
                 key_id: "ka".into()
             })
         );
+    }
+
+    #[test]
+    fn deterministic_seals_repeat_open_and_differ_by_input_and_key() {
+        let k = ring(A);
+        let a = k.seal_deterministic(b"agents-eu", b"api-key");
+        assert_eq!(a, k.seal_deterministic(b"agents-eu", b"api-key"));
+        assert!(
+            a.starts_with("fenc1:ka:") && !a.contains("agents-eu"),
+            "{a}"
+        );
+        assert_eq!(k.open(&a, b"api-key").unwrap(), b"agents-eu");
+        assert_ne!(a, k.seal_deterministic(b"agents-us", b"api-key"));
+        assert_ne!(a, k.seal_deterministic(b"agents-eu", b"other"));
+        assert_ne!(a, ring(B).seal_deterministic(b"agents-eu", b"api-key"));
+        assert!(k.open(&a, b"other").is_err());
     }
 
     #[test]

@@ -229,7 +229,7 @@ async fn keys_rotate_encryption_reseals_sessions_and_reports_and_is_rerunnable()
     assert_eq!(v["key_id"], "kb");
     assert_eq!(v["sessions"]["examined"], 1_500);
     assert_eq!(v["sessions"]["resealed"], 1_500);
-    assert_eq!(v["reports"]["examined"], 0);
+    assert_eq!(v["fleet"]["examined"], 0);
 
     let again = fleetctl(&config_path, &["keys", "rotate-encryption"]);
     assert!(again.status.success(), "{again:?}");

@@ -323,10 +323,20 @@ const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
 const MARKER: &str = "marker-host-5521";
 
 impl Fixture {
-    /// Another handle on the same data, sealing reports with the keys of `key_file`.
+    /// Another handle on the same data, sealing reports (and key names) with the keys of
+    /// `key_file`.
     async fn sealed(&self, key_file: &str) -> Arc<dyn FleetStore> {
+        self.sealed_with(key_file, true).await
+    }
+
+    /// Like `sealed`, with `storage.encrypt_reports` as given.
+    async fn sealed_with(&self, key_file: &str, encrypt_reports: bool) -> Arc<dyn FleetStore> {
         let keyring = Keyring::parse(key_file, std::path::Path::new("test.keys")).unwrap();
-        fleet::open_with(&self.config, AtRest::new(Arc::new(keyring)))
+        let config = StorageConfig {
+            encrypt_reports,
+            ..self.config.clone()
+        };
+        fleet::open_with(&config, AtRest::new(Arc::new(keyring)))
             .await
             .unwrap()
     }
@@ -431,19 +441,72 @@ async fn reseal_rewrites_every_report_with_the_first_key(f: Fixture) {
         .reseal(&move |n, _| d.store(n, std::sync::atomic::Ordering::Relaxed))
         .await
         .unwrap();
+    // Three machines, and two usage entries of key `k` (plaintext, and sealed with A) that
+    // become one sealed with B.
     assert_eq!(
         (count.examined, count.resealed, count.unreadable),
-        (3, 3, 0)
+        (5, 5, 0)
     );
-    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 5);
     let again = rotating.reseal(&|_, _| {}).await.unwrap();
     assert_eq!(again.resealed, 0, "idempotent");
     let raw = f.raw().await;
     assert!(!raw.contains(MARKER) && !raw.contains("fenc1:ka:"), "{raw}");
-    let snap = f.sealed(KEY_B).await.machines().await.unwrap();
+    let only_b = f.sealed(KEY_B).await;
+    let snap = only_b.machines().await.unwrap();
     assert_eq!(snap.machines.len(), 3, "{:?}", snap.problems);
+    assert!(snap.machines.iter().all(|m| m.api_key == "k"));
+    let keys = only_b.key_usage().await.unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].name, "k");
     // History was not touched: one point per machine and tier, as recorded.
     assert_eq!(f.store.history_len("m-2").await.unwrap()[0], 1);
+}
+
+const KEY_MARKER: &str = "agents-marker-7713";
+
+async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
+    // Reports in the clear (storage.encrypt_reports off), key names sealed all the same.
+    let under_a = f.sealed_with(KEY_A, false).await;
+    let now = under_a.now().await.unwrap();
+    under_a
+        .record(&report("m-1", now, 1.0), KEY_MARKER)
+        .await
+        .unwrap();
+    under_a
+        .record(&report("m-2", now, 1.0), KEY_MARKER)
+        .await
+        .unwrap();
+    let raw = f.raw().await;
+    assert!(
+        !raw.contains(KEY_MARKER),
+        "key name stored in the clear:\n{raw}"
+    );
+    assert!(raw.contains("m-1.example.com"), "reports stay in the clear");
+    let keys = under_a.key_usage().await.unwrap();
+    assert_eq!(
+        keys.len(),
+        1,
+        "one entry per key, found by equality: {keys:?}"
+    );
+    assert_eq!(keys[0].name, KEY_MARKER);
+    assert_eq!(
+        under_a.machine("m-1").await.unwrap().unwrap().api_key,
+        KEY_MARKER
+    );
+
+    // Without the key the entries are left out (and logged) and the machines are unreadable,
+    // named in problems with the key id: never a panic, never an outage.
+    let none = f.sealed_with(KEY_B, false).await;
+    assert!(none.key_usage().await.unwrap().is_empty());
+    let snap = none.machines().await.unwrap();
+    assert!(snap.machines.is_empty());
+    assert_eq!(snap.problems.len(), 2, "{:?}", snap.problems);
+    assert!(
+        snap.problems[0].contains("API key name encrypted with key id ka"),
+        "{:?}",
+        snap.problems
+    );
 }
 
 macro_rules! fleet_store_suite {
@@ -472,6 +535,10 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn sealed_reports_hide_the_report_and_rotate() {
                 super::sealed_reports_hide_the_report_and_rotate(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn api_key_names_are_sealed_whenever_there_is_a_key_file() {
+                super::api_key_names_are_sealed_whenever_there_is_a_key_file(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn reseal_rewrites_every_report_with_the_first_key() {
