@@ -277,7 +277,10 @@ impl FleetStore for SqliteFleetStore {
                 Ok(r) => Ok(Some(r)),
                 // A report this node cannot decrypt is absent (404), not an outage.
                 Err(UnreadableReport::Sealed(message)) => {
-                    tracing::warn!("{message}; treating the machine as absent");
+                    crate::store::unreadable::warn(
+                        &format!("sqlite fleet machine {machine_id}"),
+                        &format!("{message}; treating the machine as absent"),
+                    );
                     Ok(None)
                 }
                 Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),

@@ -246,6 +246,10 @@ pub struct MachinePage {
     pub offset: usize,
     pub limit: usize,
     pub machines: Vec<MachineView>,
+    /// Records the store could not read (skipped, not counted in `total`), each naming the
+    /// machine and why; absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 pub fn list(snapshot: &Snapshot, q: &ListQuery, t: &Thresholds) -> MachinePage {
@@ -284,6 +288,7 @@ pub fn list(snapshot: &Snapshot, q: &ListQuery, t: &Thresholds) -> MachinePage {
         offset: q.offset,
         limit: q.limit,
         machines,
+        problems: snapshot.problems.clone(),
     }
 }
 

@@ -142,10 +142,12 @@ fn read_session(at: &AtRest, path: &Path) -> std::io::Result<Read> {
     match decoded {
         Ok(s) => Ok(Read::Found(s)),
         Err(e) => {
-            tracing::warn!(
-                path = %path.display(),
-                "unreadable session file {}, treating it as absent: {e}",
-                path.display()
+            crate::store::unreadable::warn(
+                &path.display().to_string(),
+                &format!(
+                    "unreadable session file {}, treating it as absent: {e}",
+                    path.display()
+                ),
             );
             Ok(Read::Corrupt)
         }

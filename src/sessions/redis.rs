@@ -243,9 +243,11 @@ fn id_hash_of(key: &str) -> Option<&str> {
 
 fn warn_corrupt(id_hash: &str, message: &str) {
     let key = session_key(id_hash);
-    tracing::warn!(
-        key = %key,
-        "unreadable session record {key} in the redis session store, treating it as absent: {message}"
+    crate::store::unreadable::warn(
+        &key,
+        &format!(
+            "unreadable session record {key} in the redis session store, treating it as absent: {message}"
+        ),
     );
 }
 

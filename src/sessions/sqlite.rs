@@ -148,9 +148,11 @@ fn decode_row(row: &Row<'_>, at_rest: &AtRest) -> rusqlite::Result<Option<Sessio
     match decoded {
         Ok(info) => Ok(Some(info)),
         Err(message) => {
-            tracing::warn!(
-                key = %id_hash,
-                "unreadable session row {id_hash} in the sqlite session store, treating it as absent: {message}"
+            crate::store::unreadable::warn(
+                &format!("sqlite session {id_hash}"),
+                &format!(
+                    "unreadable session row {id_hash} in the sqlite session store, treating it as absent: {message}"
+                ),
             );
             Ok(None)
         }

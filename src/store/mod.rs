@@ -12,6 +12,7 @@
 //! - `crypto`: the [`crypto::Keyring`] of `security.encryption_key_file` and the sealed
 //!   envelope stores write for secret fields.
 //! - `time`: the crate's one [`time::Millis`] and its RFC 3339 forms.
+//! - `unreadable`: one warning per unreadable record, not one per read.
 //!
 //! What this layer must never do: know a store's tables, keys or file names (each backend
 //! passes its own), choose a backend (each trait's `open` does), or block the async runtime
@@ -23,6 +24,7 @@ pub mod fs;
 pub mod redis;
 pub mod sqlite;
 pub mod time;
+pub mod unreadable;
 
 /// rustls needs one process-wide crypto provider when more than one is compiled in (reqwest
 /// and redis pull in different defaults); install aws-lc-rs once, before the first TLS config.

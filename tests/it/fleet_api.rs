@@ -791,9 +791,15 @@ async fn a_report_sealed_with_a_key_the_node_lacks_is_skipped_and_404_never_5xx(
     let (status, list, _) = call(&under_b.state, get("/api/fleet/machines")).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["total"], 0, "{list}");
+    assert!(
+        list["problems"]
+            .to_string()
+            .contains("encrypted with key id ka"),
+        "the listing names what it skipped: {list}"
+    );
     let (status, v, _) = call(&under_b.state, get("/api/fleet/machines/web-01")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
-    // The summary names what it skipped (the listing has no problems field).
+    // So does the summary.
     let (status, summary, _) = call(&under_b.state, get("/api/fleet/summary")).await;
     assert_eq!(status, StatusCode::OK, "{summary}");
     let problems = summary["problems"].to_string();
@@ -807,4 +813,55 @@ async fn a_report_sealed_with_a_key_the_node_lacks_is_skipped_and_404_never_5xx(
     assert_eq!(send(&under_b, KEY_NEW, &body).await.0, StatusCode::OK);
     let (_, list, _) = call(&under_b.state, get("/api/fleet/machines")).await;
     assert_eq!(list["total"], 1, "{list}");
+    assert!(list.get("problems").is_none(), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_machine_record_is_skipped_in_listings_and_500_json_by_id() {
+    let env = env().await;
+    for id in ["web-01", "web-02"] {
+        let body = good_report(&env.store, id, 10.0).await;
+        assert_eq!(send(&env, KEY_NEW, &body).await.0, StatusCode::OK);
+    }
+    // Someone edits the database by hand.
+    let db = env._dir.path().join("fleet.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE fleet_machines SET report = '{\"not\": \"a report\"' WHERE machine_id = 'web-02'",
+            [],
+        )
+        .unwrap();
+
+    let (status, list, _) = call(&env.state, get("/api/fleet/machines")).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["total"], 1, "{list}");
+    assert!(
+        list["problems"].to_string().contains("machine web-02"),
+        "{list}"
+    );
+    let (status, summary, _) = call(&env.state, get("/api/fleet/summary")).await;
+    assert_eq!(
+        (status, summary["total"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+
+    // By id there is nothing to skip to: 500 with a JSON error that leaks no SQL or path.
+    let (status, v, headers) = call(&env.state, get("/api/fleet/machines/web-02")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let message = v["error"].as_str().unwrap();
+    assert!(message.contains("corrupt record"), "{message}");
+    assert!(
+        !message.contains("fleet.db") && !message.contains("not a report"),
+        "{message}"
+    );
+    let (status, _, _) = call(&env.state, get("/api/fleet/machines/web-01")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The machine's next report replaces the record.
+    let body = good_report(&env.store, "web-02", 12.0).await;
+    assert_eq!(send(&env, KEY_NEW, &body).await.0, StatusCode::OK);
+    let (status, _, _) = call(&env.state, get("/api/fleet/machines/web-02")).await;
+    assert_eq!(status, StatusCode::OK);
 }

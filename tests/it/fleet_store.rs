@@ -341,6 +341,31 @@ impl Fixture {
             .unwrap()
     }
 
+    /// Overwrite the stored report of `id` with JSON that is not a report.
+    async fn corrupt_report(&self, id: &str) {
+        const BAD: &str = r#"{"not":"a report"}"#;
+        match &self.redis {
+            None => {
+                rusqlite::Connection::open(&self.config.db_path)
+                    .unwrap()
+                    .execute(
+                        "UPDATE fleet_machines SET report = ?2 WHERE machine_id = ?1",
+                        [id, BAD],
+                    )
+                    .unwrap();
+            }
+            Some(server) => {
+                let mut c = server.admin(2);
+                let _: () = ::redis::cmd("HSET")
+                    .arg(format!("{{fleet}}:m:{id}"))
+                    .arg("report")
+                    .arg(BAD)
+                    .query(&mut c)
+                    .unwrap();
+            }
+        }
+    }
+
     /// What the store holds, as text: every file of the SQLite database after a checkpoint,
     /// or every field of every Redis hash.
     async fn raw(&self) -> String {
@@ -463,6 +488,34 @@ async fn reseal_rewrites_every_report_with_the_first_key(f: Fixture) {
     assert_eq!(f.store.history_len("m-2").await.unwrap()[0], 1);
 }
 
+async fn a_corrupt_record_is_skipped_in_listings_and_an_error_by_id(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    for id in ["m-1", "m-2"] {
+        f.store.record(&report(id, now, 1.0), "k").await.unwrap();
+    }
+    f.corrupt_report("m-2").await;
+    let snap = f.other.machines().await.unwrap();
+    assert_eq!(snap.machines.len(), 1);
+    assert_eq!(snap.problems.len(), 1, "{:?}", snap.problems);
+    assert!(
+        snap.problems[0].contains("machine m-2"),
+        "{:?}",
+        snap.problems
+    );
+    match f.other.machine("m-2").await {
+        Err(fleet::StoreError::Corrupt { message, .. }) => {
+            assert!(message.contains("machine m-2"), "{message}")
+        }
+        other => panic!("expected a corrupt-record error, got {other:?}"),
+    }
+    // The next report replaces it.
+    f.store
+        .record(&report("m-2", now + 1_000, 2.0), "k")
+        .await
+        .unwrap();
+    assert!(f.other.machine("m-2").await.unwrap().is_some());
+}
+
 const KEY_MARKER: &str = "agents-marker-7713";
 
 async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
@@ -535,6 +588,10 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn sealed_reports_hide_the_report_and_rotate() {
                 super::sealed_reports_hide_the_report_and_rotate(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn a_corrupt_record_is_skipped_in_listings_and_an_error_by_id() {
+                super::a_corrupt_record_is_skipped_in_listings_and_an_error_by_id(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn api_key_names_are_sealed_whenever_there_is_a_key_file() {
