@@ -5,6 +5,13 @@ use clap::Parser;
 use fleetctl::cli::Cli;
 use fleetctl::exit;
 
+/// mimalloc instead of glibc malloc: a request allocates and frees many small objects on
+/// whichever worker thread polls it, and glibc's arena locks showed up as ~20% of the
+/// profile of a session read (docs/performance.md). mimalloc's per-thread free lists avoid
+/// the lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.run() {
