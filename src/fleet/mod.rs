@@ -214,6 +214,11 @@ pub enum StoreError {
     /// The config names something this store cannot be opened with.
     #[error("{0}")]
     Config(String),
+    /// The report's timestamp is outside what the store records at its clock `now` (more
+    /// than the allowed skew ahead, or older than the history: `Report::time_in_range`).
+    /// Nothing was written; `Report::check_time(now)` says what is wrong.
+    #[error("the report's timestamp is out of range at store time {now}")]
+    OutOfRange { now: Millis },
     /// A stored record is not what this version writes (altered by hand, or by a bug): the
     /// request that needs it fails with 500 and the log names the record.
     #[error("{backend} fleet store holds a corrupt record: {message}")]
@@ -240,7 +245,9 @@ pub trait FleetStore: Send + Sync + 'static {
     /// Record a validated report sent with the key named `api_key`: refresh the machine's
     /// `last_seen` (and the key's last use) to store time, replace its latest report unless
     /// the stored one is newer, merge the report into every history tier and trim each tier
-    /// to its bounds. Returns the store time it was recorded at.
+    /// to its bounds. Returns the store time it was recorded at. The timestamp's range is
+    /// checked here, on the store's clock and in the same atomic step (one round trip per
+    /// report): out of range is `StoreError::OutOfRange` and nothing is written.
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis>;
 
     /// Every machine's record, with the store's clock.

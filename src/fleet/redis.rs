@@ -23,10 +23,11 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
+use super::report::MAX_CLOCK_SKEW_MS;
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount,
-    ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
-    UnreadableReport, merge_key_usage, sample_of,
+    FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH,
+    Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS,
+    Tier, UnreadableReport, merge_key_usage, sample_of,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -76,6 +77,9 @@ fn tier_key(id: &str, tier: &Tier) -> String {
 const RECORD: &str = r#"
 local now = now_ms()
 local ts = tonumber(ARGV[3])
+if ts > now + tonumber(ARGV[20]) or ts < now - tonumber(ARGV[21]) then
+  return {0, now}
+end
 local prev = redis.call('HGET', KEYS[2], 'ts')
 if (not prev) or tonumber(prev) <= ts then
   redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3])
@@ -117,7 +121,7 @@ for i = 0, 2 do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. horizon)
   redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
 end
-return now
+return {1, now}
 "#;
 
 const MARK_OFFLINE: &str = r#"
@@ -268,10 +272,17 @@ impl FleetStore for RedisFleetStore {
                 .arg(tier.retention_ms)
                 .arg(tier.max_points);
         }
-        self.call("record report", |mut c| async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await
+        inv.arg(MAX_CLOCK_SKEW_MS).arg(HISTORY_SPAN_MS);
+        let (written, now): (i64, Millis) = self
+            .call("record report", |mut c| async move {
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        if written == 1 {
+            Ok(now)
+        } else {
+            Err(StoreError::OutOfRange { now })
+        }
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {

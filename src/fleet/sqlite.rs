@@ -173,8 +173,11 @@ impl FleetStore for SqliteFleetStore {
         let sample = sample_of(report, measured);
         let id = report.machine_id.clone();
         let key = self.sealing.key_name(api_key);
-        Ok(self.db.write(move |tx| {
+        let recorded = self.db.write(move |tx| {
             let now = now_ms(tx)?;
+            if !Report::time_in_range(measured, now) {
+                return Ok(Err(now));
+            }
             tx.prepare_cached(
                 "INSERT INTO fleet_machines
                      (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since)
@@ -230,9 +233,10 @@ impl FleetStore for SqliteFleetStore {
                 )?
                 .execute(params![id, i as i64, tier.max_points as i64])?;
             }
-            Ok(now)
+            Ok(Ok(now))
         })
-        .await?)
+        .await?;
+        recorded.map_err(|now| StoreError::OutOfRange { now })
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {

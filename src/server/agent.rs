@@ -17,7 +17,7 @@ use super::hardening::{BodyError, read_body};
 use super::metrics::Rejection;
 use crate::credentials::API_KEY_PREFIX;
 use crate::fleet::report::{REPORT_BODY_LIMIT, body_too_large, rfc3339};
-use crate::fleet::{Report, ReportError};
+use crate::fleet::{Report, ReportError, StoreError};
 
 /// The name of the configured API key the request carries.
 pub fn agent_key(state: &AppState, parts: &Parts) -> Result<String, ApiError> {
@@ -76,16 +76,21 @@ pub async fn report(
             }
         })?;
     let store = state.fleet();
-    // Future timestamps are judged by the store's clock, the one every node shares.
-    let now = store.now().await.map_err(|e| {
-        metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::from(e)
-    })?;
-    let report = Report::parse(content_type, &bytes, now).map_err(refuse)?;
-    let recorded = store.record(&report, &key).await.map_err(|e| {
-        metrics.report_rejected(Rejection::StoreUnavailable);
-        ApiError::from(e)
-    })?;
+    let report = Report::parse_body(content_type, &bytes).map_err(refuse)?;
+    // The timestamp's range is judged by the store's clock, the one every node shares, in
+    // the same round trip that records the report.
+    let recorded = match store.record(&report, &key).await {
+        Ok(at) => at,
+        Err(StoreError::OutOfRange { now }) => {
+            return Err(refuse(report.check_time(now).err().unwrap_or_else(|| {
+                ReportError::Invalid("`timestamp`: out of range at the store's clock".into())
+            })));
+        }
+        Err(e) => {
+            metrics.report_rejected(Rejection::StoreUnavailable);
+            return Err(ApiError::from(e));
+        }
+    };
     metrics.report_accepted();
     Ok((
         StatusCode::OK,

@@ -85,6 +85,10 @@ impl From<crate::fleet::StoreError> for ApiError {
                 tracing::warn!(error = %e, "fleet store unusable");
                 ApiError::unavailable("the fleet store cannot be used; the node's log says why")
             }
+            StoreError::OutOfRange { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`timestamp`: out of the range the server records; fix the machine's clock",
+            ),
             StoreError::Corrupt { backend, .. } => {
                 tracing::error!(error = %e, "corrupt record in the fleet store");
                 ApiError::new(

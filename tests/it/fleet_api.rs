@@ -473,7 +473,7 @@ async fn malformed_reports_are_refused_and_nothing_is_stored() {
             json,
             very_deep,
             400,
-            "recursion limit",
+            "levels deep; a report is at most 5",
         ),
         ("100 KiB body", json, huge, 413, "limit"),
     ];

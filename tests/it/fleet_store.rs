@@ -103,6 +103,28 @@ async fn redis_in(topology: Topology) -> Fixture {
     }
 }
 
+async fn reports_out_of_the_time_range_are_refused_on_the_store_clock(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    for t in [now + 6 * 60_000, now - fleet::HISTORY_SPAN_MS - 60_000] {
+        match f.store.record(&report("m-1", t, 1.0), "k").await {
+            Err(fleet::StoreError::OutOfRange { now: at }) => {
+                assert!((at - now).abs() < 5_000, "the store's clock")
+            }
+            other => panic!("expected OutOfRange, got {other:?}"),
+        }
+    }
+    assert!(
+        f.store.machines().await.unwrap().machines.is_empty(),
+        "nothing written"
+    );
+    assert_eq!(f.store.history_len("m-1").await.unwrap(), [0, 0, 0]);
+    assert!(f.store.key_usage().await.unwrap().is_empty());
+    f.store
+        .record(&report("m-1", now + 4 * 60_000, 1.0), "k")
+        .await
+        .expect("within the allowed skew");
+}
+
 async fn record_and_read(f: Fixture) {
     let s = &f.store;
     let now = s.now().await.unwrap();
@@ -215,7 +237,14 @@ async fn history_stays_bounded_after_100k_reports(f: Fixture) {
                     let j = i - SLOW;
                     report("b", now - (FAST - j) * 50, 50.0)
                 };
-                store.record(&r, "k").await.unwrap();
+                // Reports older than the history are refused by the store's own clock.
+                if let Err(e) = store.record(&r, "k").await {
+                    assert!(
+                        matches!(e, fleet::StoreError::OutOfRange { .. })
+                            && r.measured_at() < now - fleet::HISTORY_SPAN_MS + 60_000,
+                        "{e:?}"
+                    );
+                }
                 i += 4;
             }
         }));
@@ -565,6 +594,10 @@ async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
 macro_rules! fleet_store_suite {
     ($($store:ident),*) => {$(
         mod $store {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn reports_out_of_the_time_range_are_refused_on_the_store_clock() {
+                super::reports_out_of_the_time_range_are_refused_on_the_store_clock(super::$store().await).await;
+            }
             #[tokio::test(flavor = "multi_thread")]
             async fn record_and_read() {
                 super::record_and_read(super::$store().await).await;
