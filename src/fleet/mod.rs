@@ -11,6 +11,7 @@
 //! `TIME`), so nodes with skewed clocks agree on which machines are online. History points
 //! are stamped with the report's own `timestamp` (when the agent measured), bucketed per tier.
 
+pub mod index;
 pub mod janitor;
 pub mod redis;
 pub mod report;
@@ -194,6 +195,23 @@ pub struct Snapshot {
     pub problems: Vec<String>,
 }
 
+/// What changed in a store since a point of its clock: see [`FleetStore::changed_since`].
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// The store's clock when the changes were read.
+    pub now: Millis,
+    /// Pass as `since` next time: every record written after this read has a `last_seen`
+    /// at or after it (the store picks the overlap its clock needs).
+    pub next_since: Millis,
+    /// Machines in the store now, readable or not: a reader whose count differs after
+    /// applying the changes has missed a deletion and reads everything again.
+    pub total: usize,
+    /// Machines whose `last_seen` is at or after `since` (every machine without `since`).
+    pub machines: Vec<MachineRecord>,
+    /// Among those, records that could not be read: (machine id, why).
+    pub problems: Vec<(String, String)>,
+}
+
 /// When an agent API key was last used, store clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyUsage {
@@ -255,6 +273,13 @@ pub trait FleetStore: Send + Sync + 'static {
 
     /// One machine's record.
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>>;
+
+    /// Machines recorded at or after store time `since` (all of them when `None`), so a
+    /// reader can keep an index of the fleet up to date by reading only what changed.
+    async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes>;
+
+    /// The records of these machines (those that exist and are readable), in one round trip.
+    async fn machines_by_id(&self, machine_ids: &[String]) -> StoreResult<Snapshot>;
 
     /// History points of `tier` with `from <= t <= to`, oldest first.
     async fn history(

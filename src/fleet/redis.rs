@@ -25,9 +25,9 @@ use redis::{AsyncCommands, Script};
 
 use super::report::MAX_CLOCK_SKEW_MS;
 use super::{
-    FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH,
-    Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS,
-    Tier, UnreadableReport, merge_key_usage, sample_of,
+    Changes, FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineRecord, Millis,
+    RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError,
+    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, sample_of,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -124,6 +124,19 @@ end
 return {1, now}
 "#;
 
+/// KEYS: index. ARGV: since (ms, or empty for all). Returns the clock, the number of
+/// machines and the ids recorded at or after `since`, in one atomic step.
+const CHANGED: &str = r#"
+local now = now_ms()
+local ids
+if ARGV[1] == '' then
+  ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+else
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+end
+return {now, redis.call('ZCARD', KEYS[1]), ids}
+"#;
+
 const MARK_OFFLINE: &str = r#"
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
@@ -156,6 +169,7 @@ pub struct RedisFleetStore {
     /// Seals key names, and reports when `storage.encrypt_reports`.
     sealing: Sealing,
     record: Script,
+    changed: Script,
     mark_offline: Script,
     forget: Script,
 }
@@ -178,6 +192,7 @@ impl RedisFleetStore {
             redis,
             sealing,
             record: script(RECORD),
+            changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
         })
@@ -195,6 +210,36 @@ impl RedisFleetStore {
         F: Future<Output = redis::RedisResult<T>>,
     {
         Ok(self.redis.call(what, f).await?)
+    }
+
+    /// The records of `ids`, one pipelined round trip per 500; unreadable ones as (id, why).
+    async fn read_machines(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<(Vec<MachineRecord>, Vec<(String, String)>)> {
+        let mut machines = Vec::with_capacity(ids.len());
+        let mut problems = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.hgetall(machine_key(id));
+            }
+            let rows: Vec<HashMap<String, String>> = self
+                .call("read machines", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            for (id, fields) in chunk.iter().zip(rows) {
+                if fields.is_empty() {
+                    continue; // forgotten between the two reads, or never there
+                }
+                match self.decode_machine(id, &fields) {
+                    Ok(r) => machines.push(r),
+                    Err(p) => problems.push((id.clone(), p.message())),
+                }
+            }
+        }
+        Ok((machines, problems))
     }
 
     fn decode_machine(
@@ -292,32 +337,42 @@ impl FleetStore for RedisFleetStore {
                 c.zrange(INDEX, 0, -1).await
             })
             .await?;
-        let mut snap = Snapshot {
+        let (machines, problems) = self.read_machines(&ids).await?;
+        Ok(Snapshot {
             now,
-            ..Snapshot::default()
-        };
-        // One round trip per chunk, not per machine.
-        for chunk in ids.chunks(500) {
-            let mut pipe = redis::pipe();
-            for id in chunk {
-                pipe.hgetall(machine_key(id));
-            }
-            let rows: Vec<HashMap<String, String>> = self
-                .call("read machines", |mut c| async move {
-                    pipe.query_async(&mut c).await
-                })
-                .await?;
-            for (id, fields) in chunk.iter().zip(rows) {
-                if fields.is_empty() {
-                    continue; // forgotten between the two reads
-                }
-                match self.decode_machine(id, &fields) {
-                    Ok(r) => snap.machines.push(r),
-                    Err(p) => snap.problems.push(p.message()),
-                }
-            }
-        }
-        Ok(snap)
+            machines,
+            problems: problems.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+
+    async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes> {
+        let mut inv = self.changed.prepare_invoke();
+        inv.key(INDEX)
+            .arg(since.map_or_else(String::new, |s| s.to_string()));
+        let (now, total, ids): (Millis, usize, Vec<String>) = self
+            .call("list changed machines", |mut c| async move {
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        let (machines, problems) = self.read_machines(&ids).await?;
+        Ok(Changes {
+            now,
+            // The script is atomic: every later record has `last_seen` >= `now`.
+            next_since: now,
+            total,
+            machines,
+            problems,
+        })
+    }
+
+    async fn machines_by_id(&self, machine_ids: &[String]) -> StoreResult<Snapshot> {
+        let now = self.now().await?;
+        let (machines, problems) = self.read_machines(machine_ids).await?;
+        Ok(Snapshot {
+            now,
+            machines,
+            problems: problems.into_iter().map(|(_, m)| m).collect(),
+        })
     }
 
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount,
-    ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    Changes, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
+    ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
     UnreadableReport, merge_key_usage, sample_of,
 };
 use crate::config::BackendKind;
@@ -150,6 +150,9 @@ fn machine_record(
     })
 }
 
+/// How far back `changed_since` tells the next reader to look again (see there).
+const SINCE_OVERLAP_MS: Millis = 5_000;
+
 const SELECT_MACHINE: &str =
     "SELECT machine_id, report, first_seen, last_seen, api_key, offline_since FROM fleet_machines";
 
@@ -240,15 +243,66 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn machines(&self) -> StoreResult<Snapshot> {
-        // One read transaction: the clock and the rows come from the same snapshot.
+        let changes = self.changed_since(None).await?;
+        Ok(Snapshot {
+            now: changes.now,
+            machines: changes.machines,
+            problems: changes.problems.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+
+    async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes> {
+        // One read transaction: the clock, the count and the rows come from one snapshot.
+        let (now, total, rows) = self
+            .db
+            .read(move |c| {
+                let now = now_ms(c)?;
+                let total: i64 =
+                    c.query_row("SELECT COUNT(*) FROM fleet_machines", [], |r| r.get(0))?;
+                let rows = match since {
+                    None => c
+                        .prepare_cached(SELECT_MACHINE)?
+                        .query_map([], record_from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?,
+                    Some(since) => c
+                        .prepare_cached(&format!("{SELECT_MACHINE} WHERE last_seen >= ?1"))?
+                        .query_map([since], record_from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?,
+                };
+                Ok((now, total as usize, rows))
+            })
+            .await?;
+        let mut changes = Changes {
+            now,
+            // A writer reads the clock inside its transaction and commits moments later, so
+            // a record can become visible with a `last_seen` a little before this read.
+            next_since: now - SINCE_OVERLAP_MS,
+            total,
+            ..Changes::default()
+        };
+        for (id, json, meta) in rows {
+            match machine_record(&self.sealing, &id, &json, meta) {
+                Ok(r) => changes.machines.push(r),
+                Err(p) => changes.problems.push((id, p.message())),
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn machines_by_id(&self, machine_ids: &[String]) -> StoreResult<Snapshot> {
+        let ids = machine_ids.to_vec();
         let (now, rows) = self
             .db
-            .read(|c| {
+            .read(move |c| {
                 let now = now_ms(c)?;
-                let rows = c
-                    .prepare_cached(SELECT_MACHINE)?
-                    .query_map([], record_from_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut stmt =
+                    c.prepare_cached(&format!("{SELECT_MACHINE} WHERE machine_id = ?1"))?;
+                let mut rows = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    if let Some(row) = stmt.query_row([id], record_from_row).optional()? {
+                        rows.push(row);
+                    }
+                }
                 Ok((now, rows))
             })
             .await?;

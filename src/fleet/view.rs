@@ -1,6 +1,8 @@
 //! What the fleet API shows: machine states, the machine listing (filter, sort, page) and the
-//! fleet summary, computed from a store `Snapshot`. Pure functions, no I/O, so every node
-//! computes the same answer from the same snapshot.
+//! fleet summary. Pure functions, no I/O, so every node computes the same answer from the same
+//! data. They work on [`Entry`], the few numbers per machine that filtering, sorting and the
+//! summary need, so the node's `FleetIndex` can keep them for a whole fleet in little memory
+//! and full records are read only for the machines on the page.
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -131,6 +133,117 @@ impl MachineView {
     }
 }
 
+/// What the listing and the summary need of one machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub machine_id: String,
+    pub hostname: String,
+    /// Lowercased, for the case-insensitive hostname filter.
+    pub hostname_lower: String,
+    pub last_seen: Millis,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub load1: f64,
+    pub disk_percent: f64,
+}
+
+impl Entry {
+    pub fn of(rec: &MachineRecord) -> Entry {
+        let r = &rec.report;
+        Entry {
+            machine_id: r.machine_id.clone(),
+            hostname: r.hostname.clone(),
+            hostname_lower: r.hostname.to_lowercase(),
+            last_seen: rec.last_seen,
+            cpu_percent: r.cpu_percent,
+            memory_percent: round2(r.memory.used_percent()),
+            load1: r.load[0],
+            disk_percent: round2(r.fullest_disk_percent()),
+        }
+    }
+
+    fn key(&self, k: SortKey) -> SortValue<'_> {
+        match k {
+            SortKey::Hostname => SortValue::Text(&self.hostname),
+            SortKey::MachineId => SortValue::None,
+            SortKey::LastSeen => SortValue::Number(self.last_seen as f64),
+            SortKey::Cpu => SortValue::Number(self.cpu_percent),
+            SortKey::Memory => SortValue::Number(self.memory_percent),
+            SortKey::Disk => SortValue::Number(self.disk_percent),
+            SortKey::Load => SortValue::Number(self.load1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum OwnedSortValue {
+    Number(f64),
+    Text(String),
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SortValue<'a> {
+    Number(f64),
+    Text(&'a str),
+    None,
+}
+
+impl SortValue<'_> {
+    fn cmp(&self, other: &SortValue<'_>) -> Ordering {
+        match (self, other) {
+            (SortValue::Number(a), SortValue::Number(b)) => a.total_cmp(b),
+            (SortValue::Text(a), SortValue::Text(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+
+    fn owned(self) -> OwnedSortValue {
+        match self {
+            SortValue::Number(n) => OwnedSortValue::Number(n),
+            SortValue::Text(t) => OwnedSortValue::Text(t.to_owned()),
+            SortValue::None => OwnedSortValue::None,
+        }
+    }
+}
+
+/// Where the next page starts: after the machine with this sort value and id, in the order
+/// of `sort` (`-cpu`). Opaque to clients (base64url JSON); a cursor from another sort is a 400.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "s")]
+    sort: String,
+    #[serde(rename = "v")]
+    value: OwnedSortValue,
+    #[serde(rename = "id")]
+    machine_id: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(self).expect("a cursor serializes"))
+    }
+
+    fn decode(text: &str) -> Option<Cursor> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn value(&self) -> SortValue<'_> {
+        match &self.value {
+            OwnedSortValue::Number(n) => SortValue::Number(*n),
+            OwnedSortValue::Text(t) => SortValue::Text(t),
+            OwnedSortValue::None => SortValue::None,
+        }
+    }
+}
+
 /// Sort keys of the machine listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -145,6 +258,20 @@ pub enum SortKey {
 
 const SORT_KEYS: &str = "hostname, machine_id, last_seen, cpu, memory, disk, load";
 
+impl SortKey {
+    fn name(self) -> &'static str {
+        match self {
+            SortKey::Hostname => "hostname",
+            SortKey::MachineId => "machine_id",
+            SortKey::LastSeen => "last_seen",
+            SortKey::Cpu => "cpu",
+            SortKey::Memory => "memory",
+            SortKey::Disk => "disk",
+            SortKey::Load => "load",
+        }
+    }
+}
+
 /// Largest page of `GET /api/fleet/machines`.
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
@@ -156,10 +283,53 @@ pub struct ListQuery {
     pub status: Vec<MachineState>,
     /// Case-insensitive substring of the hostname.
     pub hostname: Option<String>,
+    /// `hostname`, lowercased once.
+    hostname_lower: Option<String>,
     pub sort: SortKey,
     pub descending: bool,
     pub limit: usize,
     pub offset: usize,
+    /// Start after this machine (from the previous page's `next_cursor`); with `offset`,
+    /// the offset counts from there.
+    pub cursor: Option<Cursor>,
+}
+
+impl ListQuery {
+    /// The sort as the API spells it (`-cpu`).
+    fn sort_param(&self) -> String {
+        format!(
+            "{}{}",
+            if self.descending { "-" } else { "" },
+            self.sort.name()
+        )
+    }
+
+    fn order(&self, a: &Entry, b: &Entry) -> Ordering {
+        let o = a
+            .key(self.sort)
+            .cmp(&b.key(self.sort))
+            // Ties by machine id, so paging is stable.
+            .then_with(|| a.machine_id.cmp(&b.machine_id));
+        if self.descending { o.reverse() } else { o }
+    }
+
+    fn after_cursor(&self, e: &Entry, c: &Cursor) -> bool {
+        let o = e
+            .key(self.sort)
+            .cmp(&c.value())
+            .then_with(|| e.machine_id.as_str().cmp(&c.machine_id));
+        let o = if self.descending { o.reverse() } else { o };
+        o == Ordering::Greater
+    }
+
+    fn matches(&self, e: &Entry, now: Millis, t: &Thresholds) -> bool {
+        (self.status.is_empty() || self.status.contains(&t.state(e.last_seen, now)))
+            && self
+                .hostname_lower
+                .as_ref()
+                .is_none_or(|n| e.hostname_lower.contains(n.as_str()))
+            && self.cursor.as_ref().is_none_or(|c| self.after_cursor(e, c))
+    }
 }
 
 impl Default for ListQuery {
@@ -171,6 +341,8 @@ impl Default for ListQuery {
             descending: false,
             limit: DEFAULT_LIMIT,
             offset: 0,
+            cursor: None,
+            hostname_lower: None,
         }
     }
 }
@@ -184,6 +356,7 @@ pub struct ListParams {
     pub sort: Option<String>,
     pub limit: Option<String>,
     pub offset: Option<String>,
+    pub cursor: Option<String>,
 }
 
 impl ListQuery {
@@ -199,6 +372,7 @@ impl ListQuery {
             }
         }
         q.hostname = p.hostname.filter(|h| !h.is_empty());
+        q.hostname_lower = q.hostname.as_ref().map(|h| h.to_lowercase());
         if let Some(s) = p.sort.filter(|s| !s.is_empty()) {
             let (desc, name) = match s.strip_prefix('-') {
                 Some(rest) => (true, rest),
@@ -234,6 +408,19 @@ impl ListQuery {
                 .parse()
                 .map_err(|_| format!("`offset`: `{o}` is not a non-negative number"))?;
         }
+        if let Some(c) = p.cursor.filter(|c| !c.is_empty()) {
+            let cursor = Cursor::decode(&c).ok_or_else(|| {
+                "`cursor`: not a cursor of this listing; pass `next_cursor` from the previous page as it is".to_string()
+            })?;
+            if cursor.sort != q.sort_param() {
+                return Err(format!(
+                    "`cursor`: made for sort={}, not sort={}; keep the sort while paging",
+                    cursor.sort,
+                    q.sort_param()
+                ));
+            }
+            q.cursor = Some(cursor);
+        }
         Ok(q)
     }
 }
@@ -241,55 +428,102 @@ impl ListQuery {
 /// A page of the machine listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MachinePage {
-    /// Machines matching the filters (before paging).
+    /// Machines matching the filters (before paging; after the cursor when one is given).
     pub total: usize,
     pub offset: usize,
     pub limit: usize,
     pub machines: Vec<MachineView>,
+    /// Pass as `cursor` (with the same sort and filters) for the next page; `null` on the
+    /// last one.
+    pub next_cursor: Option<String>,
     /// Records the store could not read (skipped, not counted in `total`), each naming the
     /// machine and why; absent when there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }
 
-pub fn list(snapshot: &Snapshot, q: &ListQuery, t: &Thresholds) -> MachinePage {
-    let needle = q.hostname.as_ref().map(|h| h.to_lowercase());
-    let mut views: Vec<MachineView> = snapshot
-        .machines
-        .iter()
-        .map(|m| MachineView::new(m, snapshot.now, t))
-        .filter(|v| q.status.is_empty() || q.status.contains(&v.status))
-        .filter(|v| {
-            needle
-                .as_ref()
-                .is_none_or(|n| v.hostname.to_lowercase().contains(n))
-        })
-        .collect();
-    let key = q.sort;
-    views.sort_by(|a, b| {
-        let o = match key {
-            SortKey::Hostname => a.hostname.cmp(&b.hostname),
-            SortKey::MachineId => Ordering::Equal,
-            // Ascending last_seen = oldest first = largest age first.
-            SortKey::LastSeen => b.last_seen_age_secs.total_cmp(&a.last_seen_age_secs),
-            SortKey::Cpu => a.cpu_percent.total_cmp(&b.cpu_percent),
-            SortKey::Memory => a.memory_percent.total_cmp(&b.memory_percent),
-            SortKey::Disk => a.disk_percent.total_cmp(&b.disk_percent),
-            SortKey::Load => a.load[0].total_cmp(&b.load[0]),
-        };
-        // Ties by machine id, so paging is stable.
-        let o = o.then_with(|| a.machine_id.cmp(&b.machine_id));
-        if q.descending { o.reverse() } else { o }
+/// Which machines are on a page, in order: the listing without the records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub total: usize,
+    pub machine_ids: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filter, order and page `entries` at store time `now`: one pass to filter, a partial
+/// selection of the first `offset + limit`, and a sort of those only, so a page of a large
+/// fleet costs about one scan of its entries.
+pub fn select<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    q: &ListQuery,
+    now: Millis,
+    t: &Thresholds,
+) -> Selection {
+    let mut hits: Vec<&Entry> = entries.filter(|e| q.matches(e, now, t)).collect();
+    let total = hits.len();
+    let end = (q.offset + q.limit).min(total);
+    if end < total && end > 0 {
+        hits.select_nth_unstable_by(end - 1, |a, b| q.order(a, b));
+        hits.truncate(end);
+    }
+    hits.sort_by(|a, b| q.order(a, b));
+    let page: Vec<&Entry> = hits.into_iter().skip(q.offset).take(q.limit).collect();
+    let next_cursor = (end < total).then(|| page.last()).flatten().map(|last| {
+        Cursor {
+            sort: q.sort_param(),
+            value: last.key(q.sort).owned(),
+            machine_id: last.machine_id.clone(),
+        }
+        .encode()
     });
-    let total = views.len();
-    let machines = views.into_iter().skip(q.offset).take(q.limit).collect();
-    MachinePage {
+    Selection {
         total,
+        machine_ids: page.iter().map(|e| e.machine_id.clone()).collect(),
+        next_cursor,
+    }
+}
+
+/// The page of `selection`, its machines read from `records` (machines missing there, i.e.
+/// forgotten since, are left out).
+pub fn page(
+    selection: Selection,
+    records: &[MachineRecord],
+    q: &ListQuery,
+    now: Millis,
+    t: &Thresholds,
+    problems: Vec<String>,
+) -> MachinePage {
+    let by_id: std::collections::HashMap<&str, &MachineRecord> = records
+        .iter()
+        .map(|r| (r.report.machine_id.as_str(), r))
+        .collect();
+    MachinePage {
+        total: selection.total,
         offset: q.offset,
         limit: q.limit,
-        machines,
-        problems: snapshot.problems.clone(),
+        machines: selection
+            .machine_ids
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()))
+            .map(|r| MachineView::new(r, now, t))
+            .collect(),
+        next_cursor: selection.next_cursor,
+        problems,
     }
+}
+
+/// The listing of a whole snapshot.
+pub fn list(snapshot: &Snapshot, q: &ListQuery, t: &Thresholds) -> MachinePage {
+    let entries: Vec<Entry> = snapshot.machines.iter().map(Entry::of).collect();
+    let selection = select(entries.iter(), q, snapshot.now, t);
+    page(
+        selection,
+        &snapshot.machines,
+        q,
+        snapshot.now,
+        t,
+        snapshot.problems.clone(),
+    )
 }
 
 /// `GET /api/fleet/summary`.
@@ -333,58 +567,87 @@ pub struct Consumer {
 
 const TOP_N: usize = 5;
 
+/// The summary of a whole snapshot.
 pub fn summary(snapshot: &Snapshot, t: &Thresholds) -> Summary {
-    let views: Vec<MachineView> = snapshot
-        .machines
-        .iter()
-        .map(|m| MachineView::new(m, snapshot.now, t))
-        .collect();
-    let count = |s| views.iter().filter(|v| v.status == s).count();
-    let live: Vec<&MachineView> = views
-        .iter()
-        .filter(|v| v.status != MachineState::Offline)
-        .collect();
-    let avg = |f: fn(&MachineView) -> f64| {
-        if live.is_empty() {
+    let entries: Vec<Entry> = snapshot.machines.iter().map(Entry::of).collect();
+    summary_of(entries.iter(), snapshot.now, t)
+}
+
+/// The summary of `entries` at store time `now`, in one pass: counts, sums, and the five
+/// heaviest per resource kept in small sorted lists.
+pub fn summary_of<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    now: Millis,
+    t: &Thresholds,
+) -> Summary {
+    let (mut total, mut online, mut stale, mut offline) = (0, 0, 0, 0);
+    let mut sums = [0.0f64; 4];
+    let mut tops: [Vec<&Entry>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let values = |e: &Entry| [e.cpu_percent, e.memory_percent, e.disk_percent];
+    for e in entries {
+        total += 1;
+        match t.state(e.last_seen, now) {
+            MachineState::Online => online += 1,
+            MachineState::Stale => stale += 1,
+            MachineState::Offline => {
+                offline += 1;
+                continue;
+            }
+        }
+        for (sum, v) in
+            sums.iter_mut()
+                .zip([e.cpu_percent, e.memory_percent, e.load1, e.disk_percent])
+        {
+            *sum += v;
+        }
+        for (i, top) in tops.iter_mut().enumerate() {
+            let heavier = |a: &Entry, b: &Entry| {
+                values(b)[i]
+                    .total_cmp(&values(a)[i])
+                    .then_with(|| a.machine_id.cmp(&b.machine_id))
+            };
+            if top.len() < TOP_N || heavier(e, top[TOP_N - 1]) == Ordering::Less {
+                let at = top.partition_point(|x| heavier(x, e) == Ordering::Less);
+                top.insert(at, e);
+                top.truncate(TOP_N);
+            }
+        }
+    }
+    let live = online + stale;
+    let avg = |i: usize| {
+        if live == 0 {
             0.0
         } else {
-            round2(live.iter().map(|v| f(v)).sum::<f64>() / live.len() as f64)
+            round2(sums[i] / live as f64)
         }
     };
-    let top = |f: fn(&MachineView) -> f64| {
-        let mut v: Vec<Consumer> = live
+    let consumers = |i: usize| {
+        tops[i]
             .iter()
-            .map(|m| Consumer {
-                machine_id: m.machine_id.clone(),
-                hostname: m.hostname.clone(),
-                value: round2(f(m)),
+            .map(|e| Consumer {
+                machine_id: e.machine_id.clone(),
+                hostname: e.hostname.clone(),
+                value: round2(values(e)[i]),
             })
-            .collect();
-        v.sort_by(|a, b| {
-            b.value
-                .total_cmp(&a.value)
-                .then_with(|| a.machine_id.cmp(&b.machine_id))
-        });
-        v.truncate(TOP_N);
-        v
+            .collect()
     };
     Summary {
-        total: views.len(),
-        online: count(MachineState::Online),
-        stale: count(MachineState::Stale),
-        offline: count(MachineState::Offline),
+        total,
+        online,
+        stale,
+        offline,
         averages: Averages {
-            cpu_percent: avg(|v| v.cpu_percent),
-            memory_percent: avg(|v| v.memory_percent),
-            load1: avg(|v| v.load[0]),
-            disk_percent: avg(|v| v.disk_percent),
+            cpu_percent: avg(0),
+            memory_percent: avg(1),
+            load1: avg(2),
+            disk_percent: avg(3),
         },
         top: TopConsumers {
-            cpu: top(|v| v.cpu_percent),
-            memory: top(|v| v.memory_percent),
-            disk: top(|v| v.disk_percent),
+            cpu: consumers(0),
+            memory: consumers(1),
+            disk: consumers(2),
         },
-        generated_at: rfc3339(snapshot.now),
+        generated_at: rfc3339(now),
         stale_after_secs: t.stale_after.as_secs(),
         offline_after_secs: t.offline_after.as_secs(),
     }

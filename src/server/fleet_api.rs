@@ -45,15 +45,20 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
 }
 
-/// `GET /api/fleet/machines?status=online,stale&hostname=web&sort=-cpu&limit=50&offset=0`
+/// `GET /api/fleet/machines?status=online,stale&hostname=web&sort=-cpu&limit=50&cursor=…`:
+/// filtered and ordered on the node's index of the fleet; only the page's records are read.
 pub async fn machines(
     _who: FleetReader,
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<view::MachinePage>, ApiError> {
     let q = ListQuery::from_params(query(params)?).map_err(ApiError::bad_request)?;
-    let snap = state.fleet().machines().await.map_err(ApiError::from)?;
-    Ok(Json(view::list(&snap, &q, &state.fleet_thresholds())))
+    let page = state
+        .fleet_index()
+        .page(&q, &state.fleet_thresholds())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(page))
 }
 
 /// `GET /api/fleet/summary`
@@ -61,11 +66,14 @@ pub async fn summary(
     _who: FleetReader,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let snap = state.fleet().machines().await.map_err(ApiError::from)?;
-    let summary = view::summary(&snap, &state.fleet_thresholds());
+    let (summary, problems) = state
+        .fleet_index()
+        .summary(&state.fleet_thresholds())
+        .await
+        .map_err(ApiError::from)?;
     let mut v = serde_json::to_value(summary).map_err(|e| ApiError::unavailable(e.to_string()))?;
-    if !snap.problems.is_empty() {
-        v["problems"] = json!(snap.problems);
+    if !problems.is_empty() {
+        v["problems"] = json!(problems);
     }
     Ok(Json(v))
 }

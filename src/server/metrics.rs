@@ -299,8 +299,7 @@ pub async fn metrics(State(state): State<AppState>, parts: Parts) -> Response {
             "Round trip to the fleet store (its clock) for this scrape.",
             &[("", rtt)],
         );
-        if let Ok(snap) = store.machines().await {
-            let s = crate::fleet::view::summary(&snap, &state.fleet_thresholds());
+        if let Ok((s, _)) = state.fleet_index().summary(&state.fleet_thresholds()).await {
             gauge(
                 &mut out,
                 "fleetctl_fleet_machines",

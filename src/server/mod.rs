@@ -61,6 +61,8 @@ struct Inner {
     node_header: HeaderValue,
     /// Machines and metrics (`storage.*`).
     fleet: Arc<dyn FleetStore>,
+    /// The node's index of the fleet, for the summary, the listing and `/metrics`.
+    fleet_index: Arc<crate::fleet::index::FleetIndex>,
     /// This node's Prometheus metrics.
     metrics: Arc<metrics::Metrics>,
 }
@@ -85,6 +87,7 @@ impl AppState {
                 config,
                 node,
                 node_header,
+                fleet_index: Arc::new(crate::fleet::index::FleetIndex::new(fleet.clone())),
                 fleet,
                 metrics,
             }),
@@ -93,6 +96,10 @@ impl AppState {
 
     pub fn fleet(&self) -> &Arc<dyn FleetStore> {
         &self.inner.fleet
+    }
+
+    pub fn fleet_index(&self) -> &crate::fleet::index::FleetIndex {
+        &self.inner.fleet_index
     }
 
     pub fn fleet_thresholds(&self) -> Thresholds {

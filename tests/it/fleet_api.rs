@@ -635,6 +635,44 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
     assert_eq!(v["machines"].as_array().unwrap().len(), 2);
     assert_eq!(v["machines"][0]["machine_id"], "web-08");
 
+    // Cursor paging: pages of 7 by descending CPU (ties by id) give every machine once, in
+    // order, and the last page has no next cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            None => "/api/fleet/machines?sort=-cpu&limit=7".to_string(),
+            Some(c) => format!("/api/fleet/machines?sort=-cpu&limit=7&cursor={c}"),
+        };
+        let (status, v, _) = call(&env.state, get(&path)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        seen.extend(
+            v["machines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["machine_id"].as_str().unwrap().to_string()),
+        );
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let mut want: Vec<String> = (0..5).rev().map(|i| format!("old-{i}")).collect();
+    want.extend((0..20).rev().map(|i| format!("web-{i:02}")));
+    assert_eq!(seen, want);
+    let c = cursor.expect("more than one page");
+    let (status, v, _) = call(
+        &env.state,
+        get(&format!("/api/fleet/machines?sort=hostname&cursor={c}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("made for sort=-cpu"),
+        "{v}"
+    );
+
     let (_, s, _) = call(&env.state, get("/api/fleet/summary")).await;
     assert_eq!(
         (
@@ -656,6 +694,8 @@ async fn listing_filters_sorts_pages_and_validates_its_query() {
         ("limit=0", "`limit`"),
         ("limit=100000", "`limit`"),
         ("offset=-3", "`offset`"),
+        ("cursor=bm90LWEtY3Vyc29y", "`cursor`"),
+        ("cursor=%%%", "`cursor`"),
         ("colour=blue", "colour"),
     ] {
         let (status, v, _) = call(&env.state, get(&format!("/api/fleet/machines?{query}"))).await;

@@ -125,6 +125,61 @@ async fn reports_out_of_the_time_range_are_refused_on_the_store_clock(f: Fixture
         .expect("within the allowed skew");
 }
 
+async fn changes_and_the_node_index_follow_every_node(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    f.store
+        .record(&report("m-1", now, 10.0), "k")
+        .await
+        .unwrap();
+    let all = f.other.changed_since(None).await.unwrap();
+    assert_eq!((all.total, all.machines.len()), (1, 1));
+    f.store
+        .record(&report("m-2", now, 30.0), "k")
+        .await
+        .unwrap();
+    let next = f.other.changed_since(Some(all.next_since)).await.unwrap();
+    assert_eq!(next.total, 2);
+    assert!(
+        next.machines.iter().any(|m| m.report.machine_id == "m-2"),
+        "a record after the previous read is in the changes"
+    );
+    let some = f
+        .other
+        .machines_by_id(&["m-2".into(), "nope".into(), "m-1".into()])
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = some
+        .machines
+        .iter()
+        .map(|m| m.report.machine_id.as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["m-1", "m-2"]);
+
+    // The index of another node sees each new report at once, and a forgotten machine.
+    let index = fleet::index::FleetIndex::new(f.other.clone());
+    let t = fleet::view::Thresholds {
+        stale_after: Duration::from_secs(60),
+        offline_after: Duration::from_secs(300),
+    };
+    assert_eq!(index.summary(&t).await.unwrap().0.total, 2);
+    f.store
+        .record(&report("m-3", now, 50.0), "k")
+        .await
+        .unwrap();
+    let (s, _) = index.summary(&t).await.unwrap();
+    assert_eq!((s.total, s.top.cpu[0].machine_id.as_str()), (3, "m-3"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    f.store.forget(Duration::from_millis(1)).await.unwrap();
+    f.store.record(&report("m-4", now, 1.0), "k").await.unwrap();
+    let (s, _) = index.summary(&t).await.unwrap();
+    assert_eq!(s.total, 1, "forgotten machines leave the index");
+    let q = fleet::view::ListQuery::default();
+    let page = index.page(&q, &t).await.unwrap();
+    assert_eq!(page.machines.len(), 1);
+    assert_eq!(page.machines[0].machine_id, "m-4");
+}
+
 async fn record_and_read(f: Fixture) {
     let s = &f.store;
     let now = s.now().await.unwrap();
@@ -594,6 +649,10 @@ async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
 macro_rules! fleet_store_suite {
     ($($store:ident),*) => {$(
         mod $store {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn changes_and_the_node_index_follow_every_node() {
+                super::changes_and_the_node_index_follow_every_node(super::$store().await).await;
+            }
             #[tokio::test(flavor = "multi_thread")]
             async fn reports_out_of_the_time_range_are_refused_on_the_store_clock() {
                 super::reports_out_of_the_time_range_are_refused_on_the_store_clock(super::$store().await).await;

@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use super::chart::{self, Point};
 use super::{Nav, age, error_page, html_response, layout};
 use crate::cluster::{ClusterStatus, NodeState};
-use crate::fleet::view::{self, ListParams, ListQuery, MAX_LIMIT, MachineView, SortKey, Summary};
+use crate::fleet::view::{ListParams, ListQuery, MAX_LIMIT, MachineView, SortKey, Summary};
 use crate::fleet::{HistoryPoint, Millis, TIERS};
 use crate::server::AppState;
 use crate::server::auth::LoggedIn;
@@ -62,15 +62,13 @@ pub async fn page(
         )
     };
     let store = state.fleet().clone();
-    let snap = match store.machines().await {
-        Ok(s) => s,
+    let t = state.fleet_thresholds();
+    // From the node's index: no request reads every machine, only the page's.
+    let (summary, list, now) = match state.fleet_index().summary_and_page(&q, &t).await {
+        Ok(v) => v,
         Err(e) => return unavailable(e.to_string()),
     };
-    let t = state.fleet_thresholds();
-    let summary = view::summary(&snap, &t);
-    let list = view::list(&snap, &q, &t);
     let cluster = state.cluster_status().await;
-    let now = snap.now;
     let from = now - SPARK_SPAN_MS;
     let ids: Vec<String> = list.machines.iter().map(|m| m.machine_id.clone()).collect();
     let histories: Vec<Vec<HistoryPoint>> = futures::stream::iter(ids)
