@@ -5,15 +5,17 @@
 //!
 //! Freshness: every read first asks the store for the machines recorded since the previous
 //! read (`FleetStore::changed_since`), so an answer includes every report acknowledged before
-//! the request, on any node. Deletions (the leader forgetting machines) show up as a count
+//! the request, on any node (requests that queue behind a refresh which started after they
+//! arrived share it). Deletions (the leader forgetting machines) show up as a count
 //! that no longer matches; the index then reads the whole fleet again, which happens once per
 //! forget pass, not per request. Reads share one refresh at a time.
 //!
 //! Memory: about 150 bytes per machine (100,000 machines: ~15 MB); full records are read only
 //! for the machines of a page (`FleetStore::machines_by_id`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::view::{self, Entry, ListQuery, MachinePage, Summary, Thresholds};
 use super::{FleetStore, Millis, StoreResult};
@@ -21,11 +23,26 @@ use super::{FleetStore, Millis, StoreResult};
 pub struct FleetIndex {
     store: Arc<dyn FleetStore>,
     state: tokio::sync::Mutex<State>,
+    /// The last summary, reused while nothing changed and it is under a second old: a
+    /// dashboard wall of many browsers costs one scan per change, not one per request.
+    summary: std::sync::Mutex<Option<CachedSummary>>,
 }
+
+struct CachedSummary {
+    generation: u64,
+    now: Millis,
+    thresholds: (std::time::Duration, std::time::Duration),
+    summary: Summary,
+}
+
+/// How old (store clock) a reused summary may be.
+const SUMMARY_REUSE_MS: Millis = 1_000;
 
 #[derive(Default)]
 struct State {
-    entries: HashMap<String, Entry>,
+    /// A persistent map: a reader takes a copy in O(1) and computes without the lock while
+    /// the next refresh updates the original.
+    entries: imbl::HashMap<String, Entry>,
     /// Unreadable records by machine id: named in `problems`, left out of everything else.
     problems: BTreeMap<String, String>,
     /// Where the next refresh starts; `None` before the first one.
@@ -34,12 +51,33 @@ struct State {
     now: Millis,
     /// Machines the store held at the last refresh.
     total_hint: usize,
+    /// When the last successful refresh started.
+    refreshed: Option<Instant>,
+    /// Bumped by every refresh that changed something.
+    generation: u64,
 }
 
 impl State {
     fn problems(&self) -> Vec<String> {
         self.problems.values().cloned().collect()
     }
+
+    fn fresh(&self) -> Fresh {
+        Fresh {
+            entries: self.entries.clone(),
+            problems: self.problems(),
+            now: self.now,
+            generation: self.generation,
+        }
+    }
+}
+
+/// What a request computes on, taken from the index without holding its lock.
+struct Fresh {
+    entries: imbl::HashMap<String, Entry>,
+    problems: Vec<String>,
+    now: Millis,
+    generation: u64,
 }
 
 impl FleetIndex {
@@ -47,33 +85,75 @@ impl FleetIndex {
         FleetIndex {
             store,
             state: tokio::sync::Mutex::new(State::default()),
+            summary: std::sync::Mutex::new(None),
         }
     }
 
-    /// Bring the index up to date and run `f` on it.
-    async fn with_fresh<T>(&self, f: impl FnOnce(&State) -> T) -> StoreResult<T> {
+    /// Bring the index up to date and run `f` on a copy of it, outside the lock.
+    async fn with_fresh<T>(&self, f: impl FnOnce(&Fresh) -> T) -> StoreResult<T> {
+        let fresh = self.refresh().await?;
+        Ok(f(&fresh))
+    }
+
+    async fn refresh(&self) -> StoreResult<Fresh> {
+        let arrived = Instant::now();
         let mut state = self.state.lock().await;
-        let changes = self.store.changed_since(state.since).await?;
+        // Requests that queued behind a refresh which started after they arrived share it:
+        // it already holds every write acknowledged before they came in.
+        if state.refreshed.is_some_and(|started| started > arrived) {
+            return Ok(state.fresh());
+        }
+        state.refreshed = Some(Instant::now());
+        let changes = match self.store.changed_since(state.since).await {
+            Ok(c) => c,
+            Err(e) => {
+                state.refreshed = None;
+                return Err(e);
+            }
+        };
         let full = state.since.is_none();
         if full {
             state.entries.clear();
             state.problems.clear();
+            state.generation += 1;
         }
         apply(&mut state, changes);
         if !full && state.entries.len() + state.problems.len() != state.total_hint {
             // Machines were deleted since the last read: start over from the whole fleet.
-            let all = self.store.changed_since(None).await?;
+            let all = self.store.changed_since(None).await.inspect_err(|_| {
+                state.refreshed = None;
+                state.since = None;
+            })?;
             state.entries.clear();
             state.problems.clear();
+            state.generation += 1;
             apply(&mut state, all);
         }
-        Ok(f(&state))
+        Ok(state.fresh())
     }
 
     /// `GET /api/fleet/summary`: the summary and the unreadable records.
     pub async fn summary(&self, t: &Thresholds) -> StoreResult<(Summary, Vec<String>)> {
-        self.with_fresh(|s| (view::summary_of(s.entries.values(), s.now, t), s.problems()))
-            .await
+        let fresh = self.refresh().await?;
+        let key = (t.stale_after, t.offline_after);
+        {
+            let cached = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cached.as_ref().filter(|c| {
+                c.generation == fresh.generation
+                    && c.thresholds == key
+                    && fresh.now - c.now < SUMMARY_REUSE_MS
+            }) {
+                return Ok((c.summary.clone(), fresh.problems));
+            }
+        }
+        let summary = view::summary_of(fresh.entries.values(), fresh.now, t);
+        *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedSummary {
+            generation: fresh.generation,
+            now: fresh.now,
+            thresholds: key,
+            summary: summary.clone(),
+        });
+        Ok((summary, fresh.problems))
     }
 
     /// `GET /api/fleet/machines`: the page's ids from the index, their records from the store.
@@ -83,7 +163,7 @@ impl FleetIndex {
                 (
                     view::select(s.entries.values(), q, s.now, t),
                     s.now,
-                    s.problems(),
+                    s.problems.clone(),
                 )
             })
             .await?;
@@ -112,7 +192,7 @@ impl FleetIndex {
                     view::summary_of(s.entries.values(), s.now, t),
                     view::select(s.entries.values(), q, s.now, t),
                     s.now,
-                    s.problems(),
+                    s.problems.clone(),
                 )
             })
             .await?;
@@ -123,15 +203,24 @@ impl FleetIndex {
 }
 
 fn apply(state: &mut State, changes: super::Changes) {
+    let mut changed = false;
     for rec in &changes.machines {
-        state.problems.remove(&rec.report.machine_id);
-        state
-            .entries
-            .insert(rec.report.machine_id.clone(), Entry::of(rec));
+        let id = &rec.report.machine_id;
+        changed |= state.problems.remove(id).is_some();
+        let entry = Entry::of(rec);
+        // Stores may return a machine again (an overlap of their clock): only a real change
+        // invalidates the cached summary.
+        if state.entries.get(id) != Some(&entry) {
+            state.entries.insert(id.clone(), entry);
+            changed = true;
+        }
     }
     for (id, why) in changes.problems {
         state.entries.remove(&id);
-        state.problems.insert(id, why);
+        changed |= state.problems.insert(id, why).is_none();
+    }
+    if changed {
+        state.generation += 1;
     }
     state.since = Some(changes.next_since);
     state.now = changes.now;

@@ -57,6 +57,7 @@ pub const FLEET_ACL_RULES: &[&str] = &[
     "+hsetnx",
     "+hdel",
     "+hgetall",
+    "+hmget",
     // sorted sets
     "+zadd",
     "+zrem",
