@@ -39,7 +39,7 @@ impl Presented {
 
 /// Read the session cookie. The `__Host-` one wins when a browser sends both.
 pub fn presented(headers: &HeaderMap) -> Presented {
-    let mut found: Option<(bool, String)> = None;
+    let mut found: Option<(bool, &str)> = None;
     for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
@@ -52,13 +52,13 @@ pub fn presented(headers: &HeaderMap) -> Presented {
                 _ => continue,
             };
             if found.as_ref().is_none_or(|(s, _)| !*s) {
-                found = Some((secure_name, value.trim().trim_matches('"').to_string()));
+                found = Some((secure_name, value.trim().trim_matches('"')));
             }
         }
     }
     match found {
         None => Presented::Absent,
-        Some((secure_name, value)) => match SessionId::parse(&value) {
+        Some((secure_name, value)) => match SessionId::parse(value) {
             Some(id) => Presented::Id { id, secure_name },
             None => Presented::Forged { secure_name },
         },

@@ -104,41 +104,48 @@ async fn overloaded(_: tower::BoxError) -> Response {
 }
 
 /// The layers every route gets (see the module docs), applied to the whole router.
+///
+/// One `Router::layer` call with a `ServiceBuilder`, not one call per layer: axum boxes every
+/// route again on each call, and each box costs a clone and a boxed future per request.
 pub fn harden<S>(router: Router<S>, limits: Limits) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let mut router = router
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
-        .layer(middleware::from_fn(header_size))
-        .layer(middleware::from_fn(json_errors))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(API_CSP),
-        ));
-    if limits.tls {
-        router = router.layer(SetResponseHeaderLayer::overriding(
+    let hsts = limits.tls.then(|| {
+        SetResponseHeaderLayer::overriding(
             STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
-        ));
-    }
-    router.layer(CatchPanicLayer::custom(panicked))
+        )
+    });
+    // Outermost first.
+    router.layer(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panicked))
+            .option_layer(hsts)
+            .layer(SetResponseHeaderLayer::if_not_present(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(API_CSP),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(middleware::from_fn(json_errors))
+            .layer(middleware::from_fn(header_size))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            ))
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+    )
 }
 
 fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {

@@ -7,8 +7,9 @@
 //! times), so they are never stale. Other parts of the server add their own gauges through
 //! `MetricsSource` (the sessions store's active-session count is meant to arrive that way).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,16 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every reason, in the order the scrape lists them.
+    const ALL: [Rejection; 6] = [
+        Rejection::Unauthorized,
+        Rejection::UnsupportedMediaType,
+        Rejection::TooLarge,
+        Rejection::Malformed,
+        Rejection::Invalid,
+        Rejection::StoreUnavailable,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Rejection::Unauthorized => "unauthorized",
@@ -59,27 +70,126 @@ impl Rejection {
     }
 }
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// The methods a request is counted under; anything else is `other`.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "other",
+];
+
+/// Distinct (method, status) pairs counted per route without a lock. A route rarely sees more
+/// than a handful; past this many, the rest go to [`RouteStats::overflow`].
+const CODE_SLOTS: usize = 16;
+
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::HEAD => 4,
+        Method::PATCH => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
 }
 
-#[derive(Default)]
-struct Counters {
-    /// (route, method, status) → requests.
-    requests: BTreeMap<(String, &'static str, u16), u64>,
-    /// route → latency histogram.
-    latency: BTreeMap<String, Histogram>,
-    reports_accepted: u64,
-    reports_rejected: BTreeMap<Rejection, u64>,
+/// One route's counters, found once per request by its template and then only added to with
+/// atomics, so requests on every core update them without taking a lock.
+pub struct RouteStats {
+    route: String,
+    /// Slot keys: `(method index + 1) << 16 | status`, 0 while unclaimed. A slot is claimed
+    /// once (compare-and-swap from 0) and keeps its key for the life of the process.
+    code_keys: [AtomicU32; CODE_SLOTS],
+    code_counts: [AtomicU64; CODE_SLOTS],
+    /// (method, status) pairs beyond [`CODE_SLOTS`].
+    overflow: Mutex<BTreeMap<(usize, u16), u64>>,
+    /// Requests per latency bucket, *not* cumulative (each request adds to one at most); the
+    /// scrape adds them up. One increment per request instead of one per bucket it is under.
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// The sum of latencies in seconds, as `f64` bits.
+    sum_bits: AtomicU64,
 }
 
-/// The node's metrics registry. Cheap to update from every request.
+impl RouteStats {
+    fn new(route: &str) -> RouteStats {
+        RouteStats {
+            route: route.to_owned(),
+            code_keys: std::array::from_fn(|_| AtomicU32::new(0)),
+            code_counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            overflow: Mutex::new(BTreeMap::new()),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_bits: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    fn observe(&self, method: usize, status: u16, elapsed: Duration) {
+        self.count_code(method, status);
+        let secs = elapsed.as_secs_f64();
+        // `count` before the bucket, with Release, and the scrape reads buckets (Acquire)
+        // before `count`: it never sees more requests in the buckets than in `+Inf`.
+        self.count.fetch_add(1, Ordering::Release);
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i].fetch_add(1, Ordering::Release);
+        }
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + secs).to_bits())
+            });
+    }
+
+    fn count_code(&self, method: usize, status: u16) {
+        let key = ((method as u32 + 1) << 16) | u32::from(status);
+        for (slot, count) in self.code_keys.iter().zip(&self.code_counts) {
+            let current = match slot.load(Ordering::Acquire) {
+                0 => match slot.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => key,
+                    Err(other) => other,
+                },
+                k => k,
+            };
+            if current == key {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        *lock(&self.overflow).entry((method, status)).or_default() += 1;
+    }
+
+    /// ((method, status), requests) for every pair counted at least once.
+    fn codes(&self) -> Vec<((&'static str, u16), u64)> {
+        let mut out: Vec<((&'static str, u16), u64)> = Vec::new();
+        for (slot, count) in self.code_keys.iter().zip(&self.code_counts) {
+            let key = slot.load(Ordering::Acquire);
+            let n = count.load(Ordering::Relaxed);
+            // A slot just claimed may not have its first count yet.
+            if key != 0 && n > 0 {
+                out.push(((METHODS[(key >> 16) as usize - 1], key as u16), n));
+            }
+        }
+        for (&(method, status), &n) in lock(&self.overflow).iter() {
+            out.push(((METHODS[method], status), n));
+        }
+        out
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters are plain numbers: a panic elsewhere cannot leave them inconsistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The node's metrics registry. Cheap to update from every request: a read lock to find the
+/// route's [`RouteStats`] (written once per route template, at its first request) and atomics.
 pub struct Metrics {
     started: Instant,
-    counters: Mutex<Counters>,
+    /// Route template → its counters. Templates are the router's, plus `unmatched`: a bounded
+    /// set, whatever paths clients send.
+    routes: RwLock<HashMap<String, Arc<RouteStats>>>,
+    reports_accepted: AtomicU64,
+    /// Indexed by `Rejection as usize`.
+    reports_rejected: [AtomicU64; Rejection::ALL.len()],
     sources: RwLock<Vec<Arc<dyn MetricsSource>>>,
 }
 
@@ -87,18 +197,15 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             started: Instant::now(),
-            counters: Mutex::new(Counters::default()),
+            routes: RwLock::new(HashMap::new()),
+            reports_accepted: AtomicU64::new(0),
+            reports_rejected: std::array::from_fn(|_| AtomicU64::new(0)),
             sources: RwLock::new(Vec::new()),
         }
     }
 }
 
 impl Metrics {
-    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
-        // Counters are plain numbers: a panic elsewhere cannot leave them inconsistent.
-        self.counters.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Add gauges from elsewhere (e.g. the sessions store's active sessions).
     pub fn add_source(&self, source: Arc<dyn MetricsSource>) {
         self.sources
@@ -107,49 +214,77 @@ impl Metrics {
             .push(source);
     }
 
-    pub fn observe(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let mut c = self.counters();
-        *c.requests
-            .entry((route.to_string(), method, status))
-            .or_default() += 1;
-        let h = c.latency.entry(route.to_string()).or_default();
-        h.count += 1;
-        h.sum += secs;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                h.buckets[i] += 1;
-            }
+    /// The counters of `route` (a template, or `unmatched`), created at its first request.
+    pub fn route(&self, route: &str) -> Arc<RouteStats> {
+        if let Some(stats) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+        {
+            return stats.clone();
         }
+        self.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(route.to_owned())
+            .or_insert_with(|| Arc::new(RouteStats::new(route)))
+            .clone()
     }
 
     pub fn report_accepted(&self) {
-        self.counters().reports_accepted += 1;
+        self.reports_accepted.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn report_rejected(&self, why: Rejection) {
-        *self.counters().reports_rejected.entry(why).or_default() += 1;
+        self.reports_rejected[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The request counters and histograms as Prometheus text.
     fn render_requests(&self, out: &mut String) {
-        let c = self.counters();
+        let mut routes: Vec<Arc<RouteStats>> = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        routes.sort_by(|a, b| a.route.cmp(&b.route));
         out.push_str("# HELP fleetctl_http_requests_total HTTP requests served by this node.\n");
         out.push_str("# TYPE fleetctl_http_requests_total counter\n");
-        for ((route, method, status), n) in &c.requests {
-            let _ = writeln!(
-                out,
-                "fleetctl_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for stats in &routes {
+            let mut codes = stats.codes();
+            codes.sort_unstable();
+            let route = escape(&stats.route);
+            for ((method, status), n) in codes {
+                let _ = writeln!(
+                    out,
+                    "fleetctl_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                );
+            }
         }
         out.push_str(
             "# HELP fleetctl_http_request_duration_seconds Time to answer a request, by route.\n",
         );
         out.push_str("# TYPE fleetctl_http_request_duration_seconds histogram\n");
-        for (route, h) in &c.latency {
-            let route = escape(route);
-            for (le, n) in BUCKETS.iter().zip(h.buckets) {
+        for stats in &routes {
+            // Buckets before the count (see `RouteStats::observe`).
+            let mut cumulative = 0;
+            let buckets: Vec<u64> = stats
+                .buckets
+                .iter()
+                .map(|b| {
+                    cumulative += b.load(Ordering::Acquire);
+                    cumulative
+                })
+                .collect();
+            let count = stats.count.load(Ordering::Acquire);
+            if count == 0 {
+                continue;
+            }
+            let sum = f64::from_bits(stats.sum_bits.load(Ordering::Relaxed));
+            let route = escape(&stats.route);
+            for (le, n) in BUCKETS.iter().zip(buckets) {
                 let _ = writeln!(
                     out,
                     "fleetctl_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
@@ -157,18 +292,15 @@ impl Metrics {
             }
             let _ = writeln!(
                 out,
-                "fleetctl_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
+                "fleetctl_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
             );
             let _ = writeln!(
                 out,
-                "fleetctl_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
+                "fleetctl_http_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
             );
             let _ = writeln!(
                 out,
-                "fleetctl_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+                "fleetctl_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
             );
         }
         out.push_str("# HELP fleetctl_fleet_reports_total Agent reports received by this node.\n");
@@ -176,14 +308,17 @@ impl Metrics {
         let _ = writeln!(
             out,
             "fleetctl_fleet_reports_total{{result=\"accepted\",reason=\"\"}} {}",
-            c.reports_accepted
+            self.reports_accepted.load(Ordering::Relaxed)
         );
-        for (why, n) in &c.reports_rejected {
-            let _ = writeln!(
-                out,
-                "fleetctl_fleet_reports_total{{result=\"rejected\",reason=\"{}\"}} {n}",
-                why.as_str()
-            );
+        for why in Rejection::ALL {
+            let n = self.reports_rejected[why as usize].load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "fleetctl_fleet_reports_total{{result=\"rejected\",reason=\"{}\"}} {n}",
+                    why.as_str()
+                );
+            }
         }
     }
 }
@@ -379,34 +514,28 @@ const QUIET_ROUTES: [&str; 2] = ["/api/fleet/cluster/health", "/metrics"];
 
 /// Middleware: count and time every request by route, and log one line for it.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method: &'static str = match *req.method() {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    };
-    let path = req.uri().path().to_string();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let stats = state.metrics().route(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str),
+    );
+    let method = method_index(req.method());
+    // Kept for the log line; both share the request's buffers rather than copying them.
+    let uri = req.uri().clone();
+    let request_id = req.headers().get("x-request-id").cloned();
     let start = Instant::now();
     let res = next.run(req).await;
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    state.metrics().observe(&route, method, status, elapsed);
+    stats.observe(method, status, elapsed);
     let ms = elapsed.as_secs_f64() * 1000.0;
-    if QUIET_ROUTES.contains(&route.as_str()) {
+    let method = METHODS[method];
+    let path = uri.path();
+    let request_id = request_id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if QUIET_ROUTES.contains(&stats.route.as_str()) {
         debug!(%method, %path, status, ms, request_id = %request_id, "request");
     } else {
         info!(%method, %path, status, ms, request_id = %request_id, "request");
@@ -462,5 +591,92 @@ impl MetricsSource for ActiveSessions {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(m: &Metrics) -> Vec<String> {
+        let mut out = String::new();
+        m.render_requests(&mut out);
+        out.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn requests_sorted_by_route_method_status_and_histograms_cumulative() {
+        let m = Metrics::default();
+        let ms = Duration::from_millis;
+        m.route("/b")
+            .observe(method_index(&Method::GET), 200, ms(2));
+        m.route("/a")
+            .observe(method_index(&Method::POST), 404, ms(30));
+        m.route("/a")
+            .observe(method_index(&Method::GET), 200, ms(20));
+        m.route("/a")
+            .observe(method_index(&Method::GET), 200, ms(20_000));
+        m.route("/c");
+        m.report_accepted();
+        m.report_rejected(Rejection::Malformed);
+        m.report_rejected(Rejection::Unauthorized);
+        let lines = rendered(&m);
+        let requests: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("fleetctl_http_requests_total{"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                r#"fleetctl_http_requests_total{route="/a",method="GET",status="200"} 2"#,
+                r#"fleetctl_http_requests_total{route="/a",method="POST",status="404"} 1"#,
+                r#"fleetctl_http_requests_total{route="/b",method="GET",status="200"} 1"#,
+            ]
+        );
+        for line in [
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/a",le="0.01"} 0"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/a",le="0.025"} 1"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/a",le="0.05"} 2"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/a",le="10"} 2"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/a",le="+Inf"} 3"#,
+            r#"fleetctl_http_request_duration_seconds_count{route="/a"} 3"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/b",le="0.001"} 0"#,
+            r#"fleetctl_http_request_duration_seconds_bucket{route="/b",le="0.0025"} 1"#,
+            r#"fleetctl_http_request_duration_seconds_sum{route="/b"} 0.002"#,
+        ] {
+            assert!(
+                lines.iter().any(|l| l == line),
+                "{line} missing:\n{lines:#?}"
+            );
+        }
+        // A route looked up but never answered has no samples.
+        assert!(!lines.iter().any(|l| l.contains(r#"route="/c""#)));
+        let reports: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("fleetctl_fleet_reports_total{"))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            reports,
+            [
+                r#"fleetctl_fleet_reports_total{result="accepted",reason=""} 1"#,
+                r#"fleetctl_fleet_reports_total{result="rejected",reason="unauthorized"} 1"#,
+                r#"fleetctl_fleet_reports_total{result="rejected",reason="malformed"} 1"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn pairs_past_the_lock_free_slots_are_still_counted() {
+        let m = Metrics::default();
+        let stats = m.route("/x");
+        for status in 200..200 + CODE_SLOTS as u16 + 5 {
+            stats.observe(method_index(&Method::GET), status, Duration::ZERO);
+            stats.observe(method_index(&Method::GET), status, Duration::ZERO);
+        }
+        let codes = stats.codes();
+        assert_eq!(codes.len(), CODE_SLOTS + 5);
+        assert!(codes.iter().all(|(_, n)| *n == 2), "{codes:?}");
     }
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
+pub mod request_id;
 pub mod tls;
 pub mod verify_pool;
 pub mod web;
@@ -31,7 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::cluster::{ClusterManager, ClusterStatus, Health};
 use crate::config::Config;
@@ -154,12 +155,18 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), node_headers));
     hardening::harden(router, limits)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            // Outermost first; one `layer` call, so one boxed service per route.
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(
+                    request_id::MakeNodeRequestId,
+                ))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    metrics::track,
+                )),
+        )
         .with_state(state)
 }
 

@@ -280,20 +280,22 @@ fn decode_fields(
     id_hash: &str,
     fields: &HashMap<String, Vec<u8>>,
 ) -> Result<Session, String> {
-    let text = |name: &str| -> Result<String, String> {
+    // Fields are read in place: only what the session keeps is copied.
+    fn text<'a>(fields: &'a HashMap<String, Vec<u8>>, name: &str) -> Result<&'a str, String> {
         let raw = fields
             .get(name)
             .ok_or_else(|| format!("missing field {name}"))?;
-        String::from_utf8(raw.clone()).map_err(|_| format!("field {name} is not UTF-8"))
-    };
+        std::str::from_utf8(raw).map_err(|_| format!("field {name} is not UTF-8"))
+    }
+    let text = |name: &str| text(fields, name);
     let number = |name: &str| -> Result<i64, String> {
         text(name)?
             .parse()
             .map_err(|_| format!("field {name} is not an integer"))
     };
-    let (csrf_token, data) = open_fields(at_rest, id_hash, &text("csrf_token")?, &text("data")?)?;
+    let (csrf_token, data) = open_fields(at_rest, id_hash, text("csrf_token")?, text("data")?)?;
     Ok(Session {
-        user: text("user")?,
+        user: text("user")?.to_owned(),
         created_at: number("created_at")?,
         last_seen: number("last_seen")?,
         expires_at: number("expires_at")?,

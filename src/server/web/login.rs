@@ -27,7 +27,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use maud::html;
@@ -405,14 +405,23 @@ async fn try_logout(
 }
 
 /// `GET /api/session`: the caller's session, with the CSRF token pages and scripts must echo.
+/// The body of `GET /api/session`, serialized straight from the session (no JSON tree).
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    user: &'a str,
+    csrf_token: &'a str,
+    created_at: String,
+    expires_at: String,
+}
+
 async fn whoami(user: LoggedIn) -> Response {
     let s = &user.session;
-    let mut res = Json(json!({
-        "user": s.user,
-        "csrf_token": s.csrf_token,
-        "created_at": crate::cluster::rfc3339(s.created_at),
-        "expires_at": crate::cluster::rfc3339(s.expires_at),
-    }))
+    let mut res = Json(WhoAmI {
+        user: &s.user,
+        csrf_token: &s.csrf_token,
+        created_at: crate::cluster::rfc3339(s.created_at),
+        expires_at: crate::cluster::rfc3339(s.expires_at),
+    })
     .into_response();
     no_store(&mut res);
     res
