@@ -23,20 +23,11 @@ use super::{FleetStore, Millis, StoreResult};
 pub struct FleetIndex {
     store: Arc<dyn FleetStore>,
     state: tokio::sync::Mutex<State>,
-    /// The last summary, reused while nothing changed and it is under a second old: a
-    /// dashboard wall of many browsers costs one scan per change, not one per request.
-    summary: std::sync::Mutex<Option<CachedSummary>>,
+    /// Summaries and page selections, reused while nothing changed: a wall of dashboards
+    /// costs one scan of the index per change, not one per request.
+    summaries: Memo<ThresholdsKey, Summary>,
+    selections: Memo<(ListQuery, ThresholdsKey), view::Selection>,
 }
-
-struct CachedSummary {
-    generation: u64,
-    now: Millis,
-    thresholds: (std::time::Duration, std::time::Duration),
-    summary: Summary,
-}
-
-/// How old (store clock) a reused summary may be.
-const SUMMARY_REUSE_MS: Millis = 1_000;
 
 #[derive(Default)]
 struct State {
@@ -85,16 +76,12 @@ impl FleetIndex {
         FleetIndex {
             store,
             state: tokio::sync::Mutex::new(State::default()),
-            summary: std::sync::Mutex::new(None),
+            summaries: Memo::new(),
+            selections: Memo::new(),
         }
     }
 
-    /// Bring the index up to date and run `f` on a copy of it, outside the lock.
-    async fn with_fresh<T>(&self, f: impl FnOnce(&Fresh) -> T) -> StoreResult<T> {
-        let fresh = self.refresh().await?;
-        Ok(f(&fresh))
-    }
-
+    /// Bring the index up to date and take an O(1) copy to compute on outside the lock.
     async fn refresh(&self) -> StoreResult<Fresh> {
         let arrived = Instant::now();
         let mut state = self.state.lock().await;
@@ -135,70 +122,111 @@ impl FleetIndex {
     /// `GET /api/fleet/summary`: the summary and the unreadable records.
     pub async fn summary(&self, t: &Thresholds) -> StoreResult<(Summary, Vec<String>)> {
         let fresh = self.refresh().await?;
-        let key = (t.stale_after, t.offline_after);
-        {
-            let cached = self.summary.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cached.as_ref().filter(|c| {
-                c.generation == fresh.generation
-                    && c.thresholds == key
-                    && fresh.now - c.now < SUMMARY_REUSE_MS
-            }) {
-                return Ok((c.summary.clone(), fresh.problems));
-            }
-        }
-        let summary = view::summary_of(fresh.entries.values(), fresh.now, t);
-        *self.summary.lock().unwrap_or_else(|p| p.into_inner()) = Some(CachedSummary {
-            generation: fresh.generation,
-            now: fresh.now,
-            thresholds: key,
-            summary: summary.clone(),
-        });
+        let summary = self
+            .summaries
+            .get_or(&fresh, thresholds_key(t), || {
+                view::summary_of(fresh.entries.values(), fresh.now, t)
+            })
+            .await;
         Ok((summary, fresh.problems))
+    }
+
+    /// Which machines are on the page, from the index (memoized like the summary).
+    async fn select(&self, fresh: &Fresh, q: &ListQuery, t: &Thresholds) -> view::Selection {
+        self.selections
+            .get_or(fresh, (q.clone(), thresholds_key(t)), || {
+                view::select(fresh.entries.values(), q, fresh.now, t)
+            })
+            .await
     }
 
     /// `GET /api/fleet/machines`: the page's ids from the index, their records from the store.
     pub async fn page(&self, q: &ListQuery, t: &Thresholds) -> StoreResult<MachinePage> {
-        let (selection, now, problems) = self
-            .with_fresh(|s| {
-                (
-                    view::select(s.entries.values(), q, s.now, t),
-                    s.now,
-                    s.problems.clone(),
-                )
-            })
-            .await?;
+        let fresh = self.refresh().await?;
+        let selection = self.select(&fresh, q, t).await;
         let records = self.store.machines_by_id(&selection.machine_ids).await?;
         Ok(view::page(
             selection,
             &records.machines,
             q,
-            now.max(records.now),
+            fresh.now.max(records.now),
             t,
-            problems,
+            fresh.problems,
         ))
     }
-}
 
-impl FleetIndex {
     /// The dashboard's view: the summary and a page from one refresh, with its store time.
     pub async fn summary_and_page(
         &self,
         q: &ListQuery,
         t: &Thresholds,
     ) -> StoreResult<(Summary, MachinePage, Millis)> {
-        let (summary, selection, now, problems) = self
-            .with_fresh(|s| {
-                (
-                    view::summary_of(s.entries.values(), s.now, t),
-                    view::select(s.entries.values(), q, s.now, t),
-                    s.now,
-                    s.problems.clone(),
-                )
+        let fresh = self.refresh().await?;
+        let summary = self
+            .summaries
+            .get_or(&fresh, thresholds_key(t), || {
+                view::summary_of(fresh.entries.values(), fresh.now, t)
             })
-            .await?;
+            .await;
+        let selection = self.select(&fresh, q, t).await;
         let records = self.store.machines_by_id(&selection.machine_ids).await?;
-        let page = view::page(selection, &records.machines, q, now, t, problems);
+        let now = fresh.now;
+        let page = view::page(selection, &records.machines, q, now, t, fresh.problems);
         Ok((summary, page, now))
+    }
+}
+
+type ThresholdsKey = (std::time::Duration, std::time::Duration);
+
+fn thresholds_key(t: &Thresholds) -> ThresholdsKey {
+    (t.stale_after, t.offline_after)
+}
+
+/// Results computed from one state of the index, reused while the index has not changed and
+/// they are under `REUSE_MS` old (machine states depend on the clock), and computed once when
+/// many requests ask at the same moment (the lock is held while computing).
+struct Memo<K, V> {
+    slots: tokio::sync::Mutex<Vec<Memoized<K, V>>>,
+}
+
+struct Memoized<K, V> {
+    generation: u64,
+    now: Millis,
+    key: K,
+    value: V,
+}
+
+/// How old (store clock) a reused result may be.
+const REUSE_MS: Millis = 1_000;
+/// Distinct queries remembered per index state.
+const MEMO_SLOTS: usize = 16;
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    fn new() -> Memo<K, V> {
+        Memo {
+            slots: tokio::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn get_or(&self, fresh: &Fresh, key: K, compute: impl FnOnce() -> V) -> V {
+        let mut slots = self.slots.lock().await;
+        if let Some(m) = slots.iter().find(|m| {
+            m.generation == fresh.generation && m.key == key && fresh.now - m.now < REUSE_MS
+        }) {
+            return m.value.clone();
+        }
+        let value = compute();
+        slots.retain(|m| m.generation == fresh.generation && fresh.now - m.now < REUSE_MS);
+        if slots.len() >= MEMO_SLOTS {
+            slots.remove(0);
+        }
+        slots.push(Memoized {
+            generation: fresh.generation,
+            now: fresh.now,
+            key,
+            value: value.clone(),
+        });
+        value
     }
 }
 
