@@ -122,13 +122,17 @@ impl FleetIndex {
     /// `GET /api/fleet/summary`: the summary and the unreadable records.
     pub async fn summary(&self, t: &Thresholds) -> StoreResult<(Summary, Vec<String>)> {
         let fresh = self.refresh().await?;
-        let summary = self
-            .summaries
-            .get_or(&fresh, thresholds_key(t), || {
+        let summary = self.summary_of(&fresh, t).await;
+        Ok((summary, fresh.problems))
+    }
+
+    /// The summary of one state of the index (memoized).
+    async fn summary_of(&self, fresh: &Fresh, t: &Thresholds) -> Summary {
+        self.summaries
+            .get_or(fresh, thresholds_key(t), || {
                 view::summary_of(fresh.entries.values(), fresh.now, t)
             })
-            .await;
-        Ok((summary, fresh.problems))
+            .await
     }
 
     /// Which machines are on the page, from the index (memoized like the summary).
@@ -162,12 +166,7 @@ impl FleetIndex {
         t: &Thresholds,
     ) -> StoreResult<(Summary, MachinePage, Millis)> {
         let fresh = self.refresh().await?;
-        let summary = self
-            .summaries
-            .get_or(&fresh, thresholds_key(t), || {
-                view::summary_of(fresh.entries.values(), fresh.now, t)
-            })
-            .await;
+        let summary = self.summary_of(&fresh, t).await;
         let selection = self.select(&fresh, q, t).await;
         let records = self.store.machines_by_id(&selection.machine_ids).await?;
         let now = fresh.now;

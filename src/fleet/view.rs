@@ -296,7 +296,7 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// The sort as the API spells it (`-cpu`).
-    fn sort_param(&self) -> String {
+    pub fn sort_param(&self) -> String {
         format!(
             "{}{}",
             if self.descending { "-" } else { "" },

@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use super::chart::{self, Point};
 use super::{Nav, age, error_page, html_response, layout};
 use crate::cluster::{ClusterStatus, NodeState};
-use crate::fleet::view::{ListParams, ListQuery, MAX_LIMIT, MachineView, SortKey, Summary};
+use crate::fleet::view::{ListParams, ListQuery, MAX_LIMIT, MachineView, Summary};
 use crate::fleet::{HistoryPoint, Millis, TIERS};
 use crate::server::AppState;
 use crate::server::auth::LoggedIn;
@@ -85,7 +85,7 @@ pub async fn page(
         .collect()
         .await;
 
-    let sort = sort_param(&q);
+    let sort = q.sort_param();
     let body = html! {
         div #dashboard data-refresh-ms=(REFRESH_MS) data-now=(now) data-spark-span=(SPARK_SPAN_MS) {
             div.page-head {
@@ -174,25 +174,8 @@ pub async fn page(
     )
 }
 
-fn sort_param(q: &ListQuery) -> String {
-    let key = match q.sort {
-        SortKey::Hostname => "hostname",
-        SortKey::MachineId => "machine_id",
-        SortKey::LastSeen => "last_seen",
-        SortKey::Cpu => "cpu",
-        SortKey::Memory => "memory",
-        SortKey::Disk => "disk",
-        SortKey::Load => "load",
-    };
-    if q.descending {
-        format!("-{key}")
-    } else {
-        key.to_string()
-    }
-}
-
 fn aria_sort(q: &ListQuery, key: &str) -> &'static str {
-    let s = sort_param(q);
+    let s = q.sort_param();
     if s == key {
         "ascending"
     } else if s.strip_prefix('-') == Some(key) {
@@ -356,16 +339,17 @@ fn state_text(s: NodeState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::view::SortKey;
 
     #[test]
     fn sort_state_is_announced() {
         let mut q = ListQuery::default();
-        assert_eq!(sort_param(&q), "hostname");
+        assert_eq!(q.sort_param(), "hostname");
         assert_eq!(aria_sort(&q, "hostname"), "ascending");
         assert_eq!(aria_sort(&q, "cpu"), "none");
         q.sort = SortKey::Cpu;
         q.descending = true;
-        assert_eq!(sort_param(&q), "-cpu");
+        assert_eq!(q.sort_param(), "-cpu");
         assert_eq!(aria_sort(&q, "cpu"), "descending");
         assert_eq!(arrow(&q, "cpu"), " ▼");
     }
