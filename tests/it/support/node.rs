@@ -82,6 +82,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
+        // Its own process group, so `kill9` also reaches a node started under a wrapper
+        // (faketime forks it) instead of leaving it running after the test.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         self.child = Some(cmd.spawn().expect("spawn fleetctl serve"));
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
@@ -132,6 +135,11 @@ impl Node {
 
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // The whole group: the node and whatever wrapper started it.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .stderr(Stdio::null())
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
