@@ -414,6 +414,36 @@ impl Sealing {
             .map_err(|e| format!("{context}: stored API key name {e}"))
     }
 
+    /// What re-sealing makes of a machine's stored report and key name (empty when the
+    /// record has none): `Ok(None)` when both are already as this sealing writes them,
+    /// `Ok(Some((report, key)))` to write, `Err(())` when either does not open.
+    #[allow(clippy::result_unit_err)]
+    pub(crate) fn reseal_machine(
+        &self,
+        machine_id: &str,
+        report: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, ()> {
+        let report_ok = self.report_is_current(report);
+        let key_ok = key.is_empty() || self.key_name_is_current(key);
+        if report_ok && key_ok {
+            return Ok(None);
+        }
+        let new_report = if report_ok {
+            report.to_owned()
+        } else {
+            let opened = self.open_report(machine_id, report).map_err(|_| ())?;
+            self.seal_report(machine_id, &opened).map_err(|_| ())?
+        };
+        let new_key = if key_ok {
+            key.to_owned()
+        } else {
+            let name = self.open_key_name(key, machine_id).map_err(|_| ())?;
+            self.key_name(&name)
+        };
+        Ok(Some((new_report, new_key)))
+    }
+
     /// Whether a stored key name is what [`Sealing::key_name`] would write now.
     pub(crate) fn key_name_is_current(&self, stored: &str) -> bool {
         self.keyring.is_current(stored)

@@ -593,30 +593,13 @@ impl FleetStore for RedisFleetStore {
                 let Some(report) = report else { continue };
                 let key = key.unwrap_or_default();
                 count.examined += 1;
-                let report_ok = self.sealing.report_is_current(&report);
-                let key_ok = key.is_empty() || self.sealing.key_name_is_current(&key);
-                if report_ok && key_ok {
-                    continue;
-                }
-                let new_report = if report_ok {
-                    Ok(report.clone())
-                } else {
-                    self.sealing
-                        .open_report(id, &report)
-                        .map_err(|_| ())
-                        .and_then(|r| self.sealing.seal_report(id, &r).map_err(|_| ()))
-                };
-                let new_key = if key_ok {
-                    Ok(key.clone())
-                } else {
-                    self.sealing
-                        .open_key_name(&key, id)
-                        .map(|n| self.sealing.key_name(&n))
-                        .map_err(|_| ())
-                };
-                let (Ok(new_report), Ok(new_key)) = (new_report, new_key) else {
-                    count.unreadable += 1;
-                    continue;
+                let (new_report, new_key) = match self.sealing.reseal_machine(id, &report, &key) {
+                    Ok(None) => continue,
+                    Ok(Some(new)) => new,
+                    Err(()) => {
+                        count.unreadable += 1;
+                        continue;
+                    }
                 };
                 let written: i64 = self
                     .call("re-seal report", |mut c| {

@@ -495,30 +495,13 @@ impl FleetStore for SqliteFleetStore {
                     let mut batch = ResealCount::default();
                     for (id, report, key) in &rows {
                         batch.examined += 1;
-                        let report_ok = sealing.report_is_current(report);
-                        let key_ok = sealing.key_name_is_current(key);
-                        if report_ok && key_ok {
-                            continue;
-                        }
-                        let new_report = if report_ok {
-                            Some(report.clone())
-                        } else {
-                            sealing
-                                .open_report(id, report)
-                                .ok()
-                                .and_then(|r| sealing.seal_report(id, &r).ok())
-                        };
-                        let new_key = if key_ok {
-                            Some(key.clone())
-                        } else {
-                            sealing
-                                .open_key_name(key, id)
-                                .ok()
-                                .map(|n| sealing.key_name(&n))
-                        };
-                        let (Some(new_report), Some(new_key)) = (new_report, new_key) else {
-                            batch.unreadable += 1;
-                            continue;
+                        let (new_report, new_key) = match sealing.reseal_machine(id, report, key) {
+                            Ok(None) => continue,
+                            Ok(Some(new)) => new,
+                            Err(()) => {
+                                batch.unreadable += 1;
+                                continue;
+                            }
                         };
                         tx.execute(
                             "UPDATE fleet_machines SET report = ?2, api_key = ?3
