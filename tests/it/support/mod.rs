@@ -22,12 +22,23 @@ pub use redis_ha::RedisHa;
 pub use redis_server::RedisServer;
 
 /// A port that was free on 127.0.0.1 a moment ago.
+/// A free 127.0.0.1 port, never one this test process was given before: the kernel may hand
+/// out a just-closed port again at once, and two servers of one test (a Redis master and its
+/// replica) must not get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind 127.0.0.1:0")
+            .local_addr()
+            .expect("local addr")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The `fleetctl` binary cargo built for these tests.
