@@ -1,6 +1,6 @@
 //! The `ClusterBackend` trait: what a node registry must do, whatever stores it.
 //!
-//! Three implementations, one file each: `redis.rs`, `sqlite.rs`, `file.rs`. Each owns its key
+//! Four implementations, one file each: `redis.rs`, `sqlite.rs`, `file.rs`, `postgres.rs`. Each owns its key
 //! layout or schema; nothing outside that file spells a Redis key, a SQL statement or a path
 //! under `state_path`. The same conformance suite (`tests/it/cluster_conformance.rs`) runs
 //! against all three, so they behave the same.
@@ -162,6 +162,7 @@ pub async fn open(config: &ClusterConfig) -> BackendResult<Arc<dyn ClusterBacken
         BackendKind::Redis => Arc::new(super::redis::RedisBackend::open(config).await?),
         BackendKind::Sqlite => Arc::new(super::sqlite::SqliteBackend::open(config).await?),
         BackendKind::File => Arc::new(super::file::FileBackend::open(config).await?),
+        BackendKind::Postgres => Arc::new(super::postgres::PostgresBackend::open(config).await?),
     })
 }
 

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod file;
 pub mod manager;
 pub mod nagios;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 

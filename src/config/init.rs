@@ -67,6 +67,10 @@ pub fn render(a: &InitAnswers) -> String {
         )),
         BackendKind::Sqlite => out.push_str("  db_path: fleet-data/sessions.db\n"),
         BackendKind::File => out.push_str("  session_dir: fleet-data/sessions\n"),
+        // The wizard does not offer PostgreSQL (docs/postgres.md shows the section to write).
+        BackendKind::Postgres => {
+            out.push_str("  postgres: { host: localhost, dbname: fleetctl }\n")
+        }
     }
     if redis {
         out.push_str(&format!(

@@ -111,6 +111,7 @@ pub enum BackendKind {
     #[default]
     Sqlite,
     File,
+    Postgres,
 }
 
 impl BackendKind {
@@ -119,6 +120,7 @@ impl BackendKind {
             BackendKind::Redis => "redis",
             BackendKind::Sqlite => "sqlite",
             BackendKind::File => "file",
+            BackendKind::Postgres => "postgres",
         }
     }
 }
@@ -163,6 +165,8 @@ pub struct ClusterConfig {
     pub redis_ca_file: Option<PathBuf>,
     /// Directory for the sqlite and file backends.
     pub state_path: PathBuf,
+    /// The database for `backend: postgres`.
+    pub postgres: PostgresConfig,
 }
 
 impl Default for ClusterConfig {
@@ -188,6 +192,7 @@ impl Default for ClusterConfig {
             redis_tls: false,
             redis_ca_file: None,
             state_path: PathBuf::from("fleet-data/cluster"),
+            postgres: PostgresConfig::default(),
         }
     }
 }
@@ -236,6 +241,56 @@ impl Default for RedisConfig {
     }
 }
 
+/// How `backend: postgres` reaches its database (`cluster.postgres`, `sessions.postgres`,
+/// `storage.postgres`; the three may name the same database: each store has its own tables).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/dbname` (or libpq `key=value` form); when set, `host`,
+    /// `port`, `dbname` and `user` are not used. No password and no `sslmode` in it: those
+    /// have their own keys, so neither ends up in a log line or is silently overridden.
+    pub url: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub user: String,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// `disable` (plain TCP) or `verify-full` (TLS, certificate chain and host name checked).
+    pub sslmode: PgSslMode,
+    /// PEM CA to trust for `verify-full` instead of the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Connections each store keeps open to the database, at most.
+    pub pool_size: u32,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            url: None,
+            host: "localhost".into(),
+            port: 5432,
+            dbname: "fleetctl".into(),
+            user: "fleetctl".into(),
+            password: None,
+            password_file: None,
+            sslmode: PgSslMode::Disable,
+            ca_file: None,
+            pool_size: 16,
+        }
+    }
+}
+
+/// TLS to PostgreSQL. Only the two modes that mean what they say: libpq's `prefer`, `allow`
+/// and `require` accept a connection an attacker can read or impersonate, so they are refused.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgSslMode {
+    #[default]
+    Disable,
+    VerifyFull,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsConfig {
@@ -253,6 +308,7 @@ pub struct SessionsConfig {
     /// The throttling window; it starts at the first failure.
     pub login_failure_window: Secs,
     pub redis: RedisConfig,
+    pub postgres: PostgresConfig,
     pub db_path: PathBuf,
     pub session_dir: PathBuf,
 }
@@ -274,6 +330,7 @@ impl Default for SessionsConfig {
             max_login_failures_per_ip: 100,
             login_failure_window: Secs::from_secs(900),
             redis: RedisConfig::default(),
+            postgres: PostgresConfig::default(),
             db_path: PathBuf::from("fleet-data/sessions.db"),
             session_dir: PathBuf::from("fleet-data/sessions"),
         }
@@ -286,6 +343,7 @@ pub struct StorageConfig {
     pub backend: BackendKind,
     pub db_path: PathBuf,
     pub redis: RedisConfig,
+    pub postgres: PostgresConfig,
     /// A machine without a report for this long is `stale` (a report or two missed).
     pub stale_after: Secs,
     /// A machine without a report for this long is `offline`.
@@ -309,6 +367,7 @@ impl Default for StorageConfig {
             backend: BackendKind::Sqlite,
             db_path: PathBuf::from("fleet-data/fleet.db"),
             redis: RedisConfig::default(),
+            postgres: PostgresConfig::default(),
             stale_after: Secs::from_secs(60),
             offline_after: Secs::from_secs(300),
             forget_after: Secs::from_secs(30 * 86_400),
@@ -569,6 +628,9 @@ impl Config {
                         config.sessions.redis.sentinel_password.take();
                     parsed.storage.redis.sentinel_password =
                         config.storage.redis.sentinel_password.take();
+                    parsed.cluster.postgres.password = config.cluster.postgres.password.take();
+                    parsed.sessions.postgres.password = config.sessions.postgres.password.take();
+                    parsed.storage.postgres.password = config.storage.postgres.password.take();
                     config = parsed;
                 }
                 Err(e) => {

@@ -75,9 +75,10 @@ const fn req(name: &'static str, ty: Ty) -> Field {
     }
 }
 
-pub const BACKENDS: &[&str] = &["redis", "sqlite", "file"];
+pub const BACKENDS: &[&str] = &["redis", "sqlite", "file", "postgres"];
 /// Fleet data has no file backend.
-pub const STORAGE_BACKENDS: &[&str] = &["sqlite", "redis"];
+pub const STORAGE_BACKENDS: &[&str] = &["sqlite", "redis", "postgres"];
+pub const PG_SSLMODES: &[&str] = &["disable", "verify-full"];
 const PORT: Ty = Ty::Port { any_free: false };
 const REDIS_DB: Ty = Ty::Int {
     min: 0,
@@ -129,6 +130,7 @@ pub static CLUSTER: &[Field] = &[
     key("redis_tls", Ty::Bool),
     opt("redis_ca_file", Ty::Path),
     key("state_path", Ty::Path),
+    key("postgres", Ty::Struct(POSTGRES)),
 ];
 
 pub static REDIS: &[Field] = &[
@@ -144,6 +146,19 @@ pub static REDIS: &[Field] = &[
     opt("sentinel_password_file", Ty::Path),
     key("tls", Ty::Bool),
     opt("ca_file", Ty::Path),
+];
+
+pub static POSTGRES: &[Field] = &[
+    opt("url", Ty::Str),
+    key("host", Ty::Str),
+    key("port", PORT),
+    key("dbname", Ty::Str),
+    key("user", Ty::Str),
+    opt("password", Ty::Secret),
+    opt("password_file", Ty::Path),
+    key("sslmode", Ty::Enum(PG_SSLMODES)),
+    opt("ca_file", Ty::Path),
+    key("pool_size", Ty::Int { min: 1, max: 1000 }),
 ];
 
 pub static SESSIONS: &[Field] = &[
@@ -166,6 +181,7 @@ pub static SESSIONS: &[Field] = &[
     ),
     key("login_failure_window", Ty::Duration),
     key("redis", Ty::Struct(REDIS)),
+    key("postgres", Ty::Struct(POSTGRES)),
     key("db_path", Ty::Path),
     key("session_dir", Ty::Path),
 ];
@@ -174,6 +190,7 @@ pub static STORAGE: &[Field] = &[
     key("backend", Ty::Enum(STORAGE_BACKENDS)),
     key("db_path", Ty::Path),
     key("redis", Ty::Struct(REDIS)),
+    key("postgres", Ty::Struct(POSTGRES)),
     key("stale_after", Ty::Duration),
     key("offline_after", Ty::Duration),
     key("forget_after", Ty::Duration),

@@ -17,7 +17,7 @@ pub struct Secret {
     pub env: &'static str,
 }
 
-pub const SECRETS: [Secret; 6] = [
+pub const SECRETS: [Secret; 9] = [
     Secret {
         inline_key: "cluster.redis_password",
         file_key: "cluster.redis_password_file",
@@ -47,6 +47,21 @@ pub const SECRETS: [Secret; 6] = [
         inline_key: "storage.redis.sentinel_password",
         file_key: "storage.redis.sentinel_password_file",
         env: "FLEET_STORAGE_REDIS_SENTINEL_PASSWORD",
+    },
+    Secret {
+        inline_key: "cluster.postgres.password",
+        file_key: "cluster.postgres.password_file",
+        env: "FLEET_CLUSTER_POSTGRES_PASSWORD",
+    },
+    Secret {
+        inline_key: "sessions.postgres.password",
+        file_key: "sessions.postgres.password_file",
+        env: "FLEET_SESSIONS_POSTGRES_PASSWORD",
+    },
+    Secret {
+        inline_key: "storage.postgres.password",
+        file_key: "storage.postgres.password_file",
+        env: "FLEET_STORAGE_POSTGRES_PASSWORD",
     },
 ];
 
@@ -83,6 +98,18 @@ pub fn resolve(
         (
             &mut config.storage.redis.sentinel_password,
             config.storage.redis.sentinel_password_file.as_deref(),
+        ),
+        (
+            &mut config.cluster.postgres.password,
+            config.cluster.postgres.password_file.as_deref(),
+        ),
+        (
+            &mut config.sessions.postgres.password,
+            config.sessions.postgres.password_file.as_deref(),
+        ),
+        (
+            &mut config.storage.postgres.password,
+            config.storage.postgres.password_file.as_deref(),
         ),
     ];
     for (secret, (password, file)) in SECRETS.iter().zip(slots) {

@@ -104,6 +104,9 @@ fn example_file_documents_every_key() {
         "sessions.redis.port",
         "storage.redis.host",
         "storage.redis.port",
+        "cluster.postgres.password",
+        "sessions.postgres.password",
+        "storage.postgres.password",
     ];
     for path in schema::all_paths() {
         let live = path.replace("[]", "[0]");
@@ -602,4 +605,83 @@ fn encrypted_reports_need_a_key_file() {
     assert!(p.message.contains("security.encryption_key_file"), "{p}");
     let (_dir, yaml) = key_file_config(GOOD_KEY, 0o600);
     assert!(problems(&format!("{yaml}storage: {{encrypt_reports: true}}\n")).is_empty());
+}
+
+#[test]
+fn postgres_sections_reject_what_would_be_ignored_or_leaked() {
+    let p = only_error("storage: {postgres: {url: 'postgres://u@h:notaport/db'}}");
+    assert_eq!(p.key, "storage.postgres.url");
+    assert!(p.message.contains("not a PostgreSQL connection URL"), "{p}");
+    let p = only_error("sessions: {postgres: {url: 'postgres://u:secret@h/db'}}");
+    assert!(p.message.contains("holds a password"), "{p}");
+    assert!(
+        !p.to_string().contains("secret"),
+        "the password is echoed: {p}"
+    );
+    let p = only_error("cluster: {postgres: {url: 'postgres://u@h/db?sslmode=require'}}");
+    assert!(p.message.contains("sslmode"), "{p}");
+    let p = only_error("storage: {postgres: {url: 'postgres://u@h/db', host: other}}");
+    assert_eq!(p.key, "storage.postgres.host");
+    let p = only_error("storage: {postgres: {ca_file: /ca.pem}}");
+    assert_eq!(p.key, "storage.postgres.ca_file");
+    assert!(p.message.contains("would not use TLS"), "{p}");
+    // libpq's modes that accept an unverified server are refused, with the two that work.
+    let p = only_error("storage: {postgres: {sslmode: require}}");
+    assert_eq!(p.key, "storage.postgres.sslmode");
+    assert!(p.message.contains("verify-full"), "{p}");
+    let p = only_error("storage: {postgres: {pool_size: 0}}");
+    assert_eq!(p.key, "storage.postgres.pool_size");
+    let ok = "storage: {backend: postgres, postgres: {url: 'postgres://fleet@db/fleet', sslmode: verify-full, ca_file: /ca.pem}}";
+    assert!(
+        problems(ok).iter().all(|p| !p.is_error()),
+        "{:#?}",
+        problems(ok)
+    );
+}
+
+#[test]
+fn postgres_without_tls_to_another_host_is_a_warning_in_cluster_mode() {
+    let text = "cluster: {enabled: true, backend: postgres, postgres: {host: db.company.com}}\n";
+    let ps = problems(text);
+    assert!(ps.iter().all(|p| !p.is_error()), "{ps:#?}");
+    let w = ps
+        .iter()
+        .find(|p| p.key == "cluster.postgres.sslmode")
+        .unwrap_or_else(|| panic!("{ps:#?}"));
+    assert!(w.message.contains("not encrypted"), "{w}");
+    // Loopback, or TLS on: nothing to warn about; and postgres is a shared backend.
+    for quiet in [
+        "cluster: {enabled: true, backend: postgres, postgres: {host: 127.0.0.1}}\n",
+        "cluster: {enabled: true, backend: postgres, postgres: {host: db, sslmode: verify-full}}\n",
+    ] {
+        let ps = problems(quiet);
+        assert!(
+            !ps.iter()
+                .any(|p| p.key.starts_with("cluster.postgres") || p.key == "cluster.backend"),
+            "{ps:#?}"
+        );
+    }
+}
+
+#[test]
+fn postgres_passwords_resolve_from_env_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        "storage: {{backend: postgres, postgres: {{password_file: {}}}}}\n",
+        file.display()
+    );
+    let (ps, c) = Config::check_str(&text, Path::new("f.yaml"), &|_| None);
+    assert!(ps.iter().all(|p| !p.is_error()), "{ps:#?}");
+    assert_eq!(
+        c.unwrap().storage.postgres.password.as_deref(),
+        Some("from-file")
+    );
+    let env = |k: &str| (k == "FLEET_STORAGE_POSTGRES_PASSWORD").then(|| "from-env".to_string());
+    let (_, c) = Config::check_str(&text, Path::new("f.yaml"), &env);
+    assert_eq!(
+        c.unwrap().storage.postgres.password.as_deref(),
+        Some("from-env")
+    );
 }

@@ -808,6 +808,7 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
     }
 
     redis_locations(c, w);
+    postgres_locations(c, w);
 
     let mut usernames: HashMap<&str, usize> = HashMap::new();
     for (i, u) in c.auth.users.iter().enumerate() {
@@ -844,7 +845,7 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
         return;
     }
     match cl.backend {
-        BackendKind::Redis => {}
+        BackendKind::Redis | BackendKind::Postgres => {}
         kind => {
             let why = if kind == BackendKind::Sqlite {
                 "SQLite's locking is unreliable over network filesystems"
@@ -854,22 +855,22 @@ fn semantic(c: &Config, w: &mut Walker, root: &Node) {
             w.warn_at(
                 "cluster.backend",
                 format!("cluster mode with the `{kind}` backend works on one host only: every node must open the same state_path, and {why}"),
-                Some("use `backend: redis` for nodes on several hosts".into()),
+                Some("use `backend: redis` or `postgres` for nodes on several hosts".into()),
             );
         }
     }
-    if c.sessions.backend != BackendKind::Redis {
+    if !shared(c.sessions.backend) {
         w.warn_at(
             "sessions.backend",
             format!("sessions in `{}` cannot be shared across hosts: a user is logged out whenever a node on another host answers", c.sessions.backend),
-            Some("use `sessions.backend: redis` in cluster mode".into()),
+            Some("use `sessions.backend: redis` or `postgres` in cluster mode".into()),
         );
     }
-    if c.storage.backend != BackendKind::Redis {
+    if !shared(c.storage.backend) {
         w.warn_at(
             "storage.backend",
             "fleet data in SQLite is local to one host: with nodes on several hosts, each sees only the agents that reported to it".into(),
-            Some("use `storage.backend: redis` for nodes on several hosts".into()),
+            Some("use `storage.backend: redis` or `postgres` for nodes on several hosts".into()),
         );
     }
     if c.server.port == 0 {
@@ -1059,5 +1060,108 @@ fn section_location<'a>(
         tls: r.tls,
         ca_file: r.ca_file.is_some(),
         sentinel_password: r.sentinel_password.is_some() || r.sentinel_password_file.is_some(),
+    }
+}
+
+/// Backends that nodes on several hosts can share.
+fn shared(kind: BackendKind) -> bool {
+    matches!(kind, BackendKind::Redis | BackendKind::Postgres)
+}
+
+/// The three `postgres:` sections: a URL that would override or leak another key is an
+/// error, and so is a CA file without TLS; an unencrypted connection to another host in
+/// cluster mode is a warning.
+fn postgres_locations(c: &Config, w: &mut Walker) {
+    let sections = [
+        ("cluster.postgres.", c.cluster.backend, &c.cluster.postgres),
+        (
+            "sessions.postgres.",
+            c.sessions.backend,
+            &c.sessions.postgres,
+        ),
+        ("storage.postgres.", c.storage.backend, &c.storage.postgres),
+    ];
+    for (prefix, backend, pg) in sections {
+        let key = |name: &str| format!("{prefix}{name}");
+        if let Some(url) = &pg.url {
+            match crate::store::postgres::parse_url(url) {
+                Err(message) => w.error_at(
+                    &key("url"),
+                    message,
+                    Some("write `postgres://user@host:5432/dbname`".into()),
+                ),
+                Ok(parsed) => {
+                    if parsed.has_password {
+                        w.error_at(
+                            &key("url"),
+                            "the URL holds a password: it would show in logs and `config show`"
+                                .into(),
+                            Some(format!(
+                                "move it to `{}` (or the environment)",
+                                key("password_file")
+                            )),
+                        );
+                    }
+                    if parsed.has_sslmode {
+                        w.error_at(
+                            &key("url"),
+                            "the URL sets sslmode: TLS is set by its own key, so the two cannot disagree".into(),
+                            Some(format!("remove it from the URL and set `{}`", key("sslmode"))),
+                        );
+                    }
+                }
+            }
+            for overridden in ["host", "port", "dbname", "user"] {
+                if w.index.has(&key(overridden)) {
+                    w.error_at(
+                        &key(overridden),
+                        format!(
+                            "both `{}` and `{}` are set: the URL decides",
+                            key(overridden),
+                            key("url")
+                        ),
+                        Some(format!("remove `{}`, or the URL", key(overridden))),
+                    );
+                }
+            }
+        }
+        if pg.ca_file.is_some() && pg.sslmode == super::PgSslMode::Disable {
+            w.error_at(
+                &key("ca_file"),
+                format!(
+                    "`{}` is set but `{}` is `disable`: the connection would not use TLS",
+                    key("ca_file"),
+                    key("sslmode")
+                ),
+                Some(format!(
+                    "set `{}: verify-full`, or remove `{}`",
+                    key("sslmode"),
+                    key("ca_file")
+                )),
+            );
+        }
+        let host = match &pg.url {
+            Some(url) => crate::store::postgres::parse_url(url)
+                .ok()
+                .and_then(|p| p.host),
+            None => Some(pg.host.clone()),
+        };
+        let loopback = host.as_deref().is_none_or(|h| {
+            h == "localhost" || h.starts_with("127.") || h == "::1" || h.starts_with('/')
+        });
+        if c.cluster.enabled
+            && backend == BackendKind::Postgres
+            && pg.sslmode == super::PgSslMode::Disable
+            && !loopback
+        {
+            w.warn_at(
+                &key("sslmode"),
+                format!(
+                    "the connection to PostgreSQL at {} is not encrypted: reports, sessions and the password exchange cross the network in the clear",
+                    host.unwrap_or_default()
+                ),
+                Some(format!("set `{}: verify-full` (and `{}` for a private CA)", key("sslmode"), key("ca_file"))),
+            );
+        }
     }
 }

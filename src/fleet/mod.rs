@@ -13,6 +13,7 @@
 
 pub mod index;
 pub mod janitor;
+pub mod postgres;
 pub mod redis;
 pub mod report;
 pub mod sqlite;
@@ -331,9 +332,12 @@ pub async fn open_with(
         BackendKind::Redis => Ok(Arc::new(
             redis::RedisFleetStore::open(config, sealing).await?,
         )),
+        BackendKind::Postgres => Ok(Arc::new(
+            postgres::PostgresFleetStore::open(config, sealing).await?,
+        )),
         BackendKind::File => Err(StoreError::Config(
-            "storage.backend `file` cannot hold fleet data: use `sqlite` (one host) or `redis` \
-             (a cluster)"
+            "storage.backend `file` cannot hold fleet data: use `sqlite` (one host), `redis` or \
+             `postgres` (a cluster)"
                 .into(),
         )),
     }
@@ -479,6 +483,34 @@ pub(crate) fn merge_key_usage(
         .into_iter()
         .map(|(name, last_used)| KeyUsage { name, last_used })
         .collect()
+}
+
+/// A machine row's columns besides the id and the stored report (the SQL stores).
+pub(crate) struct MachineMeta {
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub api_key: String,
+    pub offline_since: Option<Millis>,
+}
+
+/// A machine's record from its stored report and columns, opened with `sealing`.
+pub(crate) fn machine_record(
+    sealing: &Sealing,
+    id: &str,
+    stored: &str,
+    m: MachineMeta,
+) -> Result<MachineRecord, UnreadableReport> {
+    let report = sealing.open_report(id, stored)?;
+    let api_key = sealing
+        .open_key_name(&m.api_key, &format!("machine {id}"))
+        .map_err(UnreadableReport::Sealed)?;
+    Ok(MachineRecord {
+        report,
+        first_seen: m.first_seen,
+        last_seen: m.last_seen,
+        api_key,
+        offline_since: m.offline_since,
+    })
 }
 
 /// Associated data of a sealed report: it opens only as the report of this machine.

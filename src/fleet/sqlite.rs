@@ -26,6 +26,7 @@ use super::{
     ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
     UnreadableReport, merge_key_usage, sample_of,
 };
+use super::{MachineMeta, machine_record};
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
 
@@ -122,32 +123,6 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String,
             offline_since: row.get(5)?,
         },
     ))
-}
-
-struct MachineMeta {
-    first_seen: Millis,
-    last_seen: Millis,
-    api_key: String,
-    offline_since: Option<Millis>,
-}
-
-fn machine_record(
-    sealing: &Sealing,
-    id: &str,
-    stored: &str,
-    m: MachineMeta,
-) -> Result<MachineRecord, UnreadableReport> {
-    let report = sealing.open_report(id, stored)?;
-    let api_key = sealing
-        .open_key_name(&m.api_key, &format!("machine {id}"))
-        .map_err(UnreadableReport::Sealed)?;
-    Ok(MachineRecord {
-        report,
-        first_seen: m.first_seen,
-        last_seen: m.last_seen,
-        api_key,
-        offline_since: m.offline_since,
-    })
 }
 
 /// How far back `changed_since` tells the next reader to look again (see there).

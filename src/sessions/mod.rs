@@ -17,6 +17,7 @@
 
 pub mod file;
 pub mod janitor;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
@@ -304,6 +305,7 @@ pub async fn open_with(
         BackendKind::Redis => Arc::new(redis::RedisStore::open(config, at_rest).await?),
         BackendKind::Sqlite => Arc::new(sqlite::SqliteStore::open(config, at_rest).await?),
         BackendKind::File => Arc::new(file::FileStore::open(config, at_rest).await?),
+        BackendKind::Postgres => Arc::new(postgres::PostgresStore::open(config, at_rest).await?),
     })
 }
 

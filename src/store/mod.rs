@@ -7,6 +7,8 @@
 //! - `redis`: one Redis handle for the three Redis backends.
 //! - `sqlite`: one [`sqlite::Db`] (WAL, `BEGIN IMMEDIATE` writes with busy retry, a pool of
 //!   read-only connections, schema-version check) and one [`sqlite::DbError`].
+//! - `postgres`: one [`postgres::Pg`] pool (deadlines on every call, versioned migrations
+//!   under an advisory lock, the database's clock) and one [`postgres::PgError`].
 //! - `fs`: one atomic file replace (temp file, fsync, rename, fsync of the directory), one
 //!   exclusive file lock with a timeout, and the clean-up of temp files left by a crash.
 //! - `crypto`: the [`crypto::Keyring`] of `security.encryption_key_file` and the sealed
@@ -21,6 +23,7 @@
 
 pub mod crypto;
 pub mod fs;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 pub mod time;

@@ -23,6 +23,7 @@ use fleetctl::config::{BackendKind, ClusterConfig};
 use tokio::sync::Barrier;
 
 use crate::support::RedisServer;
+use crate::support::postgres::PgServer;
 use crate::support::redis_target::{TestRedis, Topology};
 
 /// A backend under test: the config that opens it and what keeps it alive.
@@ -30,10 +31,20 @@ pub struct Fixture {
     kind: BackendKind,
     config: ClusterConfig,
     redis: Option<TestRedis>,
+    pg: Option<PgServer>,
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
+    /// A private PostgreSQL server (tests/it/support/postgres.rs).
+    fn postgres() -> Fixture {
+        let mut fx = Self::with(BackendKind::Postgres, None);
+        let pg = PgServer::start();
+        fx.config.postgres = pg.config();
+        fx.pg = Some(pg);
+        fx
+    }
+
     fn new(kind: BackendKind) -> Fixture {
         assert_ne!(
             kind,
@@ -64,6 +75,7 @@ impl Fixture {
             kind,
             config,
             redis,
+            pg: None,
             dir,
         }
     }
@@ -104,6 +116,13 @@ impl Fixture {
                     )
                     .expect("write bad row");
                 assert_eq!(n, 1, "no row to damage");
+            }
+            BackendKind::Postgres => {
+                let pg = self.pg.as_ref().expect("postgres fixture");
+                let n = pg.psql(&format!(
+                    "WITH u AS (UPDATE cluster_nodes SET port = 70000 WHERE node_id = '{node_id}' RETURNING 1) SELECT count(*) FROM u"
+                ));
+                assert_eq!(n, "1", "no row to damage");
             }
             BackendKind::File => {
                 let path = self
@@ -511,6 +530,7 @@ macro_rules! conformance_suite {
         conformance_suite!(@backend redis_sentinel, Fixture::redis(Topology::Sentinel); $($test),*);
         conformance_suite!(@backend sqlite, Fixture::new(BackendKind::Sqlite); $($test),*);
         conformance_suite!(@backend file, Fixture::new(BackendKind::File); $($test),*);
+        conformance_suite!(@backend postgres, Fixture::postgres(); $($test),*);
     };
     (@backend $module:ident, $fixture:expr; $($test:ident),*) => {
         mod $module {

@@ -12,6 +12,7 @@ use fleetctl::fleet::report::{Disk, Network, Usage};
 use fleetctl::fleet::{self, AtRest, FleetStore, Millis, Report, TIERS, Tier};
 use fleetctl::store::crypto::Keyring;
 
+use crate::support::postgres::PgServer;
 use crate::support::redis_target::{TestRedis, Topology};
 
 /// A plausible report for `machine_id` measured at `t`.
@@ -54,7 +55,27 @@ pub struct Fixture {
     pub other: Arc<dyn FleetStore>,
     pub config: StorageConfig,
     pub redis: Option<TestRedis>,
+    pub pg: Option<PgServer>,
     _dir: tempfile::TempDir,
+}
+
+/// A private PostgreSQL server (tests/it/support/postgres.rs).
+pub async fn postgres() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let config = StorageConfig {
+        backend: BackendKind::Postgres,
+        postgres: pg.config(),
+        ..StorageConfig::default()
+    };
+    Fixture {
+        store: fleet::open(&config).await.unwrap(),
+        other: fleet::open(&config).await.unwrap(),
+        config,
+        redis: None,
+        pg: Some(pg),
+        _dir: dir,
+    }
 }
 
 pub async fn sqlite() -> Fixture {
@@ -69,6 +90,7 @@ pub async fn sqlite() -> Fixture {
         other: fleet::open(&config).await.unwrap(),
         config,
         redis: None,
+        pg: None,
         _dir: dir,
     }
 }
@@ -99,6 +121,7 @@ async fn redis_in(topology: Topology) -> Fixture {
         other: fleet::open(&config).await.unwrap(),
         config,
         redis: Some(redis),
+        pg: None,
         _dir: dir,
     }
 }
@@ -428,6 +451,12 @@ impl Fixture {
     /// Overwrite the stored report of `id` with JSON that is not a report.
     async fn corrupt_report(&self, id: &str) {
         const BAD: &str = r#"{"not":"a report"}"#;
+        if let Some(pg) = &self.pg {
+            pg.psql(&format!(
+                "UPDATE fleet_machines SET report = '{BAD}' WHERE machine_id = '{id}'"
+            ));
+            return;
+        }
         match &self.redis {
             None => {
                 rusqlite::Connection::open(&self.config.db_path)
@@ -453,6 +482,13 @@ impl Fixture {
     /// What the store holds, as text: every file of the SQLite database after a checkpoint,
     /// or every field of every Redis hash.
     async fn raw(&self) -> String {
+        if let Some(pg) = &self.pg {
+            return format!(
+                "{}\n{}",
+                pg.psql("COPY (SELECT * FROM fleet_machines) TO STDOUT"),
+                pg.psql("COPY (SELECT * FROM fleet_api_keys) TO STDOUT")
+            );
+        }
         match &self.redis {
             None => {
                 let db = &self.config.db_path;
@@ -701,7 +737,7 @@ macro_rules! fleet_store_suite {
     )*};
 }
 
-fleet_store_suite!(sqlite, redis, redis_tls_acl, redis_sentinel);
+fleet_store_suite!(sqlite, redis, redis_tls_acl, redis_sentinel, postgres);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_store_keeps_every_key_under_its_prefix() {

@@ -20,6 +20,7 @@ use fleetctl::store::crypto::Keyring;
 use serde_json::json;
 
 use crate::support::RedisServer;
+use crate::support::postgres::PgServer;
 use crate::support::redis_target::{TestRedis, Topology};
 
 /// A backend under test: its private storage and, for Redis, its private server.
@@ -27,9 +28,21 @@ pub struct Harness {
     kind: BackendKind,
     dir: tempfile::TempDir,
     redis: Option<TestRedis>,
+    pg: Option<PgServer>,
 }
 
 impl Harness {
+    /// A private PostgreSQL server (tests/it/support/postgres.rs).
+    pub fn postgres() -> Harness {
+        let mut h = Self::with(BackendKind::Postgres, None);
+        h.pg = Some(PgServer::start());
+        h
+    }
+
+    fn pg(&self) -> &PgServer {
+        self.pg.as_ref().expect("postgres harness")
+    }
+
     /// A plain Redis for `BackendKind::Redis`.
     pub fn new(kind: BackendKind) -> Harness {
         let topology = (kind == BackendKind::Redis).then_some(Topology::Plain);
@@ -46,6 +59,7 @@ impl Harness {
             kind,
             dir: tempfile::tempdir().expect("tempdir"),
             redis: topology.map(TestRedis::start),
+            pg: None,
         }
     }
 
@@ -66,6 +80,10 @@ impl Harness {
                     db: Some(1),
                     ..RedisConfig::default()
                 },
+            },
+            postgres: match &self.pg {
+                Some(pg) => pg.config(),
+                None => Default::default(),
             },
             db_path: self.dir.path().join("sessions.db"),
             session_dir: self.dir.path().join("sessions"),
@@ -134,6 +152,17 @@ impl Harness {
                 };
                 assert_eq!(c.execute(sql, [&hash]).unwrap(), 1);
             }
+            BackendKind::Postgres => {
+                let set = if variant == 0 {
+                    "data = '{not json'"
+                } else {
+                    "data = '[1, 2]'"
+                };
+                let n = self.pg().psql(&format!(
+                    "WITH u AS (UPDATE sessions SET {set} WHERE id_hash = '{hash}' RETURNING 1) SELECT count(*) FROM u"
+                ));
+                assert_eq!(n, "1");
+            }
             BackendKind::File => {
                 let path = self
                     .dir
@@ -179,6 +208,12 @@ impl Harness {
                     [&from, &to],
                 )
                 .unwrap();
+                true
+            }
+            BackendKind::Postgres => {
+                self.pg().psql(&format!(
+                    "UPDATE sessions SET data = (SELECT data FROM sessions WHERE id_hash = '{from}') WHERE id_hash = '{to}'"
+                ));
                 true
             }
             BackendKind::File => {
@@ -236,6 +271,14 @@ impl Harness {
                     }
                 }
                 out
+            }
+            BackendKind::Postgres => {
+                let pg = self.pg();
+                format!(
+                    "{}\n{}",
+                    pg.psql("COPY (SELECT * FROM sessions) TO STDOUT"),
+                    pg.psql("COPY (SELECT * FROM login_failures) TO STDOUT")
+                )
             }
             BackendKind::Sqlite | BackendKind::File => {
                 let mut out = String::new();
@@ -799,6 +842,10 @@ macro_rules! conformance {
             use super::{BackendKind, Harness};
             suite!(Harness::new(BackendKind::File); $($test),*);
         }
+        mod postgres {
+            use super::Harness;
+            suite!(Harness::postgres(); $($test),*);
+        }
     };
 }
 
@@ -925,6 +972,7 @@ mod redis_outage {
             kind: BackendKind::Redis,
             dir,
             redis: None,
+            pg: None,
         };
         let mut config = h.config(Duration::from_secs(3600), Duration::from_secs(7200));
         config.redis.port = server.port;

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod lb;
 pub mod load;
 pub mod node;
+pub mod postgres;
 pub mod redis_ha;
 pub mod redis_server;
 pub mod redis_target;

@@ -1,0 +1,560 @@
+//! The PostgreSQL fleet store: machines, their history tiers and API key usage in one
+//! database shared by every node, for fleets larger than Redis's memory or that must keep
+//! their history through a restart of the store.
+//!
+//! Schema (owned by this file, applied by `store::postgres::Pg` as store `fleet`):
+//! - `fleet_machines`: one row per machine with its latest report (JSON, or a sealed
+//!   envelope) and timestamps on the database's clock. Index on `last_seen`: the index of
+//!   every node (`fleet::index`) asks for "machines recorded since" on every read, and the
+//!   leader's offline/forget passes ask for "silent since"; both are range scans of it.
+//! - `fleet_history`: rollup rows keyed by (machine, tier, bucket start) holding sums, so a
+//!   report merges in with one UPSERT; the primary key serves history reads and trimming.
+//! - `fleet_api_keys`: last use of each API key (names as `Sealing` stores them).
+//! - `fleet_counts`: the number of machines, kept by triggers on insert and delete, so the
+//!   index's "did I miss a deletion" check is one row read instead of a count of the table.
+//! - `fleet_record(…)`: a report recorded in one round trip and one transaction: range check
+//!   on the database's clock, machine row, key usage, every tier merged and trimmed.
+//!
+//! With 100,000 machines the summary and the first page come from the node's in-memory index
+//! (one `changed_since` range scan per read, see `fleet::index`), not from a scan of the
+//! table; `scripts/bench-scale` measures it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_postgres::Row;
+
+use super::{
+    Changes, FleetStore, HistoryPoint, KeyUsage, MachineMeta, MachineRecord, Millis, Report,
+    ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
+    UnreadableReport, machine_record, merge_key_usage, sample_of,
+};
+use crate::config::{BackendKind, StorageConfig};
+use crate::fleet::report::MAX_CLOCK_SKEW_MS;
+use crate::store::postgres::{Pg, PgError, PgErrorKind, PgSchema, STATEMENT_TIMEOUT, WITH_NOW};
+
+const SCHEMA: PgSchema = PgSchema {
+    store: "fleet",
+    migrations: &[r#"
+CREATE TABLE fleet_machines (
+    machine_id    TEXT PRIMARY KEY,
+    report        TEXT NOT NULL,
+    report_ts     BIGINT NOT NULL,
+    first_seen    BIGINT NOT NULL,
+    last_seen     BIGINT NOT NULL,
+    api_key       TEXT NOT NULL,
+    offline_since BIGINT
+);
+CREATE INDEX fleet_machines_last_seen ON fleet_machines (last_seen);
+CREATE TABLE fleet_history (
+    machine_id TEXT NOT NULL,
+    tier       SMALLINT NOT NULL,
+    t          BIGINT NOT NULL,
+    n          BIGINT NOT NULL,
+    cpu_sum    DOUBLE PRECISION NOT NULL,
+    cpu_max    DOUBLE PRECISION NOT NULL,
+    mem_sum    DOUBLE PRECISION NOT NULL,
+    load_sum   DOUBLE PRECISION NOT NULL,
+    disk_max   DOUBLE PRECISION NOT NULL,
+    rx         DOUBLE PRECISION NOT NULL,
+    tx         DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (machine_id, tier, t)
+);
+CREATE TABLE fleet_api_keys (
+    name      TEXT PRIMARY KEY,
+    last_used BIGINT NOT NULL
+);
+CREATE TABLE fleet_counts (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    machines BIGINT NOT NULL
+);
+INSERT INTO fleet_counts VALUES (1, 0);
+
+-- Row level on insert: fires only for machines that are new (an upsert that updates does
+-- not), so the counter row is written once per new machine, not once per report.
+CREATE FUNCTION fleet_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE fleet_counts SET machines = machines + 1 WHERE id = 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER fleet_machines_counted_insert AFTER INSERT ON fleet_machines
+    FOR EACH ROW EXECUTE FUNCTION fleet_count_insert();
+-- Statement level on delete: one counter write per forget pass.
+CREATE FUNCTION fleet_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE fleet_counts SET machines = machines - (SELECT count(*) FROM gone) WHERE id = 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER fleet_machines_counted_delete AFTER DELETE ON fleet_machines
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION fleet_count_delete();
+
+-- One report. The tier parameters (bucket start, retention, max points per tier) come from
+-- the caller, so `fleet::TIERS` stays the one definition of the tiers.
+CREATE FUNCTION fleet_record(
+    p_id TEXT, p_report TEXT, p_measured BIGINT, p_key TEXT,
+    p_max_ahead BIGINT, p_max_behind BIGINT,
+    p_bucket BIGINT[], p_retention BIGINT[], p_max_points INTEGER[],
+    p_cpu DOUBLE PRECISION, p_mem DOUBLE PRECISION, p_load DOUBLE PRECISION,
+    p_disk DOUBLE PRECISION, p_rx DOUBLE PRECISION, p_tx DOUBLE PRECISION,
+    OUT recorded BOOLEAN, OUT at_ms BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+    now_ms BIGINT := (extract(epoch from clock_timestamp()) * 1000)::bigint;
+    i INTEGER;
+BEGIN
+    at_ms := now_ms;
+    IF p_measured > now_ms + p_max_ahead OR p_measured < now_ms - p_max_behind THEN
+        recorded := false;
+        RETURN;
+    END IF;
+    INSERT INTO fleet_machines AS m
+        (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since)
+    VALUES (p_id, p_report, p_measured, now_ms, now_ms, p_key, NULL)
+    ON CONFLICT (machine_id) DO UPDATE SET
+        report = CASE WHEN excluded.report_ts >= m.report_ts THEN excluded.report ELSE m.report END,
+        report_ts = GREATEST(m.report_ts, excluded.report_ts),
+        last_seen = excluded.last_seen,
+        api_key = excluded.api_key,
+        offline_since = NULL;
+    -- Key usage to the second: an UPDATE whose WHERE fails takes no row lock, so agents
+    -- sharing one key do not queue on its row.
+    UPDATE fleet_api_keys SET last_used = now_ms WHERE name = p_key AND last_used < now_ms - 1000;
+    IF NOT FOUND THEN
+        INSERT INTO fleet_api_keys (name, last_used) VALUES (p_key, now_ms)
+        ON CONFLICT (name) DO NOTHING;
+    END IF;
+    FOR i IN 1 .. array_length(p_bucket, 1) LOOP
+        IF p_measured >= now_ms - p_retention[i] THEN
+            INSERT INTO fleet_history AS h
+            VALUES (p_id, i - 1, p_bucket[i], 1, p_cpu, p_cpu, p_mem, p_load, p_disk, p_rx, p_tx)
+            ON CONFLICT (machine_id, tier, t) DO UPDATE SET
+                n = h.n + 1,
+                cpu_sum = h.cpu_sum + excluded.cpu_sum,
+                cpu_max = GREATEST(h.cpu_max, excluded.cpu_max),
+                mem_sum = h.mem_sum + excluded.mem_sum,
+                load_sum = h.load_sum + excluded.load_sum,
+                disk_max = GREATEST(h.disk_max, excluded.disk_max),
+                rx = GREATEST(h.rx, excluded.rx),
+                tx = GREATEST(h.tx, excluded.tx);
+        END IF;
+        DELETE FROM fleet_history
+        WHERE machine_id = p_id AND tier = i - 1 AND t < now_ms - p_retention[i];
+        DELETE FROM fleet_history
+        WHERE machine_id = p_id AND tier = i - 1 AND t <= (
+            SELECT t FROM fleet_history WHERE machine_id = p_id AND tier = i - 1
+            ORDER BY t DESC OFFSET p_max_points[i] LIMIT 1);
+    END LOOP;
+    recorded := true;
+END $$;
+"#],
+};
+
+const SELECT_MACHINE: &str = "machine_id, report, first_seen, last_seen, api_key, offline_since";
+
+/// Machines per re-sealing batch.
+const RESEAL_BATCH: i64 = super::RESEAL_BATCH as i64;
+
+pub struct PostgresFleetStore {
+    pg: Pg,
+    sealing: Sealing,
+}
+
+impl PostgresFleetStore {
+    pub async fn open(config: &StorageConfig, sealing: Sealing) -> StoreResult<PostgresFleetStore> {
+        Ok(PostgresFleetStore {
+            pg: Pg::open(&config.postgres, "storage.postgres", SCHEMA).await?,
+            sealing,
+        })
+    }
+
+    fn corrupt(&self, message: String) -> StoreError {
+        StoreError::Corrupt {
+            backend: BackendKind::Postgres,
+            message,
+        }
+    }
+
+    /// Rows of `SELECT now, total, <SELECT_MACHINE>` (machine columns NULL on the one row of
+    /// an empty result) into a clock, a count and decoded records.
+    fn changes_from(&self, rows: Vec<Row>) -> Changes {
+        let mut changes = Changes::default();
+        for row in rows {
+            changes.now = row.get(0);
+            changes.total = row.get::<_, Option<i64>>(1).unwrap_or(0).max(0) as usize;
+            let Some(id) = row.get::<_, Option<String>>(2) else {
+                continue;
+            };
+            let (report, meta) = meta_from_row(&row, 2);
+            match machine_record(&self.sealing, &id, &report, meta) {
+                Ok(r) => changes.machines.push(r),
+                Err(p) => changes.problems.push((id, p.message())),
+            }
+        }
+        changes
+    }
+}
+
+/// The report and columns of a machine row whose `SELECT_MACHINE` columns start at `at`.
+fn meta_from_row(row: &Row, at: usize) -> (String, MachineMeta) {
+    (
+        row.get(at + 1),
+        MachineMeta {
+            first_seen: row.get(at + 2),
+            last_seen: row.get(at + 3),
+            api_key: row.get(at + 4),
+            offline_since: row.get(at + 5),
+        },
+    )
+}
+
+impl From<PgError> for StoreError {
+    fn from(e: PgError) -> StoreError {
+        match e.kind {
+            PgErrorKind::NewerSchema => StoreError::Corrupt {
+                backend: BackendKind::Postgres,
+                message: e.to_string(),
+            },
+            _ => StoreError::Unavailable {
+                backend: BackendKind::Postgres,
+                location: e.location,
+                message: e.message,
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl FleetStore for PostgresFleetStore {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    fn location(&self) -> String {
+        self.pg.location().to_string()
+    }
+
+    async fn now(&self) -> StoreResult<Millis> {
+        Ok(self.pg.conn().await?.now_ms().await?)
+    }
+
+    async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
+        let json = self.sealing.seal_report(&report.machine_id, report)?;
+        let measured = report.measured_at();
+        let s = sample_of(report, measured);
+        let key = self.sealing.key_name(api_key);
+        let buckets: Vec<i64> = TIERS.iter().map(|t| t.bucket_start(measured)).collect();
+        let retention: Vec<i64> = TIERS.iter().map(|t| t.retention_ms).collect();
+        let max_points: Vec<i32> = TIERS.iter().map(|t| t.max_points as i32).collect();
+        let row = self
+            .pg
+            .conn()
+            .await?
+            .query_one(
+                "SELECT recorded, at_ms FROM fleet_record($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                                                          $10, $11, $12, $13, $14, $15)",
+                &[
+                    &report.machine_id,
+                    &json,
+                    &measured,
+                    &key,
+                    &MAX_CLOCK_SKEW_MS,
+                    &super::HISTORY_SPAN_MS,
+                    &buckets,
+                    &retention,
+                    &max_points,
+                    &s.cpu_percent,
+                    &s.memory_percent,
+                    &s.load1,
+                    &s.disk_percent,
+                    &s.rx_bytes,
+                    &s.tx_bytes,
+                ],
+            )
+            .await?;
+        let (recorded, now): (bool, Millis) = (row.get(0), row.get(1));
+        if recorded {
+            Ok(now)
+        } else {
+            Err(StoreError::OutOfRange { now })
+        }
+    }
+
+    async fn machines(&self) -> StoreResult<Snapshot> {
+        let changes = self.changed_since(None).await?;
+        Ok(Snapshot {
+            now: changes.now,
+            machines: changes.machines,
+            problems: changes.problems.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+
+    async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes> {
+        // One statement: the clock, the count and the rows come from one snapshot.
+        let head = format!(
+            "{WITH_NOW}, c AS MATERIALIZED (SELECT machines FROM fleet_counts WHERE id = 1)
+             SELECT t.now, c.machines, {SELECT_MACHINE} FROM t CROSS JOIN c"
+        );
+        let mut conn = self.pg.conn().await?;
+        let rows = match since {
+            None => {
+                conn.query(&format!("{head} LEFT JOIN fleet_machines ON true"), &[])
+                    .await?
+            }
+            Some(since) => {
+                conn.query(
+                    &format!("{head} LEFT JOIN fleet_machines ON last_seen >= $1"),
+                    &[&since],
+                )
+                .await?
+            }
+        };
+        let mut changes = self.changes_from(rows);
+        // A report reads the clock when its statement starts and commits when it ends, at
+        // most the statement timeout later: a record can become visible with a `last_seen`
+        // that much before this read.
+        changes.next_since = changes.now - STATEMENT_TIMEOUT.as_millis() as i64;
+        Ok(changes)
+    }
+
+    async fn machines_by_id(&self, machine_ids: &[String]) -> StoreResult<Snapshot> {
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                &format!(
+                    "{WITH_NOW} SELECT t.now, NULL::bigint, {SELECT_MACHINE}
+                     FROM t LEFT JOIN fleet_machines ON machine_id = ANY($1)"
+                ),
+                &[&machine_ids],
+            )
+            .await?;
+        let changes = self.changes_from(rows);
+        // Callers index the result by id, in their own order.
+        Ok(Snapshot {
+            now: changes.now,
+            machines: changes.machines,
+            problems: changes.problems.into_iter().map(|(_, m)| m).collect(),
+        })
+    }
+
+    async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
+        let row = self
+            .pg
+            .conn()
+            .await?
+            .query_opt(
+                &format!("SELECT {SELECT_MACHINE} FROM fleet_machines WHERE machine_id = $1"),
+                &[&machine_id],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (report, meta) = meta_from_row(&row, 0);
+        match machine_record(&self.sealing, machine_id, &report, meta) {
+            Ok(r) => Ok(Some(r)),
+            // A report this node cannot decrypt is absent (404), not an outage.
+            Err(UnreadableReport::Sealed(message)) => {
+                crate::store::unreadable::warn(
+                    &format!("postgres fleet machine {machine_id}"),
+                    &format!("{message}; treating the machine as absent"),
+                );
+                Ok(None)
+            }
+            Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
+        }
+    }
+
+    async fn history(
+        &self,
+        machine_id: &str,
+        tier: Tier,
+        from: Millis,
+        to: Millis,
+    ) -> StoreResult<Vec<HistoryPoint>> {
+        let tier = tier.index() as i16;
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                "SELECT t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+                 FROM fleet_history WHERE machine_id = $1 AND tier = $2 AND t BETWEEN $3 AND $4
+                 ORDER BY t",
+                &[&machine_id, &tier, &from, &to],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| rollup_from_row(r).point()).collect())
+    }
+
+    async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                "SELECT tier, count(*) FROM fleet_history WHERE machine_id = $1 GROUP BY tier",
+                &[&machine_id],
+            )
+            .await?;
+        let mut out = [0usize; 3];
+        for row in rows {
+            let (tier, n): (i16, i64) = (row.get(0), row.get(1));
+            if let Some(slot) = out.get_mut(tier as usize) {
+                *slot = n as usize;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
+        let silent = silent_for.as_millis() as i64;
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                &format!(
+                    "{WITH_NOW} UPDATE fleet_machines SET offline_since = t.now FROM t
+                     WHERE last_seen < t.now - $1 AND offline_since IS NULL
+                     RETURNING machine_id"
+                ),
+                &[&silent],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
+        let silent = silent_for.as_millis() as i64;
+        // One statement: the machines and their history go together.
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                &format!(
+                    "{WITH_NOW},
+                     gone AS (DELETE FROM fleet_machines USING t WHERE last_seen < t.now - $1
+                              RETURNING machine_id),
+                     h AS (DELETE FROM fleet_history WHERE machine_id IN (SELECT machine_id FROM gone))
+                     SELECT machine_id FROM gone"
+                ),
+                &[&silent],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query("SELECT name, last_used FROM fleet_api_keys", &[])
+            .await?;
+        Ok(merge_key_usage(
+            &self.sealing,
+            rows.iter().map(|r| (r.get(0), r.get(1))),
+        ))
+    }
+
+    async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount> {
+        let mut c = self.pg.conn().await?;
+        let counts = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM fleet_api_keys), (SELECT count(*) FROM fleet_machines)",
+                &[],
+            )
+            .await?;
+        let total = (counts.get::<_, i64>(0) + counts.get::<_, i64>(1)) as u64;
+        progress(0, total);
+
+        // Key usage entries: few (one per API key), one transaction.
+        let mut count = ResealCount::default();
+        c.begin().await?;
+        let rows = c
+            .query(
+                "SELECT name, last_used FROM fleet_api_keys ORDER BY name FOR UPDATE",
+                &[],
+            )
+            .await?;
+        for row in &rows {
+            let (stored, last_used): (String, Millis) = (row.get(0), row.get(1));
+            count.examined += 1;
+            if self.sealing.key_name_is_current(&stored) {
+                continue;
+            }
+            let Ok(name) = self.sealing.open_key_name(&stored, "API key usage") else {
+                count.unreadable += 1;
+                continue;
+            };
+            c.execute("DELETE FROM fleet_api_keys WHERE name = $1", &[&stored])
+                .await?;
+            c.execute(
+                "INSERT INTO fleet_api_keys (name, last_used) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET
+                     last_used = GREATEST(fleet_api_keys.last_used, excluded.last_used)",
+                &[&self.sealing.key_name(&name), &last_used],
+            )
+            .await?;
+            count.resealed += 1;
+        }
+        c.commit().await?;
+        progress(count.examined, total);
+
+        // Machines: the report and the key name, in batches of one transaction each, rows
+        // locked so a report recorded meanwhile waits and then writes its own sealed form.
+        let mut after = String::new();
+        loop {
+            c.begin().await?;
+            let rows = c
+                .query(
+                    "SELECT machine_id, report, api_key FROM fleet_machines WHERE machine_id > $1
+                     ORDER BY machine_id LIMIT $2 FOR UPDATE",
+                    &[&after, &RESEAL_BATCH],
+                )
+                .await?;
+            let mut batch = ResealCount::default();
+            for row in &rows {
+                let (id, report, key): (String, String, String) =
+                    (row.get(0), row.get(1), row.get(2));
+                batch.examined += 1;
+                let (new_report, new_key) = match self.sealing.reseal_machine(&id, &report, &key) {
+                    Ok(None) => continue,
+                    Ok(Some(new)) => new,
+                    Err(()) => {
+                        batch.unreadable += 1;
+                        continue;
+                    }
+                };
+                c.execute(
+                    "UPDATE fleet_machines SET report = $2, api_key = $3 WHERE machine_id = $1",
+                    &[&id, &new_report, &new_key],
+                )
+                .await?;
+                batch.resealed += 1;
+            }
+            c.commit().await?;
+            count.add(batch);
+            progress(count.examined, total.max(count.examined));
+            match rows.last() {
+                Some(last) if batch.examined == RESEAL_BATCH as u64 => after = last.get(0),
+                _ => return Ok(count),
+            }
+        }
+    }
+}
+
+fn rollup_from_row(r: &Row) -> Rollup {
+    Rollup {
+        t: r.get(0),
+        n: r.get::<_, i64>(1).max(0) as u64,
+        cpu_sum: r.get(2),
+        cpu_max: r.get(3),
+        mem_sum: r.get(4),
+        load_sum: r.get(5),
+        disk_max: r.get(6),
+        rx: r.get(7),
+        tx: r.get(8),
+    }
+}
