@@ -201,8 +201,9 @@ pub struct Snapshot {
 pub struct Changes {
     /// The store's clock when the changes were read.
     pub now: Millis,
-    /// Pass as `since` next time: every record written after this read has a `last_seen`
-    /// at or after it (the store picks the overlap its clock needs).
+    /// Pass as `since` next time: every record written after this read is at or after it.
+    /// A position in the store's order of writes, opaque to callers: the store's clock minus
+    /// the overlap it needs (SQLite, Redis), or a transaction id (PostgreSQL).
     pub next_since: Millis,
     /// Machines in the store now, readable or not: a reader whose count differs after
     /// applying the changes has missed a deletion and reads everything again.
@@ -275,8 +276,9 @@ pub trait FleetStore: Send + Sync + 'static {
     /// One machine's record.
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>>;
 
-    /// Machines recorded at or after store time `since` (all of them when `None`), so a
-    /// reader can keep an index of the fleet up to date by reading only what changed.
+    /// Machines written at or after `since`, a `Changes::next_since` of an earlier call (all
+    /// of them when `None`), so a reader can keep an index of the fleet up to date by
+    /// reading only what changed.
     async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes>;
 
     /// The records of these machines (those that exist and are readable), in one round trip.

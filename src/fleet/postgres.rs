@@ -4,9 +4,10 @@
 //!
 //! Schema (owned by this file, applied by `store::postgres::Pg` as store `fleet`):
 //! - `fleet_machines`: one row per machine with its latest report (JSON, or a sealed
-//!   envelope) and timestamps on the database's clock. Index on `last_seen`: the index of
-//!   every node (`fleet::index`) asks for "machines recorded since" on every read, and the
-//!   leader's offline/forget passes ask for "silent since"; both are range scans of it.
+//!   envelope), timestamps on the database's clock and the id of the transaction that last
+//!   wrote it. Index on `change_xid`: the index of every node (`fleet::index`) asks for
+//!   "machines written since" on every read; index on `last_seen`: the leader's
+//!   offline/forget passes ask for "silent since". Both are range scans.
 //! - `fleet_history`: rollup rows keyed by (machine, tier, bucket start) holding sums, so a
 //!   report merges in with one UPSERT; the primary key serves history reads and trimming.
 //! - `fleet_api_keys`: last use of each API key (names as `Sealing` stores them).
@@ -16,8 +17,8 @@
 //!   on the database's clock, machine row, key usage, every tier merged and trimmed.
 //!
 //! With 100,000 machines the summary and the first page come from the node's in-memory index
-//! (one `changed_since` range scan per read, see `fleet::index`), not from a scan of the
-//! table; `scripts/bench-scale` measures it.
+//! (one `changed_since` read of the rows written since the previous read, by the
+//! `change_xid` index, see `fleet::index`), not from a scan of the table.
 
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use super::{
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::fleet::report::MAX_CLOCK_SKEW_MS;
-use crate::store::postgres::{Pg, PgError, PgErrorKind, PgSchema, STATEMENT_TIMEOUT, WITH_NOW};
+use crate::store::postgres::{Pg, PgError, PgErrorKind, PgSchema, WITH_NOW};
 
 const SCHEMA: PgSchema = PgSchema {
     store: "fleet",
@@ -43,9 +44,13 @@ CREATE TABLE fleet_machines (
     first_seen    BIGINT NOT NULL,
     last_seen     BIGINT NOT NULL,
     api_key       TEXT NOT NULL,
-    offline_since BIGINT
+    offline_since BIGINT,
+    -- The transaction that last wrote the row (pg_current_xact_id): what `changed_since`
+    -- follows, see there.
+    change_xid    BIGINT NOT NULL
 );
 CREATE INDEX fleet_machines_last_seen ON fleet_machines (last_seen);
+CREATE INDEX fleet_machines_change_xid ON fleet_machines (change_xid);
 CREATE TABLE fleet_history (
     machine_id TEXT NOT NULL,
     tier       SMALLINT NOT NULL,
@@ -108,9 +113,11 @@ BEGIN
         RETURN;
     END IF;
     INSERT INTO fleet_machines AS m
-        (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since)
-    VALUES (p_id, p_report, p_measured, now_ms, now_ms, p_key, NULL)
+        (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since, change_xid)
+    VALUES (p_id, p_report, p_measured, now_ms, now_ms, p_key, NULL,
+            pg_current_xact_id()::text::bigint)
     ON CONFLICT (machine_id) DO UPDATE SET
+        change_xid = excluded.change_xid,
         report = CASE WHEN excluded.report_ts >= m.report_ts THEN excluded.report ELSE m.report END,
         report_ts = GREATEST(m.report_ts, excluded.report_ts),
         last_seen = excluded.last_seen,
@@ -289,10 +296,18 @@ impl FleetStore for PostgresFleetStore {
     }
 
     async fn changed_since(&self, since: Option<Millis>) -> StoreResult<Changes> {
-        // One statement: the clock, the count and the rows come from one snapshot.
+        // Followed by transaction id, not by clock: every transaction older than the
+        // statement snapshot's xmin has finished, so a row it wrote is visible now or never
+        // will be. The next read asks for rows written by xmin or later: it sees what was
+        // still in flight now, and re-reads only what changed during this one. (A clock would
+        // need an overlap as long as the longest write, re-reading every machine that
+        // reported in the last seconds on every read.) One statement: the clock, the count,
+        // the position and the rows come from one snapshot.
         let head = format!(
-            "{WITH_NOW}, c AS MATERIALIZED (SELECT machines FROM fleet_counts WHERE id = 1)
-             SELECT t.now, c.machines, {SELECT_MACHINE} FROM t CROSS JOIN c"
+            "{WITH_NOW}, s AS MATERIALIZED (
+                 SELECT (SELECT machines FROM fleet_counts WHERE id = 1) AS total,
+                        pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+             SELECT t.now, s.total, {SELECT_MACHINE}, s.xmin FROM t CROSS JOIN s"
         );
         let mut conn = self.pg.conn().await?;
         let rows = match since {
@@ -302,17 +317,15 @@ impl FleetStore for PostgresFleetStore {
             }
             Some(since) => {
                 conn.query(
-                    &format!("{head} LEFT JOIN fleet_machines ON last_seen >= $1"),
+                    &format!("{head} LEFT JOIN fleet_machines ON change_xid >= $1"),
                     &[&since],
                 )
                 .await?
             }
         };
+        let next_since = rows.first().map_or(0, |r| r.get::<_, i64>(8));
         let mut changes = self.changes_from(rows);
-        // A report reads the clock when its statement starts and commits when it ends, at
-        // most the statement timeout later: a record can become visible with a `last_seen`
-        // that much before this read.
-        changes.next_since = changes.now - STATEMENT_TIMEOUT.as_millis() as i64;
+        changes.next_since = next_since;
         Ok(changes)
     }
 
@@ -414,7 +427,9 @@ impl FleetStore for PostgresFleetStore {
             .await?
             .query(
                 &format!(
-                    "{WITH_NOW} UPDATE fleet_machines SET offline_since = t.now FROM t
+                    "{WITH_NOW} UPDATE fleet_machines
+                     SET offline_since = t.now, change_xid = pg_current_xact_id()::text::bigint
+                     FROM t
                      WHERE last_seen < t.now - $1 AND offline_since IS NULL
                      RETURNING machine_id"
                 ),

@@ -49,8 +49,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the server enforces on every statement (`statement_timeout`): a little longer than
 /// the client waits, so nothing keeps running (holding row locks) after the caller was told
-/// it failed, and a bound on how long a write can take between reading the clock and
-/// committing.
+/// it failed.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// The database's clock in milliseconds since the epoch, as an SQL expression.

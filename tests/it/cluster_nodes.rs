@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::node::{ADMIN_TOKEN, Node, eventually, fleetctl, get_json, sha256_hex};
+use crate::support::postgres::PgServer;
 use crate::support::{RedisServer, require_binary};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -21,6 +22,7 @@ pub struct Env {
     /// Holds the state directory and config until the test ends.
     pub _dir: tempfile::TempDir,
     pub redis: Option<RedisServer>,
+    pub pg: Option<PgServer>,
     pub config: PathBuf,
     pub backend: &'static str,
 }
@@ -30,6 +32,8 @@ impl Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let redis = (backend == "redis").then(RedisServer::start);
         let redis_port = redis.as_ref().map_or(6379, |r| r.port);
+        let pg = (backend == "postgres").then(PgServer::start);
+        let pg_yaml = pg.as_ref().map_or(String::new(), |pg| pg.yaml(2));
         let config = dir.path().join("fleet.yaml");
         let state = dir.path().join("state");
         std::fs::write(
@@ -37,7 +41,7 @@ impl Env {
             format!(
                 "server:\n  drain_timeout: {drain}\n\
                  cluster:\n  enabled: true\n  backend: {backend}\n  heartbeat_interval: {hb}\n  node_timeout: {timeout}\n  \
-                 redis_host: 127.0.0.1\n  redis_port: {redis_port}\n  state_path: {state}\n\
+                 redis_host: 127.0.0.1\n  redis_port: {redis_port}\n  state_path: {state}\n{pg_yaml}\
                  auth:\n  admin_tokens:\n    - name: tests\n      sha256: \"{sha}\"\n",
                 drain = DRAIN.as_secs(),
                 hb = HEARTBEAT.as_secs(),
@@ -50,6 +54,7 @@ impl Env {
         Env {
             _dir: dir,
             redis,
+            pg,
             config,
             backend,
         }
@@ -118,7 +123,62 @@ macro_rules! cluster_process_tests {
     )*};
 }
 
-cluster_process_tests!(redis, sqlite, file);
+cluster_process_tests!(redis, sqlite, file, postgres);
+
+/// The leader lease under a partition of its holder, simulated by freezing the leader with
+/// SIGSTOP: its TCP connections stay open (the kernel still answers), which is exactly the
+/// case where a connection-bound lock (a PostgreSQL advisory lock, a Redis client that holds
+/// a lock while connected) would keep the cluster leaderless. The row/key lease expires on
+/// the backend's clock: another node leads within node_timeout + heartbeat, and the frozen
+/// node, resumed, does not lead again (its renewal fails; its local deadline passed).
+async fn frozen_leader_loses_the_lease(backend: &'static str) {
+    let env = Env::new(backend);
+    let mut nodes = env.start_nodes(2);
+    env.wait_all_active(2, Duration::from_secs(15)).await;
+    let leader = eventually(Duration::from_secs(10), "a leader", || async {
+        let (_, s) = env.status(&[]);
+        s["leader"].as_str().map(str::to_string)
+    })
+    .await;
+    let frozen = nodes.iter().position(|n| n.node_id == leader).unwrap();
+    let other = nodes[1 - frozen].node_id.clone();
+    nodes[frozen].signal("STOP");
+    let t0 = Instant::now();
+    eventually(
+        NODE_TIMEOUT + HEARTBEAT * 3,
+        "the other node to take the lease",
+        || async {
+            let (_, s) = env.status(&[]);
+            (s["leader"].as_str() == Some(other.as_str())).then_some(())
+        },
+    )
+    .await;
+    let took = t0.elapsed();
+    eprintln!(
+        "[measure] backend={backend} frozen_leader_replaced_after={:.2}s",
+        took.as_secs_f64()
+    );
+    nodes[frozen].signal("CONT");
+    // Two heartbeats after resuming, the lease is still the other node's.
+    tokio::time::sleep(HEARTBEAT * 3).await;
+    let (_, s) = env.status(&[]);
+    assert_eq!(s["leader"].as_str(), Some(other.as_str()), "{s:#}");
+    let log = nodes[frozen].log_text();
+    assert!(
+        log.matches("became cluster leader").count() <= 1,
+        "the resumed node took the lease back:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn frozen_leader_loses_the_lease_postgres() {
+    frozen_leader_loses_the_lease("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn frozen_leader_loses_the_lease_redis() {
+    frozen_leader_loses_the_lease("redis").await;
+}
 
 async fn kill9_is_detected_and_degrades_status(backend: &'static str) {
     let env = Env::new(backend);

@@ -770,3 +770,37 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
     );
     let _ = f.config;
 }
+
+/// PostgreSQL follows writes by transaction id: a read right after another re-reads nothing,
+/// however recently the machines reported (a clock-based store re-reads its overlap).
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_changes_reread_nothing_when_nothing_was_written() {
+    let f = postgres().await;
+    let now = f.store.now().await.unwrap();
+    for i in 0..20 {
+        f.store
+            .record(&report(&format!("m-{i}"), now, 1.0), "k")
+            .await
+            .unwrap();
+    }
+    let all = f.other.changed_since(None).await.unwrap();
+    assert_eq!((all.total, all.machines.len()), (20, 20));
+    let again = f.other.changed_since(Some(all.next_since)).await.unwrap();
+    assert_eq!(again.total, 20);
+    assert!(
+        again.machines.is_empty(),
+        "{} re-read",
+        again.machines.len()
+    );
+    f.store
+        .record(&report("m-3", now + 1, 2.0), "k")
+        .await
+        .unwrap();
+    let next = f.other.changed_since(Some(again.next_since)).await.unwrap();
+    let ids: Vec<&str> = next
+        .machines
+        .iter()
+        .map(|m| m.report.machine_id.as_str())
+        .collect();
+    assert_eq!(ids, ["m-3"]);
+}

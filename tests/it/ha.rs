@@ -20,6 +20,7 @@ use reqwest::redirect::Policy;
 use crate::support::lb::{LbProcess, wait_port};
 use crate::support::load::{self, Report};
 use crate::support::node::{ADMIN_TOKEN, Node, eventually, fleetctl, sha256_hex};
+use crate::support::postgres::PgServer;
 use crate::support::{RedisServer, free_port, require_binary};
 
 const PASSWORD: &str = "ha-test-password";
@@ -44,10 +45,30 @@ impl Lb {
     }
 }
 
+/// Where the three nodes keep their registry, sessions and fleet data.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shared {
+    Redis,
+    Postgres,
+}
+
+impl Shared {
+    /// The scenario's name in `[ha]` lines: Redis runs keep their historical names.
+    fn scenario(self, name: &'static str) -> &'static str {
+        match (self, name) {
+            (Shared::Redis, _) => name,
+            (Shared::Postgres, "kill") => "kill-postgres",
+            (Shared::Postgres, "rolling-restart") => "rolling-restart-postgres",
+            (Shared::Postgres, other) => other,
+        }
+    }
+}
+
 struct HaCluster {
     /// Config, LB runtime files and logs; removed when the test ends.
     _dir: tempfile::TempDir,
-    redis: RedisServer,
+    redis: Option<RedisServer>,
+    pg: Option<PgServer>,
     config: PathBuf,
     nodes: Vec<Node>,
     lb: LbProcess,
@@ -58,28 +79,49 @@ struct HaCluster {
 
 impl HaCluster {
     async fn start(lb_kind: Lb) -> HaCluster {
+        Self::start_on(lb_kind, Shared::Redis).await
+    }
+
+    async fn start_on(lb_kind: Lb, shared: Shared) -> HaCluster {
         let dir = tempfile::tempdir().unwrap();
         {
             // nginx workers run as `nobody` when tests run as root: let them in.
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let redis = RedisServer::start_persistent();
+        let (redis, pg) = match shared {
+            Shared::Redis => (Some(RedisServer::start_persistent()), None),
+            Shared::Postgres => (None, Some(PgServer::start())),
+        };
         let config = dir.path().join("fleet.yaml");
         let hash = fleetctl::credentials::hash_password(PASSWORD).unwrap();
-        let redis_at = format!("{{ host: 127.0.0.1, port: {} }}", redis.port);
+        let stores = match (&redis, &pg) {
+            (Some(redis), _) => {
+                let redis_at = format!("{{ host: 127.0.0.1, port: {} }}", redis.port);
+                format!(
+                    "cluster:\n  enabled: true\n  backend: redis\n  heartbeat_interval: {HEARTBEAT_SECS}\n  \
+                     node_timeout: {NODE_TIMEOUT_SECS}\n  redis_host: 127.0.0.1\n  redis_port: {port}\n\
+                     sessions:\n  backend: redis\n  redis: {redis_at}\n\
+                     storage:\n  backend: redis\n  redis: {redis_at}\n",
+                    port = redis.port
+                )
+            }
+            (None, Some(pg)) => format!(
+                "cluster:\n  enabled: true\n  backend: postgres\n  heartbeat_interval: {HEARTBEAT_SECS}\n  \
+                 node_timeout: {NODE_TIMEOUT_SECS}\n{pg_cfg}\
+                 sessions:\n  backend: postgres\n{pg_cfg}\
+                 storage:\n  backend: postgres\n{pg_cfg}",
+                pg_cfg = pg.yaml(2)
+            ),
+            (None, None) => unreachable!(),
+        };
         std::fs::write(
             &config,
             format!(
-                "server:\n  drain_timeout: {DRAIN_SECS}\n\
-                 cluster:\n  enabled: true\n  backend: redis\n  heartbeat_interval: {HEARTBEAT_SECS}\n  \
-                 node_timeout: {NODE_TIMEOUT_SECS}\n  redis_host: 127.0.0.1\n  redis_port: {port}\n\
-                 sessions:\n  backend: redis\n  redis: {redis_at}\n\
-                 storage:\n  backend: redis\n  redis: {redis_at}\n\
+                "server:\n  drain_timeout: {DRAIN_SECS}\n{stores}\
                  auth:\n  users:\n    - {{ username: admin, password_hash: \"{hash}\" }}\n  \
                  api_keys:\n    - {{ name: ha, sha256: \"{key}\" }}\n  \
                  admin_tokens:\n    - {{ name: tests, sha256: \"{token}\" }}\n",
-                port = redis.port,
                 key = sha256_hex(API_KEY),
                 token = sha256_hex(ADMIN_TOKEN),
             ),
@@ -148,6 +190,7 @@ impl HaCluster {
         let ha = HaCluster {
             _dir: dir,
             redis,
+            pg,
             config,
             nodes,
             lb,
@@ -373,7 +416,11 @@ async fn lb_detection(ha: &HaCluster, port: u16, since: Instant) -> String {
 }
 
 async fn kill_one_node_under_load(lb: Lb) {
-    let mut ha = HaCluster::start(lb).await;
+    kill_one_node_on(lb, Shared::Redis).await
+}
+
+async fn kill_one_node_on(lb: Lb, shared: Shared) {
+    let mut ha = HaCluster::start_on(lb, shared).await;
     let (cookie, served_by) = ha.login().await;
     let victim = ha.node_index(&served_by);
     let load = ha.load(&cookie, 200, Duration::from_secs(20));
@@ -396,7 +443,7 @@ async fn kill_one_node_under_load(lb: Lb) {
 
     let report = load.await.unwrap();
     print_results(
-        "kill",
+        shared.scenario("kill"),
         lb,
         &report,
         &[
@@ -432,7 +479,11 @@ async fn kill_one_node_under_load(lb: Lb) {
 }
 
 async fn rolling_restart_under_load(lb: Lb) {
-    let mut ha = HaCluster::start(lb).await;
+    rolling_restart_on(lb, Shared::Redis).await
+}
+
+async fn rolling_restart_on(lb: Lb, shared: Shared) {
+    let mut ha = HaCluster::start_on(lb, shared).await;
     let (cookie, _) = ha.login().await;
     let started = Instant::now();
     // Long enough for three drains, restarts and health-check rises.
@@ -453,7 +504,7 @@ async fn rolling_restart_under_load(lb: Lb) {
     let restart_took = started.elapsed();
     let report = load.await.unwrap();
     print_results(
-        "rolling-restart",
+        shared.scenario("rolling-restart"),
         lb,
         &report,
         &[(
@@ -496,9 +547,10 @@ async fn redis_restart_under_load(lb: Lb) {
     let load = ha.load(&cookie, 200, Duration::from_secs(16));
     tokio::time::sleep(Duration::from_secs(4)).await;
     let down_at = t0.elapsed();
-    ha.redis.stop();
+    let redis = ha.redis.as_mut().unwrap();
+    redis.stop();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    ha.redis.restart();
+    redis.restart();
     let up_at = t0.elapsed();
     ha.wait_active(3).await;
     let recovered_at = t0.elapsed();
@@ -547,6 +599,138 @@ async fn redis_restart_under_load(lb: Lb) {
         0,
         "a persistent Redis keeps sessions through a restart"
     );
+}
+
+/// PostgreSQL stopped (immediate shutdown, as a crash) for 3 s under load and started again:
+/// no panic, health 503 on every node while it is down, every request succeeds again within
+/// 5 s of its return, and every report a node acknowledged is in the database afterwards.
+async fn postgres_restart_under_load(lb: Lb) {
+    let mut ha = HaCluster::start_on(lb, Shared::Postgres).await;
+    let (cookie, _) = ha.login().await;
+    let t0 = Instant::now();
+    let load = ha.load(&cookie, 200, Duration::from_secs(16));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let down_at = t0.elapsed();
+    ha.pg.as_mut().unwrap().stop();
+    // Every node's health check turns 503 while the database is down.
+    let ports: Vec<u16> = ha.nodes.iter().map(|n| n.port).collect();
+    let http = ha.http.clone();
+    eventually(
+        Duration::from_secs(3),
+        "every node's health check to answer 503 while PostgreSQL is down",
+        || {
+            let (http, ports) = (http.clone(), ports.clone());
+            async move {
+                for port in ports {
+                    let r = http
+                        .get(format!("http://127.0.0.1:{port}/api/fleet/cluster/health"))
+                        .send()
+                        .await
+                        .ok()?;
+                    if r.status().as_u16() != 503 {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        },
+    )
+    .await;
+    let unhealthy_after = t0.elapsed() - down_at;
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(unhealthy_after)).await;
+    ha.pg.as_mut().unwrap().start_again();
+    let up_at = t0.elapsed();
+    ha.wait_active(3).await;
+    let recovered_at = t0.elapsed();
+    let report = load.await.unwrap();
+    // A request still in flight when the database goes down may fail with it: only one that
+    // completed (with its error) before the outage began is a failure outside the window.
+    let early: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.at + o.latency + Duration::from_millis(200) < down_at && o.result.is_err())
+        .collect();
+    let last_failure = report
+        .outcomes
+        .iter()
+        .filter(|o| o.result.is_err())
+        .map(|o| o.at + o.latency)
+        .max();
+    let acknowledged = report.total("POST") - report.failures("POST").len();
+    // Every recorded report is one sample in the 1-minute tier (the run fits in its
+    // retention and bounds), so the sum of samples counts recorded reports.
+    let recorded: u64 = ha
+        .pg
+        .as_ref()
+        .unwrap()
+        .psql("SELECT coalesce(sum(n), 0) FROM fleet_history WHERE tier = 1")
+        .parse()
+        .unwrap();
+    print_results(
+        "postgres-restart",
+        lb,
+        &report,
+        &[
+            ("outage", format!("{:.1}s", (up_at - down_at).as_secs_f64())),
+            (
+                "unhealthy_after",
+                format!("{:.2}s", unhealthy_after.as_secs_f64()),
+            ),
+            (
+                "registry_recovered_after",
+                format!("{:.2}s", (recovered_at - up_at).as_secs_f64()),
+            ),
+            (
+                "last_failure_after_postgres_up",
+                last_failure.map_or("none".into(), |t| {
+                    format!("{:.2}s", t.saturating_sub(up_at).as_secs_f64())
+                }),
+            ),
+            ("reports_acknowledged", acknowledged.to_string()),
+            ("reports_recorded", recorded.to_string()),
+        ],
+    );
+    assert!(early.is_empty(), "failures before the outage: {early:?}");
+    if let Some(last) = last_failure {
+        assert!(
+            last <= up_at + Duration::from_secs(5),
+            "requests still failed {:.2}s after PostgreSQL returned:\n{}",
+            last.saturating_sub(up_at).as_secs_f64(),
+            report.describe_failures(10)
+        );
+    }
+    assert!(
+        recorded as usize >= acknowledged,
+        "acknowledged reports lost: {acknowledged} acknowledged, {recorded} in the database"
+    );
+    assert!(recorded as usize <= report.total("POST"));
+    assert_eq!(
+        sessions_lost(&report),
+        0,
+        "sessions survive a PostgreSQL restart"
+    );
+    for node in &ha.nodes {
+        assert!(
+            !node.log_text().contains("panicked"),
+            "a node panicked:\n{}",
+            node.log_text()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ha_haproxy_postgres_kill_node() {
+    kill_one_node_on(Lb::Haproxy, Shared::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ha_haproxy_postgres_rolling_restart() {
+    rolling_restart_on(Lb::Haproxy, Shared::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ha_haproxy_postgres_restart() {
+    postgres_restart_under_load(Lb::Haproxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

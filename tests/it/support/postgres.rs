@@ -188,6 +188,12 @@ impl PgServer {
                 "max_connections=300",
                 "-c",
                 "shared_buffers=64MB",
+                "-c",
+                "log_lock_waits=on",
+                "-c",
+                "deadlock_timeout=200ms",
+                "-c",
+                "log_min_duration_statement=200",
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -327,6 +333,15 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "--- postgres on port {} (last lines of its log) ---\n{}",
+                self.port,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         self.kill9();
     }
 }
