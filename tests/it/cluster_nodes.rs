@@ -22,7 +22,8 @@ pub struct Env {
     /// Holds the state directory and config until the test ends.
     pub _dir: tempfile::TempDir,
     pub redis: Option<RedisServer>,
-    pub pg: Option<PgServer>,
+    /// Kept alive (and stopped) with the test.
+    pub _pg: Option<PgServer>,
     pub config: PathBuf,
     pub backend: &'static str,
 }
@@ -54,7 +55,7 @@ impl Env {
         Env {
             _dir: dir,
             redis,
-            pg,
+            _pg: pg,
             config,
             backend,
         }
@@ -133,7 +134,7 @@ cluster_process_tests!(redis, sqlite, file, postgres);
 /// node, resumed, does not lead again (its renewal fails; its local deadline passed).
 async fn frozen_leader_loses_the_lease(backend: &'static str) {
     let env = Env::new(backend);
-    let mut nodes = env.start_nodes(2);
+    let nodes = env.start_nodes(2);
     env.wait_all_active(2, Duration::from_secs(15)).await;
     let leader = eventually(Duration::from_secs(10), "a leader", || async {
         let (_, s) = env.status(&[]);
