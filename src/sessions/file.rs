@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
-    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session,
+    SessionData, SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    now_millis, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::fs::{FileLock, Staged, remove_if_exists, remove_stale_temp_files, write_atomic};
@@ -126,10 +126,7 @@ enum Read {
 }
 
 /// The session in `path` (`None` when the file is missing), or why it cannot be read.
-fn open_session_file(
-    at: &AtRest,
-    path: &Path,
-) -> std::io::Result<Option<Result<Session, String>>> {
+fn open_session_file(at: &AtRest, path: &Path) -> std::io::Result<Option<Result<Session, String>>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),

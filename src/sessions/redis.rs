@@ -29,9 +29,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{
-    AtRest, ExportPage, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData, SessionError,
-    SessionId, SessionInfo, SessionResult, SessionStore, fields_current, new_csrf_token,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    new_csrf_token, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -598,9 +598,10 @@ impl SessionStore for RedisStore {
                         .unreadable
                         .push(format!("redis session {}: {why}", session_key(&id_hash))),
                 },
-                Err(e) if e.code() == Some("WRONGTYPE") => page
-                    .unreadable
-                    .push(format!("redis session {}: not a hash", session_key(&id_hash))),
+                Err(e) if e.code() == Some("WRONGTYPE") => page.unreadable.push(format!(
+                    "redis session {}: not a hash",
+                    session_key(&id_hash)
+                )),
                 Err(e) => return Err(self.redis.unavailable("export sessions", e).into()),
             }
         }

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::{
-    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
-    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session,
+    SessionData, SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    now_millis, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::sqlite::{Db, DbError, Schema};
@@ -433,7 +433,9 @@ impl SessionStore for SqliteStore {
         for (id_hash, decoded) in rows {
             match decoded {
                 Ok(info) => page.records.push(info),
-                Err(why) => page.unreadable.push(format!("sqlite session {id_hash}: {why}")),
+                Err(why) => page
+                    .unreadable
+                    .push(format!("sqlite session {id_hash}: {why}")),
             }
         }
         Ok(page)
