@@ -249,6 +249,17 @@ pub struct State {
     pub copied: BTreeMap<Keyspace, u64>,
     /// Records that could not be read from the source in this pass.
     pub unreadable: Vec<String>,
+    /// When this pass started (this host's clock, ms).
+    #[serde(default)]
+    pub pass_started_at: i64,
+    /// When the previous completed pass for this pair started, if there was one: a session
+    /// created before then that the destination no longer has was copied and has ended there
+    /// since (logout, revoke, expiry), so this pass does not bring it back.
+    #[serde(default)]
+    pub previous_pass_started_at: Option<i64>,
+    /// Sessions this pass did not copy for that reason.
+    #[serde(default)]
+    pub ended_on_destination: u64,
 }
 
 const STATE_VERSION: u32 = 1;
@@ -264,6 +275,9 @@ impl State {
             done: false,
             copied: BTreeMap::new(),
             unreadable: Vec::new(),
+            pass_started_at: crate::store::time::now_millis(),
+            previous_pass_started_at: None,
+            ended_on_destination: 0,
         }
     }
 
@@ -306,7 +320,13 @@ impl State {
             .into());
         }
         if stored.done {
-            Ok((fresh, false))
+            Ok((
+                State {
+                    previous_pass_started_at: Some(stored.pass_started_at),
+                    ..fresh
+                },
+                false,
+            ))
         } else {
             Ok((stored, true))
         }
@@ -371,7 +391,12 @@ pub async fn copy(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> anyhow::Result<()> {
     let mut keyspace = Some(state.keyspace);
+    // Sessions the destination has now; only needed to tell an ended session from a new one.
+    let mut on_destination: Option<std::collections::HashSet<String>> = None;
     while let Some(ks) = keyspace {
+        if ks == Keyspace::Sessions && state.previous_pass_started_at.is_some() {
+            on_destination = Some(session_ids(to, batch).await?);
+        }
         let total = count(from, ks).await?;
         let mut done = *state.copied.get(&ks).unwrap_or(&0);
         progress(Progress {
@@ -390,9 +415,19 @@ pub async fn copy(
                         .await
                         .context("cannot read sessions from the --from store")?;
                     let read = page.records.len();
+                    let mut records = page.records;
+                    if let (Some(ids), Some(previous)) =
+                        (&on_destination, state.previous_pass_started_at)
+                    {
+                        let before = records.len();
+                        records.retain(|r| {
+                            ids.contains(&r.id_hash) || r.session.created_at >= previous
+                        });
+                        state.ended_on_destination += (before - records.len()) as u64;
+                    }
                     let written = to
                         .sessions
-                        .import(page.records)
+                        .import(records)
                         .await
                         .context("cannot write sessions to the --to store")?;
                     (read, written, page.unreadable, page.next)
@@ -453,6 +488,27 @@ pub async fn copy(
     Ok(())
 }
 
+/// The id hashes of every live session of `side`.
+async fn session_ids(
+    side: &Side,
+    batch: usize,
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor = None;
+    loop {
+        let page = side
+            .sessions
+            .export(cursor, batch)
+            .await
+            .context("cannot list the sessions of the --to store")?;
+        ids.extend(page.records.into_iter().map(|r| r.id_hash));
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(ids);
+        }
+    }
+}
+
 /// One side of a keyspace's verification.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Digested {
@@ -462,9 +518,10 @@ pub struct Digested {
     pub sha256: String,
     /// Records that could not be read.
     pub unreadable: Vec<String>,
-    /// Per id: the record's freshness stamp (`last_seen`, `last_used`).
+    /// Per id: the record's freshness stamp (`last_seen`, `last_used`) and, for sessions,
+    /// when it was created.
     #[serde(skip)]
-    stamps: BTreeMap<String, i64>,
+    stamps: BTreeMap<String, (i64, Option<i64>)>,
 }
 
 /// Both sides of a keyspace's verification.
@@ -490,7 +547,7 @@ pub async fn digest(
     batch: usize,
     cutoff: i64,
 ) -> anyhow::Result<Digested> {
-    let mut lines: BTreeMap<String, (i64, [u8; 32])> = BTreeMap::new();
+    let mut lines: BTreeMap<String, (i64, Option<i64>, [u8; 32])> = BTreeMap::new();
     let mut unreadable = Vec::new();
     match keyspace {
         Keyspace::Sessions => {
@@ -502,7 +559,10 @@ pub async fn digest(
                 for r in page.records {
                     if r.session.expires_at > cutoff {
                         let h = record_hash(&r)?;
-                        lines.insert(r.id_hash.clone(), (r.session.last_seen, h));
+                        lines.insert(
+                            r.id_hash.clone(),
+                            (r.session.last_seen, Some(r.session.created_at), h),
+                        );
                     }
                 }
                 unreadable.extend(page.unreadable);
@@ -517,7 +577,7 @@ pub async fn digest(
                 format!("cannot read the API key usage of {}", side.path.display())
             })? {
                 let h = record_hash(&u)?;
-                lines.insert(u.name.clone(), (u.last_used, h));
+                lines.insert(u.name.clone(), (u.last_used, None, h));
             }
         }
         Keyspace::Machines => {
@@ -532,7 +592,7 @@ pub async fn digest(
                     })?;
                 for m in page.records {
                     let h = record_hash(&m)?;
-                    lines.insert(m.machine_id.clone(), (m.record.last_seen, h));
+                    lines.insert(m.machine_id.clone(), (m.record.last_seen, None, h));
                 }
                 unreadable.extend(page.unreadable);
                 cursor = page.next;
@@ -543,7 +603,7 @@ pub async fn digest(
         }
     }
     let mut total = Sha256::new();
-    for (id, (_, h)) in &lines {
+    for (id, (_, _, h)) in &lines {
         total.update(id.as_bytes());
         total.update(b"\t");
         total.update(hex::encode(h).as_bytes());
@@ -555,13 +615,20 @@ pub async fn digest(
         unreadable,
         stamps: lines
             .into_iter()
-            .map(|(id, (stamp, _))| (id, stamp))
+            .map(|(id, (stamp, created, _))| (id, (stamp, created)))
             .collect(),
     })
 }
 
-/// Verify every keyspace: digests of both sides, compared.
-pub async fn verify(from: &Side, to: &Side, batch: usize) -> anyhow::Result<Vec<Verification>> {
+/// Verify every keyspace: digests of both sides, compared. `ended_before` is the start of
+/// the previous completed pass (see [`State::previous_pass_started_at`]): a session created
+/// before it and missing on the destination ended there and is not counted as behind.
+pub async fn verify(
+    from: &Side,
+    to: &Side,
+    batch: usize,
+    ended_before: Option<i64>,
+) -> anyhow::Result<Vec<Verification>> {
     // A minute ahead: a session that expires while the two sides are read is left out of
     // both rather than counted on one.
     let cutoff = crate::store::time::now_millis() + 60_000;
@@ -572,7 +639,10 @@ pub async fn verify(from: &Side, to: &Side, batch: usize) -> anyhow::Result<Vec<
         let behind = a
             .stamps
             .iter()
-            .filter(|(id, stamp)| b.stamps.get(*id).is_none_or(|s| s < stamp))
+            .filter(|(id, (stamp, created))| match b.stamps.get(*id) {
+                Some((s, _)) => s < stamp,
+                None => !matches!((created, ended_before), (Some(c), Some(e)) if *c < e),
+            })
             .count() as u64;
         out.push(Verification {
             keyspace: ks,

@@ -119,7 +119,8 @@ impl Migrate {
             migrate::copy(&from, &to, batch, &mut state, &state_path, &progress).await?;
         }
         bars.note("verifying: counting and checksumming both sides");
-        let verification = migrate::verify(&from, &to, batch).await?;
+        let verification =
+            migrate::verify(&from, &to, batch, state.previous_pass_started_at).await?;
         bars.clear();
 
         let elapsed = started.elapsed();
@@ -153,6 +154,7 @@ impl Migrate {
                     "state": state_path,
                     "resumed": resumed,
                     "copied": if self.verify_only { json!(null) } else { json!(copied) },
+                    "sessions_ended_on_destination": state.ended_on_destination,
                     "verify": verification,
                     "live": self.live,
                     "ok": all_ok && unreadable.is_empty(),
@@ -168,6 +170,13 @@ impl Migrate {
                         .map(|k| format!("{k} {}", state.copied.get(k).unwrap_or(&0)))
                         .collect();
                     println!("copied: {}", copied.join(", "));
+                    if state.ended_on_destination > 0 {
+                        println!(
+                            "not copied: {} sessions the --to store no longer has (ended \
+                             there since the previous pass: logout, revoke or expiry)",
+                            state.ended_on_destination
+                        );
+                    }
                 }
                 println!("{}", verify_table(&verification, self.live));
                 println!(
