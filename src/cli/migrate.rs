@@ -16,26 +16,31 @@ use super::{Globals, OutputFormat};
 use crate::exit::ExitCode;
 use crate::migrate::{self, KEYSPACES, Keyspace, Progress, Side, State, Verification};
 
-/// Copy sessions, API key usage and fleet data to the backends of another config.
-///
-/// Copies, in batches, from the stores the --from config names to those the --to config
-/// names: login sessions (with their times and remaining lifetime, so nobody is logged out),
-/// the last use of every API key, and every machine with its latest report and its whole
-/// history. Records are opened with the --from config's key file and sealed with the --to
-/// config's (`security.encryption_key_file`).
-///
-/// Every write is an idempotent merge (the newer machine record and session win; per history
-/// bucket the rollup with more samples wins), so running migrate again, for example after the
-/// nodes switched to the new config, picks up what landed on the old stores meanwhile and
-/// never double-counts. After every batch a checkpoint goes to --state; a run that was
-/// interrupted (even by kill -9) resumes from it. A completed state makes the next run a
-/// fresh pass.
-///
-/// The node registry is deliberately NOT copied: its timestamps are on the old backend's
-/// clock, and live nodes register again on the new backend within one heartbeat.
-///
-/// At the end (or alone with --verify-only) both sides are compared per keyspace by count and
-/// SHA-256 over the records sorted by id. See docs/migration.md for moving a live cluster.
+/// `fleetctl migrate --help`: the subcommand's variant in `cli::Command` shows it (a
+/// variant's doc comment would otherwise replace the struct's).
+pub const LONG_ABOUT: &str = "\
+Copy sessions, API key usage and fleet data to the backends of another config.
+
+Copies, in batches, from the stores the --from config names to those the --to config names: \
+login sessions (with their times and remaining lifetime, so nobody is logged out), the last use \
+of every API key, and every machine with its latest report and its whole history. Records are \
+opened with the --from config's key file and sealed with the --to config's \
+(security.encryption_key_file).
+
+Every write is an idempotent merge (the newer machine record and session win; per history \
+bucket the rollup with more samples wins), so running migrate again, for example after the \
+nodes switched to the new config, picks up what landed on the old stores meanwhile and never \
+double-counts. After every batch a checkpoint goes to --state; a run that was interrupted \
+(even by kill -9) resumes from it. A completed state makes the next run a fresh pass.
+
+The node registry is deliberately NOT copied: its timestamps are on the old backend's clock, \
+and live nodes register again on the new backend within one heartbeat.
+
+At the end (or alone with --verify-only) both sides are compared per keyspace by count and \
+SHA-256 over the records sorted by id. See docs/migration.md for moving a live cluster.";
+
+/// Copy sessions, API key usage and fleet data to the backends of another config (see
+/// [`LONG_ABOUT`]).
 #[derive(Debug, Args)]
 #[command(after_help = MIGRATE_EXIT_CODES)]
 pub struct Migrate {

@@ -97,6 +97,7 @@ pub enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Copy sessions, API key usage and fleet data to the backends of another config
+    #[command(long_about = migrate::LONG_ABOUT)]
     Migrate(migrate::Migrate),
     /// Collect this host's metrics and report them to the fleet server
     Agent(agent::Agent),
