@@ -537,10 +537,16 @@ pub struct Verification {
     pub behind: u64,
 }
 
-/// Digest of one keyspace of `side`. Sessions are digested as they are opened (in the
-/// clear: the ciphertext differs per write) and only those live at `cutoff`, the same
-/// instant on both sides, so a session expiring between the two reads does not count as a
-/// difference. Nothing in a digest changes by being read: exports do not touch sessions.
+/// How close to aging out of its tier a history point may be and still count in a digest:
+/// longer than a verification takes.
+const AGING_MARGIN_MS: i64 = 5 * 60_000;
+
+/// Digest of one keyspace of `side`, relative to `cutoff`, the same instant for both sides.
+/// Sessions are digested as they are opened (in the clear: the ciphertext differs per
+/// write) and only those still live at `cutoff`; history points only while they are more
+/// than [`AGING_MARGIN_MS`] from aging out of their tier at `cutoff`. So a session expiring
+/// or a point aging out between the two reads is not a difference. Nothing in a digest
+/// changes by being read: exports do not touch sessions.
 pub async fn digest(
     side: &Side,
     keyspace: Keyspace,
@@ -590,7 +596,13 @@ pub async fn digest(
                     .with_context(|| {
                         format!("cannot read the machines of {}", side.path.display())
                     })?;
-                for m in page.records {
+                for mut m in page.records {
+                    // Points about to age out of their tier may be gone from whichever side
+                    // is read second: both sides leave them out.
+                    for (points, tier) in m.history.iter_mut().zip(fleet::TIERS.iter()) {
+                        let oldest = cutoff - tier.retention_ms + AGING_MARGIN_MS;
+                        points.retain(|p| p.t >= oldest);
+                    }
                     let h = record_hash(&m)?;
                     lines.insert(m.machine_id.clone(), (m.record.last_seen, None, h));
                 }
@@ -630,7 +642,7 @@ pub async fn verify(
     ended_before: Option<i64>,
 ) -> anyhow::Result<Vec<Verification>> {
     // A minute ahead: a session that expires while the two sides are read is left out of
-    // both rather than counted on one.
+    // both rather than counted on one (and history points likewise, see `digest`).
     let cutoff = crate::store::time::now_millis() + 60_000;
     let mut out = Vec::new();
     for ks in KEYSPACES {

@@ -113,6 +113,8 @@ impl Migrate {
         let bars = Bars::new(g);
 
         if !self.verify_only {
+            // Written before anything is copied, so an unwritable --state fails first.
+            state.save(&state_path)?;
             if resumed {
                 bars.note(&format!(
                     "resuming from {} at keyspace {}",
@@ -241,7 +243,11 @@ async fn dry_run(g: &Globals, from: &Side) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(k, n)| (k.as_str().to_owned(), json!(n)))
                 .collect();
-            crate::output::print_json(&json!({ "dry_run": true, "would_copy": map }))?;
+            crate::output::print_json(&json!({
+                "dry_run": true,
+                "from": from.path,
+                "would_copy": map,
+            }))?;
         }
         OutputFormat::Table => {
             let mut t = crate::output::table(&["KEYSPACE", "WOULD COPY"]);
