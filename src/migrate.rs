@@ -72,6 +72,19 @@ pub struct Side {
     pub fleet: Arc<dyn FleetStore>,
 }
 
+/// Refuse `--from` and `--to` naming one file (under two spellings or not).
+pub fn refuse_same_file(from: &Path, to: &Path) -> Result<(), UsageError> {
+    if absolute(from) == absolute(to) {
+        return Err(UsageError(format!(
+            "--from {} and --to {} are the same config file: migrate copies between the \
+             backends of two different configs",
+            from.display(),
+            to.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Load a config with the loader `serve` uses (validated, errors with file:line:col).
 pub fn load_config(path: &Path, flag: &str) -> anyhow::Result<Config> {
     if !path.exists() {

@@ -91,6 +91,7 @@ impl Migrate {
     pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let batch = self.batch_size as usize;
+        migrate::refuse_same_file(&self.from, &self.to)?;
         let from_config = migrate::load_config(&self.from, "--from")?;
         let to_config = migrate::load_config(&self.to, "--to")?;
         migrate::refuse_same_store(&from_config, &to_config)?;

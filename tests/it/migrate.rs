@@ -171,7 +171,9 @@ impl Env {
             self.new.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let out = Command::new(fleetctl_bin())
+        // MIGRATE_BIN: another build (a release one) for the measurement below.
+        let bin = std::env::var_os("MIGRATE_BIN").map_or_else(fleetctl_bin, PathBuf::from);
+        let out = Command::new(bin)
             .args(&args)
             .env_remove("FLEETCTL_CONFIG")
             .env_remove("FLEETCTL_OUTPUT")
@@ -478,6 +480,24 @@ async fn bad_input_is_a_clear_error_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("same sessions store"), "{stderr}");
 
+    // One file as both.
+    let (code, _, stderr) = {
+        let out = Command::new(fleetctl_bin())
+            .args(["migrate", "--from"])
+            .arg(&env.old)
+            .arg("--to")
+            .arg(env.dir.path().join(".").join("old.yaml"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            (),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("are the same config file"), "{stderr}");
+
     // A state file of another migration.
     let state = env.dir.path().join("other.state.json");
     let mut foreign = fleetctl::migrate::State::fresh(&same, &env.new);
@@ -527,7 +547,8 @@ async fn records_the_old_keyring_cannot_open_are_named_and_fail_the_run() {
 
 /// A measurement, not a check: `MIGRATE_MACHINES` machines (default 1000) each with a full
 /// history (720 raw points, 1440 one-minute and 1008 ten-minute rollups), SQLite to Redis.
-/// Run with `cargo nextest run --run-ignored only -E 'test(large_migration)' --no-capture`.
+/// Run with `cargo nextest run --run-ignored only -E 'test(large_migration)' --no-capture`,
+/// and `MIGRATE_BIN=target/release/fleetctl` to time a release build.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement; takes minutes"]
 async fn large_migration_measurement() {
