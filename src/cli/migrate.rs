@@ -105,7 +105,16 @@ impl Migrate {
             return dry_run(g, &from).await;
         }
 
-        let (mut state, resumed) = if self.restart || self.verify_only {
+        let (mut state, resumed) = if self.verify_only {
+            // Nothing is copied or written; the checkpoint (when it is this pair's) only says
+            // since when sessions missing on the --to side have ended there (for --live).
+            let mut fresh = State::fresh(&self.from, &self.to);
+            fresh.previous_pass_started_at =
+                State::resume_or_fresh(&state_path, &self.from, &self.to)
+                    .ok()
+                    .and_then(|(s, _)| s.previous_pass_started_at);
+            (fresh, false)
+        } else if self.restart {
             (State::fresh(&self.from, &self.to), false)
         } else {
             State::resume_or_fresh(&state_path, &self.from, &self.to)?
