@@ -375,12 +375,14 @@ pub async fn count(side: &Side, keyspace: Keyspace) -> anyhow::Result<u64> {
             .count()
             .await
             .context("cannot count the sessions")?,
-        Keyspace::ApiKeyUsage => side
-            .fleet
-            .key_usage()
-            .await
-            .context("cannot read the API key usage")?
-            .len() as u64,
+        Keyspace::ApiKeyUsage => {
+            let page = side
+                .fleet
+                .export_key_usage()
+                .await
+                .context("cannot read the API key usage")?;
+            (page.records.len() + page.unreadable.len()) as u64
+        }
         Keyspace::Machines => {
             let snap = side
                 .fleet
@@ -447,17 +449,17 @@ pub async fn copy(
                 }
                 Keyspace::ApiKeyUsage => {
                     // One entry per API key: a few, in one batch.
-                    let usage = from
+                    let page = from
                         .fleet
-                        .key_usage()
+                        .export_key_usage()
                         .await
                         .context("cannot read API key usage from the --from store")?;
-                    let read = usage.len();
+                    let read = page.records.len();
                     to.fleet
-                        .import_key_usage(usage)
+                        .import_key_usage(page.records)
                         .await
                         .context("cannot write API key usage to the --to store")?;
-                    (read, read as u64, Vec::new(), None)
+                    (read, read as u64, page.unreadable, None)
                 }
                 Keyspace::Machines => {
                     let page = from
@@ -592,9 +594,11 @@ pub async fn digest(
             }
         }
         Keyspace::ApiKeyUsage => {
-            for u in side.fleet.key_usage().await.with_context(|| {
+            let page = side.fleet.export_key_usage().await.with_context(|| {
                 format!("cannot read the API key usage of {}", side.path.display())
-            })? {
+            })?;
+            unreadable.extend(page.unreadable);
+            for u in page.records {
                 let h = record_hash(&u)?;
                 lines.insert(u.name.clone(), (u.last_used, None, h));
             }

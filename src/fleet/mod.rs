@@ -352,6 +352,11 @@ pub trait FleetStore: Send + Sync + 'static {
     /// Sealed with this store's keyring. Returns the machines merged.
     async fn import_machines(&self, machines: Vec<MachineDump>) -> StoreResult<u64>;
 
+    /// Every API key's last use as `fleetctl migrate` copies it: [`FleetStore::key_usage`],
+    /// with the entries whose stored name does not open (a key missing from the keyring)
+    /// named in `unreadable` rather than only logged. One page: there is one entry per key.
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>>;
+
     /// Merge key usage: per name the later `last_used` wins.
     async fn import_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()>;
 }
@@ -502,6 +507,23 @@ pub(crate) fn merge_key_usage(
     sealing: &Sealing,
     stored: impl IntoIterator<Item = (String, Millis)>,
 ) -> Vec<KeyUsage> {
+    let (usage, unreadable) = open_key_usage(sealing, stored);
+    if let Some(first) = unreadable.first() {
+        tracing::warn!(
+            count = unreadable.len(),
+            "{first}; {} such entries left out of the key usage",
+            unreadable.len()
+        );
+    }
+    usage
+}
+
+/// Like [`merge_key_usage`], returning the entries that do not open (why, for each) instead
+/// of logging them: what `export_key_usage` gives `fleetctl migrate`.
+pub(crate) fn open_key_usage(
+    sealing: &Sealing,
+    stored: impl IntoIterator<Item = (String, Millis)>,
+) -> (Vec<KeyUsage>, Vec<String>) {
     let mut by_name = std::collections::BTreeMap::<String, Millis>::new();
     let mut unreadable = Vec::new();
     for (field, last_used) in stored {
@@ -513,17 +535,11 @@ pub(crate) fn merge_key_usage(
             Err(m) => unreadable.push(m),
         }
     }
-    if let Some(first) = unreadable.first() {
-        tracing::warn!(
-            count = unreadable.len(),
-            "{first}; {} such entries left out of the key usage",
-            unreadable.len()
-        );
-    }
-    by_name
+    let usage = by_name
         .into_iter()
         .map(|(name, last_used)| KeyUsage { name, last_used })
-        .collect()
+        .collect();
+    (usage, unreadable)
 }
 
 /// Associated data of a sealed report: it opens only as the report of this machine.

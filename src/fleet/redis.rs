@@ -29,8 +29,8 @@ use super::report::MAX_CLOCK_SKEW_MS;
 use super::{
     Changes, ExportPage, FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineDump,
     MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing,
-    Snapshot, StoreError, StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, sample_of,
-    trim_history,
+    Snapshot, StoreError, StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage,
+    open_key_usage, sample_of, trim_history,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -719,6 +719,21 @@ impl FleetStore for RedisFleetStore {
             )
             .await?;
         Ok(merge_key_usage(&self.sealing, map))
+    }
+
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>> {
+        let map: HashMap<String, Millis> = self
+            .call(
+                "read key usage",
+                |mut c| async move { c.hgetall(KEYS).await },
+            )
+            .await?;
+        let (records, unreadable) = open_key_usage(&self.sealing, map);
+        Ok(ExportPage {
+            records,
+            unreadable,
+            next: None,
+        })
     }
 
     async fn export_machines(

@@ -24,7 +24,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{
     Changes, ExportPage, FleetStore, HistoryPoint, KeyUsage, MachineDump, MachineRecord, Millis,
     RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError,
-    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, sample_of, trim_history,
+    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, open_key_usage, sample_of,
+    trim_history,
 };
 use crate::config::BackendKind;
 use crate::store::sqlite::{Db, DbError, Schema, now_ms};
@@ -84,6 +85,20 @@ impl SqliteFleetStore {
             backend: BackendKind::Sqlite,
             message,
         }
+    }
+}
+
+impl SqliteFleetStore {
+    /// The key usage rows as stored (names maybe sealed).
+    async fn stored_key_usage(&self) -> StoreResult<Vec<(String, Millis)>> {
+        Ok(self
+            .db
+            .read(|c| {
+                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .await?)
     }
 }
 
@@ -537,15 +552,19 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
-        let rows: Vec<(String, Millis)> = self
-            .db
-            .read(|c| {
-                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
-            })
-            .await?;
-        Ok(merge_key_usage(&self.sealing, rows))
+        Ok(merge_key_usage(
+            &self.sealing,
+            self.stored_key_usage().await?,
+        ))
+    }
+
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>> {
+        let (records, unreadable) = open_key_usage(&self.sealing, self.stored_key_usage().await?);
+        Ok(ExportPage {
+            records,
+            unreadable,
+            next: None,
+        })
     }
 
     async fn export_machines(

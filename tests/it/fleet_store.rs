@@ -707,6 +707,8 @@ async fn export_then_import_copies_and_merges(f: Fixture) {
     assert!(dump_all(&*dest).await.is_empty());
     assert_eq!(dest.import_machines(dumped.clone()).await.unwrap(), 12);
     let usage = f.store.key_usage().await.unwrap();
+    let exported = f.store.export_key_usage().await.unwrap();
+    assert_eq!((exported.records, exported.next), (usage.clone(), None));
     dest.import_key_usage(usage.clone()).await.unwrap();
     assert_eq!(dump_all(&*dest).await, dumped, "identical export");
     assert_eq!(dest.key_usage().await.unwrap(), usage);

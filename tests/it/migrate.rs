@@ -538,6 +538,10 @@ async fn records_the_old_keyring_cannot_open_are_named_and_fail_the_run() {
     let (code, json, stderr) = env.migrate(&[]);
     assert_eq!(code, 1, "{stderr}\n{json}");
     assert!(stderr.contains("m-sealed-elsewhere"), "{stderr}");
+    assert!(
+        stderr.contains("API key usage: stored API key name encrypted with key id kb"),
+        "the key usage entry written under key B is named too: {stderr}"
+    );
     assert!(stderr.contains("could not be read"), "{stderr}");
     assert_eq!(
         json["copied"]["machines"], 4,
