@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('lb', 'lb', [CompletionResultType]::ParameterValue, 'Generate load-balancer configs for the cluster')
             [CompletionResult]::new('users', 'users', [CompletionResultType]::ParameterValue, 'Manage dashboard users')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'Manage agent API keys')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Copy sessions, API key usage and fleet data to the backends of another config')
             [CompletionResult]::new('agent', 'agent', [CompletionResultType]::ParameterValue, 'Collect this host''s metrics and report them to the fleet server')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages, one per subcommand')
@@ -565,6 +566,27 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
         'fleetctl;keys;help;help' {
             break
         }
+        'fleetctl;migrate' {
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Config whose backends hold the data now (the one the old nodes run with)')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Config whose backends receive the data')
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Records per batch (and per checkpoint)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Checkpoint file [default: <NEW.yaml>.migrate-state.json next to the --to config]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format; with json, stdout carries only JSON and messages go to stderr')
+            [CompletionResult]::new('--restart', '--restart', [CompletionResultType]::ParameterName, 'Ignore an unfinished checkpoint and copy from the start')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print how many records each keyspace would copy; write nothing')
+            [CompletionResult]::new('--verify-only', '--verify-only', [CompletionResultType]::ParameterName, 'Only compare both sides (counts and checksums); copy nothing')
+            [CompletionResult]::new('--live', '--live', [CompletionResultType]::ParameterName, 'The --to stores already serve: newer records there are expected, so verification fails only for --from records missing or older on the --to side')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output (-v info, -vv debug, -vvv trace)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only errors on stderr; no progress bars')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'fleetctl;agent' {
             [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]')
             [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system''s CAs]')
@@ -623,6 +645,7 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             [CompletionResult]::new('lb', 'lb', [CompletionResultType]::ParameterValue, 'Generate load-balancer configs for the cluster')
             [CompletionResult]::new('users', 'users', [CompletionResultType]::ParameterValue, 'Manage dashboard users')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'Manage agent API keys')
+            [CompletionResult]::new('migrate', 'migrate', [CompletionResultType]::ParameterValue, 'Copy sessions, API key usage and fleet data to the backends of another config')
             [CompletionResult]::new('agent', 'agent', [CompletionResultType]::ParameterValue, 'Collect this host''s metrics and report them to the fleet server')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Write man pages, one per subcommand')
@@ -715,6 +738,9 @@ Register-ArgumentCompleter -Native -CommandName 'fleetctl' -ScriptBlock {
             break
         }
         'fleetctl;help;keys;rotate-encryption' {
+            break
+        }
+        'fleetctl;help;migrate' {
             break
         }
         'fleetctl;help;agent' {

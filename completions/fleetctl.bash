@@ -40,6 +40,9 @@ _fleetctl() {
             fleetctl,man)
                 cmd="fleetctl__subcmd__man"
                 ;;
+            fleetctl,migrate)
+                cmd="fleetctl__subcmd__migrate"
+                ;;
             fleetctl,nodes)
                 cmd="fleetctl__subcmd__nodes"
                 ;;
@@ -111,6 +114,9 @@ _fleetctl() {
                 ;;
             fleetctl__subcmd__help,man)
                 cmd="fleetctl__subcmd__help__subcmd__man"
+                ;;
+            fleetctl__subcmd__help,migrate)
+                cmd="fleetctl__subcmd__help__subcmd__migrate"
                 ;;
             fleetctl__subcmd__help,nodes)
                 cmd="fleetctl__subcmd__help__subcmd__nodes"
@@ -281,7 +287,7 @@ _fleetctl() {
 
     case "${cmd}" in
         fleetctl)
-            opts="-v -q -h -V --config --output --verbose --quiet --help --version serve cluster nodes sessions config lb users keys agent completions man help"
+            opts="-v -q -h -V --config --output --verbose --quiet --help --version serve cluster nodes sessions config lb users keys migrate agent completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -655,7 +661,7 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__help)
-            opts="serve cluster nodes sessions config lb users keys agent completions man help"
+            opts="serve cluster nodes sessions config lb users keys migrate agent completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -879,6 +885,20 @@ _fleetctl() {
             return 0
             ;;
         fleetctl__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fleetctl__subcmd__help__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1464,6 +1484,44 @@ _fleetctl() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        fleetctl__subcmd__migrate)
+            opts="-v -q -h -V --from --to --batch-size --state --restart --dry-run --verify-only --live --config --output --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

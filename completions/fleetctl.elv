@@ -36,6 +36,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand lb 'Generate load-balancer configs for the cluster'
             cand users 'Manage dashboard users'
             cand keys 'Manage agent API keys'
+            cand migrate 'Copy sessions, API key usage and fleet data to the backends of another config'
             cand agent 'Collect this host''s metrics and report them to the fleet server'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages, one per subcommand'
@@ -507,6 +508,26 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         }
         &'fleetctl;keys;help;help'= {
         }
+        &'fleetctl;migrate'= {
+            cand --from 'Config whose backends hold the data now (the one the old nodes run with)'
+            cand --to 'Config whose backends receive the data'
+            cand --batch-size 'Records per batch (and per checkpoint)'
+            cand --state 'Checkpoint file [default: <NEW.yaml>.migrate-state.json next to the --to config]'
+            cand --config 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]'
+            cand --output 'Output format; with json, stdout carries only JSON and messages go to stderr'
+            cand --restart 'Ignore an unfinished checkpoint and copy from the start'
+            cand --dry-run 'Print how many records each keyspace would copy; write nothing'
+            cand --verify-only 'Only compare both sides (counts and checksums); copy nothing'
+            cand --live 'The --to stores already serve: newer records there are expected, so verification fails only for --from records missing or older on the --to side'
+            cand -v 'More log output (-v info, -vv debug, -vvv trace)'
+            cand --verbose 'More log output (-v info, -vv debug, -vvv trace)'
+            cand -q 'Only errors on stderr; no progress bars'
+            cand --quiet 'Only errors on stderr; no progress bars'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'fleetctl;agent'= {
             cand --server 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]'
             cand --ca-file 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system''s CAs]'
@@ -562,6 +583,7 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
             cand lb 'Generate load-balancer configs for the cluster'
             cand users 'Manage dashboard users'
             cand keys 'Manage agent API keys'
+            cand migrate 'Copy sessions, API key usage and fleet data to the backends of another config'
             cand agent 'Collect this host''s metrics and report them to the fleet server'
             cand completions 'Print a shell completion script'
             cand man 'Write man pages, one per subcommand'
@@ -630,6 +652,8 @@ set edit:completion:arg-completer[fleetctl] = {|@words|
         &'fleetctl;help;keys;new'= {
         }
         &'fleetctl;help;keys;rotate-encryption'= {
+        }
+        &'fleetctl;help;migrate'= {
         }
         &'fleetctl;help;agent'= {
         }

@@ -39,6 +39,7 @@ complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "config" -d 'Valid
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "lb" -d 'Generate load-balancer configs for the cluster'
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "users" -d 'Manage dashboard users'
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "keys" -d 'Manage agent API keys'
+complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "migrate" -d 'Copy sessions, API key usage and fleet data to the backends of another config'
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "agent" -d 'Collect this host\'s metrics and report them to the fleet server'
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c fleetctl -n "__fish_fleetctl_needs_command" -f -a "man" -d 'Write man pages, one per subcommand'
@@ -334,6 +335,21 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Mint an agent API key or admin token (printed once, with the config entry holding only its SHA-256), or an encryption key line'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate-encryption" -d 'Re-seal every session record and stored report with the first key of security.encryption_key_file'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l from -d 'Config whose backends hold the data now (the one the old nodes run with)' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l to -d 'Config whose backends receive the data' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l batch-size -d 'Records per batch (and per checkpoint)' -r
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l state -d 'Checkpoint file [default: <NEW.yaml>.migrate-state.json next to the --to config]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l config -d 'Config file [default: ./fleet.yaml if present, else the embedded standalone default]' -r -F
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l output -d 'Output format; with json, stdout carries only JSON and messages go to stderr' -r -f -a "table\t'Human-readable tables'
+json\t'Machine-readable JSON on stdout'"
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l restart -d 'Ignore an unfinished checkpoint and copy from the start'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l dry-run -d 'Print how many records each keyspace would copy; write nothing'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l verify-only -d 'Only compare both sides (counts and checksums); copy nothing'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -l live -d 'The --to stores already serve: newer records there are expected, so verification fails only for --from records missing or older on the --to side'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -s v -l verbose -d 'More log output (-v info, -vv debug, -vvv trace)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -s q -l quiet -d 'Only errors on stderr; no progress bars'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand migrate" -s V -l version -d 'Print version'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l server -d 'Fleet server or load balancer URL; repeat or comma-separate for several [default: agent.server from the config]' -r
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l ca-file -d 'Trust only the CA certificates in this PEM file for https:// servers [default: agent.ca_file; else the system\'s CAs]' -r -F
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand agent" -l api-key-file -d 'File holding the agent API key (`fleet_…`) [default: agent.api_key_file]' -r -F
@@ -365,18 +381,19 @@ complete -c fleetctl -n "__fish_fleetctl_using_subcommand man" -s v -l verbose -
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand man" -s q -l quiet -d 'Only errors on stderr; no progress bars'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand man" -s V -l version -d 'Print version'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "serve" -d 'Run a server node: agent API, fleet API, dashboard and cluster endpoints'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "cluster" -d 'Inspect the cluster as a whole'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "nodes" -d 'List, drain, undrain or remove cluster nodes'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "sessions" -d 'Garbage-collect, list and revoke login sessions'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "config" -d 'Validate, create or print the config file'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "lb" -d 'Generate load-balancer configs for the cluster'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "users" -d 'Manage dashboard users'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "keys" -d 'Manage agent API keys'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "agent" -d 'Collect this host\'s metrics and report them to the fleet server'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "man" -d 'Write man pages, one per subcommand'
-complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys agent completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "serve" -d 'Run a server node: agent API, fleet API, dashboard and cluster endpoints'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "cluster" -d 'Inspect the cluster as a whole'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "nodes" -d 'List, drain, undrain or remove cluster nodes'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "sessions" -d 'Garbage-collect, list and revoke login sessions'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "config" -d 'Validate, create or print the config file'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "lb" -d 'Generate load-balancer configs for the cluster'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "users" -d 'Manage dashboard users'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "keys" -d 'Manage agent API keys'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "migrate" -d 'Copy sessions, API key usage and fleet data to the backends of another config'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "agent" -d 'Collect this host\'s metrics and report them to the fleet server'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "man" -d 'Write man pages, one per subcommand'
+complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and not __fish_seen_subcommand_from serve cluster nodes sessions config lb users keys migrate agent completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "status" -d 'Show every node, its state, the leader and the backend\'s health'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from nodes" -f -a "list" -d 'List the registered nodes with their state and last heartbeat'
 complete -c fleetctl -n "__fish_fleetctl_using_subcommand help; and __fish_seen_subcommand_from nodes" -f -a "drain" -d 'Put a node into draining: its health check fails so load balancers stop sending work'

@@ -15,7 +15,7 @@ use fleetctl::cluster::NodeInfo;
 use fleetctl::cluster::backend;
 use fleetctl::config::{BackendKind, Loaded};
 use fleetctl::sessions::sqlite::SqliteStore;
-use fleetctl::sessions::{AtRest, Session, SessionData, SessionInfo};
+use fleetctl::sessions::{AtRest, Session, SessionData, SessionInfo, SessionStore};
 use sha2::{Digest, Sha256};
 
 /// Sessions per `import` call (one transaction each): large enough to amortise the commit,

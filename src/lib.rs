@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod exit;
 pub mod fleet;
 pub mod lb;
+pub mod migrate;
 pub mod node;
 pub mod output;
 pub mod server;

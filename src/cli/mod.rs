@@ -8,6 +8,7 @@ pub mod config;
 pub mod keys;
 pub mod lb;
 pub mod man;
+pub mod migrate;
 pub mod nodes;
 pub mod serve;
 pub mod sessions;
@@ -95,6 +96,9 @@ pub enum Command {
     /// Manage agent API keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Copy sessions, API key usage and fleet data to the backends of another config
+    #[command(long_about = migrate::LONG_ABOUT)]
+    Migrate(migrate::Migrate),
     /// Collect this host's metrics and report them to the fleet server
     Agent(agent::Agent),
     /// Print a shell completion script
@@ -149,6 +153,7 @@ impl Command {
             Command::Lb(c) => c.run(g).await,
             Command::Users(c) => c.run(g).await,
             Command::Keys(c) => c.run(g).await,
+            Command::Migrate(c) => c.run(g).await,
             Command::Agent(c) => c.run(g).await,
             Command::Completions(c) => c.run(g),
             Command::Man(c) => c.run(g),

@@ -38,6 +38,8 @@ pub use report::{Report, ReportError};
 /// Milliseconds since the Unix epoch; here on the store's clock unless said otherwise.
 pub use crate::store::time::Millis;
 
+pub use crate::store::ExportPage;
+
 /// One resolution of the history. Every tier is bounded twice: by age (`retention`) and by
 /// count (`max_points`), so neither a long-lived machine nor an agent reporting every
 /// millisecond can grow the store without bound.
@@ -221,6 +223,28 @@ pub struct KeyUsage {
     pub last_used: Millis,
 }
 
+/// A machine with its whole history, as `fleetctl migrate` copies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineDump {
+    pub machine_id: String,
+    pub record: MachineRecord,
+    /// Per tier in `TIERS` order, oldest first, within the tier's bounds at the exporting
+    /// store's clock.
+    pub history: [Vec<Rollup>; 3],
+}
+
+/// Keep what each tier's bounds allow at store time `now` (points at or after
+/// `now - retention`, the newest `max_points`), sorted oldest first: what `record` leaves.
+pub(crate) fn trim_history(history: &mut [Vec<Rollup>; 3], now: Millis) {
+    for (points, tier) in history.iter_mut().zip(TIERS.iter()) {
+        points.sort_by_key(|r| r.t);
+        points.dedup_by_key(|r| r.t);
+        points.retain(|r| r.t >= now - tier.retention_ms);
+        let excess = points.len().saturating_sub(tier.max_points);
+        points.drain(..excess);
+    }
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -312,6 +336,32 @@ pub trait FleetStore: Send + Sync + 'static {
     /// `progress(done, total)`. Safe to rerun and to run while agents report: a report
     /// recorded meanwhile is left as it was written. Reports that do not open are counted.
     async fn reseal(&self, progress: ResealProgress<'_>) -> StoreResult<ResealCount>;
+
+    /// Machines with their history in store order after the opaque `cursor` (`None` =
+    /// start), at most about `limit`, and the cursor of the next call (`None` when done).
+    /// Reports and key names are opened with this store's keyring; a machine whose record
+    /// or history does not open is named in `unreadable`, never dropped silently. History is
+    /// what the tiers' bounds keep at this store's clock. For `fleetctl migrate`.
+    async fn export_machines(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ExportPage<MachineDump>>;
+
+    /// Idempotent merge: the machine record with the later `last_seen` wins (ties:
+    /// incoming); per history bucket (tier, t) the rollup with more samples `n` wins (ties:
+    /// incoming), so running it twice, or again after this store received new reports,
+    /// never double-counts. Tiers are trimmed to their bounds afterwards as `record` does.
+    /// Sealed with this store's keyring. Returns the machines merged.
+    async fn import_machines(&self, machines: Vec<MachineDump>) -> StoreResult<u64>;
+
+    /// Every API key's last use as `fleetctl migrate` copies it: [`FleetStore::key_usage`],
+    /// with the entries whose stored name does not open (a key missing from the keyring)
+    /// named in `unreadable` rather than only logged. One page: there is one entry per key.
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>>;
+
+    /// Merge key usage: per name the later `last_used` wins.
+    async fn import_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()>;
 }
 
 /// Open the store named by `config.backend`, with nothing sealed.
@@ -463,6 +513,23 @@ pub(crate) fn merge_key_usage(
     sealing: &Sealing,
     stored: impl IntoIterator<Item = (String, Millis)>,
 ) -> Vec<KeyUsage> {
+    let (usage, unreadable) = open_key_usage(sealing, stored);
+    if let Some(first) = unreadable.first() {
+        tracing::warn!(
+            count = unreadable.len(),
+            "{first}; {} such entries left out of the key usage",
+            unreadable.len()
+        );
+    }
+    usage
+}
+
+/// Like [`merge_key_usage`], returning the entries that do not open (why, for each) instead
+/// of logging them: what `export_key_usage` gives `fleetctl migrate`.
+pub(crate) fn open_key_usage(
+    sealing: &Sealing,
+    stored: impl IntoIterator<Item = (String, Millis)>,
+) -> (Vec<KeyUsage>, Vec<String>) {
     let mut by_name = std::collections::BTreeMap::<String, Millis>::new();
     let mut unreadable = Vec::new();
     for (field, last_used) in stored {
@@ -474,17 +541,11 @@ pub(crate) fn merge_key_usage(
             Err(m) => unreadable.push(m),
         }
     }
-    if let Some(first) = unreadable.first() {
-        tracing::warn!(
-            count = unreadable.len(),
-            "{first}; {} such entries left out of the key usage",
-            unreadable.len()
-        );
-    }
-    by_name
+    let usage = by_name
         .into_iter()
         .map(|(name, last_used)| KeyUsage { name, last_used })
-        .collect()
+        .collect();
+    (usage, unreadable)
 }
 
 /// A machine row's columns besides the id and the stored report (the SQL stores).

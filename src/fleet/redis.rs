@@ -27,9 +27,10 @@ use redis::{AsyncCommands, Script};
 
 use super::report::MAX_CLOCK_SKEW_MS;
 use super::{
-    Changes, FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineRecord, Millis,
-    RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError,
-    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, sample_of,
+    Changes, ExportPage, FleetStore, HISTORY_SPAN_MS, HistoryPoint, KeyUsage, MachineDump,
+    MachineRecord, Millis, RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing,
+    Snapshot, StoreError, StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage,
+    open_key_usage, sample_of, trim_history,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -207,6 +208,93 @@ end
 return ids
 "#;
 
+/// KEYS: index, machine, then one history key per tier. ARGV: machine id, report (maybe
+/// sealed), its timestamp, key name (maybe sealed), first_seen, last_seen, offline_since (''
+/// for none), then per tier: retention, cap, the number of points and that many (t, n, JSON)
+/// triples. The record is written when its `last_seen` is at least the stored one; per
+/// bucket the point with more samples wins (ties: incoming). Point JSON is stored as given
+/// (never re-encoded by cjson, which would round the sums), and the newest bucket of each
+/// rollup tier goes to its `open<i>` field, as RECORD keeps it.
+const IMPORT: &str = r#"
+local now = now_ms()
+local seen = tonumber(ARGV[6])
+local cur = redis.call('HGET', KEYS[2], 'last_seen')
+if (not cur) or tonumber(cur) <= seen then
+  redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3], 'key', ARGV[4],
+    'first_seen', ARGV[5], 'last_seen', ARGV[6])
+  if ARGV[7] == '' then
+    redis.call('HDEL', KEYS[2], 'offline_since')
+  else
+    redis.call('HSET', KEYS[2], 'offline_since', ARGV[7])
+  end
+  redis.call('ZADD', KEYS[1], seen, ARGV[1])
+end
+local a = 8
+for i = 0, 2 do
+  local key = KEYS[3 + i]
+  local horizon = now - tonumber(ARGV[a])
+  local cap = tonumber(ARGV[a + 1])
+  local count = tonumber(ARGV[a + 2])
+  a = a + 3
+  local points = {}
+  local function offer(t, n, s)
+    local e = points[t]
+    if (not e) or n >= e.n then points[t] = {n = n, s = s} end
+  end
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local ok, p = pcall(cjson.decode, m)
+    if ok and type(p) == 'table' and p.t and p.n then offer(p.t, p.n, m) end
+  end
+  if i > 0 then
+    local open = redis.call('HGET', KEYS[2], 'open' .. i)
+    if open then
+      local ok, p = pcall(cjson.decode, open)
+      if ok and type(p) == 'table' and p.t and p.n then offer(p.t, p.n, open) end
+    end
+  end
+  for _ = 1, count do
+    offer(tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2])
+    a = a + 3
+  end
+  local ts = {}
+  for t, _ in pairs(points) do
+    if t >= horizon then table.insert(ts, t) end
+  end
+  table.sort(ts)
+  local first, last = math.max(1, #ts - cap + 1), #ts
+  redis.call('DEL', key)
+  if i > 0 then
+    if last >= first then
+      redis.call('HSET', KEYS[2], 'open' .. i, points[ts[last]].s)
+      last = last - 1
+    else
+      redis.call('HDEL', KEYS[2], 'open' .. i)
+    end
+  end
+  for j = first, last do
+    redis.call('ZADD', key, ts[j], points[ts[j]].s)
+  end
+end
+return 1
+"#;
+
+/// KEYS: `@keys`. ARGV: (key name as stored, last use) pairs; the later use wins.
+const IMPORT_KEYS: &str = r"
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not cur) or tonumber(cur) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+";
+
+/// The machine id in a key under `PREFIX`, or `None` for history and bookkeeping keys
+/// (`@` cannot occur in a machine id).
+fn machine_id_of(key: &str) -> Option<&str> {
+    key.strip_prefix(PREFIX).filter(|rest| !rest.contains('@'))
+}
+
 pub struct RedisFleetStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover): a node that
     /// starts while Redis is down still serves, and reports get 503 until Redis is back.
@@ -217,6 +305,8 @@ pub struct RedisFleetStore {
     changed: Script,
     mark_offline: Script,
     forget: Script,
+    import: Script,
+    import_keys: Script,
 }
 
 impl From<Unavailable> for StoreError {
@@ -240,6 +330,8 @@ impl RedisFleetStore {
             changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
+            import: script(IMPORT),
+            import_keys: Script::new(IMPORT_KEYS),
         })
     }
 
@@ -627,5 +719,184 @@ impl FleetStore for RedisFleetStore {
             )
             .await?;
         Ok(merge_key_usage(&self.sealing, map))
+    }
+
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>> {
+        let map: HashMap<String, Millis> = self
+            .call(
+                "read key usage",
+                |mut c| async move { c.hgetall(KEYS).await },
+            )
+            .await?;
+        let (records, unreadable) = open_key_usage(&self.sealing, map);
+        Ok(ExportPage {
+            records,
+            unreadable,
+            next: None,
+        })
+    }
+
+    async fn export_machines(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ExportPage<MachineDump>> {
+        // The cursor is SCAN's over `{fleet}:m:*` (ZSCAN on the index is not in the
+        // least-privilege ACL): every machine present for the whole export is returned at
+        // least once; one returned twice merges idempotently.
+        let start: u64 = match cursor.as_deref() {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                StoreError::Config(format!("not a Redis machine export cursor: {c:?}"))
+            })?,
+        };
+        let count = limit.max(1);
+        let (next, keys): (u64, Vec<String>) = self
+            .call("scan machines", |mut c| async move {
+                redis::cmd("SCAN")
+                    .arg(start)
+                    .arg("MATCH")
+                    .arg(format!("{PREFIX}*"))
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let mut ids: Vec<String> = keys
+            .iter()
+            .filter_map(|k| machine_id_of(k).map(str::to_owned))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut page = ExportPage {
+            records: Vec::with_capacity(ids.len()),
+            unreadable: Vec::new(),
+            next: (next != 0).then(|| next.to_string()),
+        };
+        if ids.is_empty() {
+            return Ok(page);
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.hgetall(machine_key(id));
+        }
+        for id in &ids {
+            for tier in &TIERS {
+                pipe.zrange(tier_key(id, tier), 0, -1);
+            }
+        }
+        pipe.cmd("TIME");
+        let replies: Vec<redis::Value> = self
+            .call("export machines", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        let bad_reply =
+            |e: redis::ParsingError| StoreError::from(self.redis.unavailable("export machines", e));
+        let (hashes, rest) = replies.split_at(ids.len());
+        let (sets, time) = rest.split_at(ids.len() * TIERS.len());
+        let (secs, micros): (i64, i64) =
+            redis::from_redis_value_ref(time.first().unwrap_or(&redis::Value::Nil))
+                .map_err(bad_reply)?;
+        let now = secs * 1000 + micros / 1000;
+        for (i, id) in ids.iter().enumerate() {
+            let fields: HashMap<String, String> =
+                redis::from_redis_value_ref(&hashes[i]).map_err(bad_reply)?;
+            if fields.is_empty() {
+                continue; // forgotten since the scan
+            }
+            let record = match self.decode_machine(id, &fields) {
+                Ok(r) => r,
+                Err(p) => {
+                    page.unreadable.push(p.message());
+                    continue;
+                }
+            };
+            let mut history: [Vec<Rollup>; 3] = Default::default();
+            let mut broken = None;
+            for (t, tier) in TIERS.iter().enumerate() {
+                let members: Vec<String> =
+                    redis::from_redis_value_ref(&sets[i * TIERS.len() + t]).map_err(bad_reply)?;
+                let open = fields.get(&open_field(tier)).filter(|_| t > 0);
+                for m in members.iter().chain(open) {
+                    match serde_json::from_str::<Rollup>(m) {
+                        Ok(r) => history[t].push(r),
+                        Err(e) => {
+                            broken = Some(format!(
+                                "machine {id}: history point {m:?} of tier {} is not readable: {e}",
+                                tier.name
+                            ))
+                        }
+                    }
+                }
+            }
+            if let Some(why) = broken {
+                page.unreadable.push(why);
+                continue;
+            }
+            trim_history(&mut history, now);
+            page.records.push(MachineDump {
+                machine_id: id.clone(),
+                record,
+                history,
+            });
+        }
+        Ok(page)
+    }
+
+    async fn import_machines(&self, machines: Vec<MachineDump>) -> StoreResult<u64> {
+        let mut merged = 0;
+        for m in &machines {
+            let r = &m.record;
+            let json = self.sealing.seal_report(&m.machine_id, &r.report)?;
+            let mut inv = self.import.prepare_invoke();
+            inv.key(INDEX).key(machine_key(&m.machine_id));
+            for tier in &TIERS {
+                inv.key(tier_key(&m.machine_id, tier));
+            }
+            inv.arg(&m.machine_id)
+                .arg(json)
+                .arg(r.report.measured_at())
+                .arg(self.sealing.key_name(&r.api_key))
+                .arg(r.first_seen)
+                .arg(r.last_seen)
+                .arg(r.offline_since.map_or_else(String::new, |t| t.to_string()));
+            for (tier, points) in TIERS.iter().zip(&m.history) {
+                inv.arg(tier.retention_ms)
+                    .arg(tier.max_points)
+                    .arg(points.len());
+                for p in points {
+                    let point = serde_json::to_string(p).map_err(|e| {
+                        StoreError::Config(format!("cannot encode a history point: {e}"))
+                    })?;
+                    inv.arg(p.t).arg(p.n).arg(point);
+                }
+            }
+            let _: i64 = self
+                .call("import machine", |mut c| async move {
+                    inv.invoke_async(&mut c).await
+                })
+                .await?;
+            merged += 1;
+        }
+        Ok(merged)
+    }
+
+    async fn import_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.import_keys.prepare_invoke();
+        inv.key(KEYS);
+        for u in &usage {
+            inv.arg(self.sealing.key_name(&u.name)).arg(u.last_used);
+        }
+        let _: i64 = self
+            .call("import key usage", |mut c| async move {
+                inv.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(())
     }
 }

@@ -22,9 +22,10 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    Changes, FleetStore, HistoryPoint, KeyUsage, MachineRecord, Millis, RESEAL_BATCH, Report,
-    ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
-    UnreadableReport, merge_key_usage, sample_of,
+    Changes, ExportPage, FleetStore, HistoryPoint, KeyUsage, MachineDump, MachineRecord, Millis,
+    RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError,
+    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, open_key_usage, sample_of,
+    trim_history,
 };
 use super::{MachineMeta, machine_record};
 use crate::config::BackendKind;
@@ -88,6 +89,20 @@ impl SqliteFleetStore {
     }
 }
 
+impl SqliteFleetStore {
+    /// The key usage rows as stored (names maybe sealed).
+    async fn stored_key_usage(&self) -> StoreResult<Vec<(String, Millis)>> {
+        Ok(self
+            .db
+            .read(|c| {
+                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .await?)
+    }
+}
+
 impl From<DbError> for StoreError {
     fn from(e: DbError) -> StoreError {
         StoreError::Unavailable {
@@ -96,6 +111,40 @@ impl From<DbError> for StoreError {
             message: e.message,
         }
     }
+}
+
+/// Trim tier `tier` (index `i`) of machine `id` to its bounds at store time `now`: by age,
+/// then to the newest `max_points`.
+fn trim_tier(
+    tx: &Transaction,
+    id: &str,
+    i: usize,
+    tier: &Tier,
+    now: Millis,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t < ?3")?
+        .execute(params![id, i as i64, now - tier.retention_ms])?;
+    tx.prepare_cached(
+        "DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t <= (
+             SELECT t FROM fleet_history WHERE machine_id = ?1 AND tier = ?2
+             ORDER BY t DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![id, i as i64, tier.max_points as i64])?;
+    Ok(())
+}
+
+fn rollup_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Rollup> {
+    Ok(Rollup {
+        t: r.get(first)?,
+        n: r.get::<_, i64>(first + 1)? as u64,
+        cpu_sum: r.get(first + 2)?,
+        cpu_max: r.get(first + 3)?,
+        mem_sum: r.get(first + 4)?,
+        load_sum: r.get(first + 5)?,
+        disk_max: r.get(first + 6)?,
+        rx: r.get(first + 7)?,
+        tx: r.get(first + 8)?,
+    })
 }
 
 /// Run `sql` (an `UPDATE` or `DELETE … RETURNING machine_id`) with `?1` = the store's clock and
@@ -200,16 +249,7 @@ impl FleetStore for SqliteFleetStore {
                         sample.tx_bytes
                     ])?;
                 }
-                tx.prepare_cached(
-                    "DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t < ?3",
-                )?
-                .execute(params![id, i as i64, horizon])?;
-                tx.prepare_cached(
-                    "DELETE FROM fleet_history WHERE machine_id = ?1 AND tier = ?2 AND t <= (
-                         SELECT t FROM fleet_history WHERE machine_id = ?1 AND tier = ?2
-                         ORDER BY t DESC LIMIT 1 OFFSET ?3)",
-                )?
-                .execute(params![id, i as i64, tier.max_points as i64])?;
+                trim_tier(tx, &id, i, tier, now)?;
             }
             Ok(Ok(now))
         })
@@ -338,18 +378,7 @@ impl FleetStore for SqliteFleetStore {
                  ORDER BY t",
                 )?
                 .query_map(params![id, tier.index() as i64, from, to], |r| {
-                    Ok(Rollup {
-                        t: r.get(0)?,
-                        n: r.get::<_, i64>(1)? as u64,
-                        cpu_sum: r.get(2)?,
-                        cpu_max: r.get(3)?,
-                        mem_sum: r.get(4)?,
-                        load_sum: r.get(5)?,
-                        disk_max: r.get(6)?,
-                        rx: r.get(7)?,
-                        tx: r.get(8)?,
-                    }
-                    .point())
+                    Ok(rollup_from_row(r, 0)?.point())
                 })?
                 .collect()
             })
@@ -498,14 +527,170 @@ impl FleetStore for SqliteFleetStore {
     }
 
     async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>> {
-        let rows: Vec<(String, Millis)> = self
+        Ok(merge_key_usage(
+            &self.sealing,
+            self.stored_key_usage().await?,
+        ))
+    }
+
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>> {
+        let (records, unreadable) = open_key_usage(&self.sealing, self.stored_key_usage().await?);
+        Ok(ExportPage {
+            records,
+            unreadable,
+            next: None,
+        })
+    }
+
+    async fn export_machines(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ExportPage<MachineDump>> {
+        let after = cursor.unwrap_or_default();
+        let limit = limit.max(1);
+        // One read transaction: the clock, the machines and their history from one snapshot.
+        let (now, rows) = self
             .db
-            .read(|c| {
-                c.prepare_cached("SELECT name, last_used FROM fleet_api_keys")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect()
+            .read(move |c| {
+                let now = now_ms(c)?;
+                let machines = c
+                    .prepare_cached(&format!(
+                        "{SELECT_MACHINE} WHERE machine_id > ?1 ORDER BY machine_id LIMIT ?2"
+                    ))?
+                    .query_map(params![after, limit as i64], record_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut stmt = c.prepare_cached(
+                    "SELECT tier, t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+                     FROM fleet_history WHERE machine_id = ?1 ORDER BY tier, t",
+                )?;
+                let mut rows = Vec::with_capacity(machines.len());
+                for (id, json, meta) in machines {
+                    let mut history: [Vec<Rollup>; 3] = Default::default();
+                    let points = stmt
+                        .query_map([&id], |r| Ok((r.get::<_, i64>(0)?, rollup_from_row(r, 1)?)))?;
+                    for point in points {
+                        let (tier, rollup) = point?;
+                        if let Some(slot) = history.get_mut(tier as usize) {
+                            slot.push(rollup);
+                        }
+                    }
+                    rows.push((id, json, meta, history));
+                }
+                Ok((now, rows))
             })
             .await?;
-        Ok(merge_key_usage(&self.sealing, rows))
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| r.0.clone()))
+            .flatten();
+        let mut page = ExportPage {
+            records: Vec::with_capacity(rows.len()),
+            unreadable: Vec::new(),
+            next,
+        };
+        for (machine_id, json, meta, mut history) in rows {
+            match machine_record(&self.sealing, &machine_id, &json, meta) {
+                Ok(record) => {
+                    trim_history(&mut history, now);
+                    page.records.push(MachineDump {
+                        machine_id,
+                        record,
+                        history,
+                    });
+                }
+                Err(p) => page.unreadable.push(p.message()),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn import_machines(&self, machines: Vec<MachineDump>) -> StoreResult<u64> {
+        // Seal outside the write transaction: the lock is held only for the SQL.
+        let mut sealed = Vec::with_capacity(machines.len());
+        for m in machines {
+            let json = self.sealing.seal_report(&m.machine_id, &m.record.report)?;
+            let key = self.sealing.key_name(&m.record.api_key);
+            let ts = m.record.report.measured_at();
+            sealed.push((m, json, key, ts));
+        }
+        Ok(self
+            .db
+            .write(move |tx| {
+                let now = now_ms(tx)?;
+                for (m, json, key, ts) in &sealed {
+                    let r = &m.record;
+                    tx.prepare_cached(
+                        "INSERT INTO fleet_machines
+                             (machine_id, report, report_ts, first_seen, last_seen, api_key,
+                              offline_since)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (machine_id) DO UPDATE SET
+                             report = excluded.report, report_ts = excluded.report_ts,
+                             first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                             api_key = excluded.api_key, offline_since = excluded.offline_since
+                         WHERE excluded.last_seen >= fleet_machines.last_seen",
+                    )?
+                    .execute(params![
+                        m.machine_id,
+                        json,
+                        ts,
+                        r.first_seen,
+                        r.last_seen,
+                        key,
+                        r.offline_since
+                    ])?;
+                    for (i, tier) in TIERS.iter().enumerate() {
+                        for p in &m.history[i] {
+                            tx.prepare_cached(
+                                "INSERT INTO fleet_history VALUES
+                                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                 ON CONFLICT (machine_id, tier, t) DO UPDATE SET
+                                     n = excluded.n, cpu_sum = excluded.cpu_sum,
+                                     cpu_max = excluded.cpu_max, mem_sum = excluded.mem_sum,
+                                     load_sum = excluded.load_sum, disk_max = excluded.disk_max,
+                                     rx = excluded.rx, tx = excluded.tx
+                                 WHERE excluded.n >= fleet_history.n",
+                            )?
+                            .execute(params![
+                                m.machine_id,
+                                i as i64,
+                                p.t,
+                                p.n as i64,
+                                p.cpu_sum,
+                                p.cpu_max,
+                                p.mem_sum,
+                                p.load_sum,
+                                p.disk_max,
+                                p.rx,
+                                p.tx
+                            ])?;
+                        }
+                        trim_tier(tx, &m.machine_id, i, tier, now)?;
+                    }
+                }
+                Ok(sealed.len() as u64)
+            })
+            .await?)
+    }
+
+    async fn import_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
+        let rows: Vec<(String, Millis)> = usage
+            .iter()
+            .map(|u| (self.sealing.key_name(&u.name), u.last_used))
+            .collect();
+        self.db
+            .write(move |tx| {
+                for (name, last_used) in &rows {
+                    tx.prepare_cached(
+                        "INSERT INTO fleet_api_keys (name, last_used) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET
+                             last_used = max(last_used, excluded.last_used)",
+                    )?
+                    .execute(params![name, last_used])?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 }

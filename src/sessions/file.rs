@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
-    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session,
+    SessionData, SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    now_millis, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::fs::{FileLock, Staged, remove_if_exists, remove_stale_temp_files, write_atomic};
@@ -125,10 +125,11 @@ enum Read {
     Found(Session),
 }
 
-fn read_session(at: &AtRest, path: &Path) -> std::io::Result<Read> {
+/// The session in `path` (`None` when the file is missing), or why it cannot be read.
+fn open_session_file(at: &AtRest, path: &Path) -> std::io::Result<Option<Result<Session, String>>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Read::Missing),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let id_hash = path
@@ -136,9 +137,17 @@ fn read_session(at: &AtRest, path: &Path) -> std::io::Result<Read> {
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(SESSION_SUFFIX))
         .unwrap_or_default();
-    let decoded = serde_json::from_slice::<StoredSession>(&bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|stored| stored.open(at, id_hash));
+    Ok(Some(
+        serde_json::from_slice::<StoredSession>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|stored| stored.open(at, id_hash)),
+    ))
+}
+
+fn read_session(at: &AtRest, path: &Path) -> std::io::Result<Read> {
+    let Some(decoded) = open_session_file(at, path)? else {
+        return Ok(Read::Missing);
+    };
     match decoded {
         Ok(s) => Ok(Read::Found(s)),
         Err(e) => {
@@ -433,6 +442,69 @@ impl SessionStore for FileStore {
             });
         }
         Ok(count)
+    }
+
+    async fn export(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> SessionResult<ExportPage<SessionInfo>> {
+        // The cursor is the last id hash returned: files are exported in name order.
+        let now = now_millis();
+        let at = self.at_rest.clone();
+        let limit = limit.max(1);
+        self.run(move |dir| {
+            let after = cursor.unwrap_or_default();
+            let mut files: Vec<(String, PathBuf)> = session_files(dir)?
+                .into_iter()
+                .filter(|(h, _)| *h > after)
+                .collect();
+            files.sort_unstable();
+            let more = files.len() > limit;
+            files.truncate(limit);
+            let mut page = ExportPage {
+                records: Vec::with_capacity(files.len()),
+                unreadable: Vec::new(),
+                next: more.then(|| files.last().map(|(h, _)| h.clone())).flatten(),
+            };
+            for (id_hash, path) in files {
+                match open_session_file(&at, &path)? {
+                    Some(Ok(session)) if session.expires_at > now => {
+                        page.records.push(SessionInfo { id_hash, session })
+                    }
+                    Some(Err(why)) => page
+                        .unreadable
+                        .push(format!("session file {}: {why}", path.display())),
+                    _ => {} // expired, or removed since the listing
+                }
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
+        let at = self.at_rest.clone();
+        self.run(move |dir| {
+            let _lock = lock(dir)?;
+            let mut n = 0;
+            for r in &records {
+                let target = session_path(dir, &r.id_hash);
+                // Only the stored `last_seen` matters here, so a record this keyring cannot
+                // open is still compared (and replaced) rather than skipped.
+                let stored_seen = fs::read(&target)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<StoredSession>(&b).ok())
+                    .map(|s| s.last_seen);
+                if stored_seen.is_some_and(|seen| seen > r.session.last_seen) {
+                    continue;
+                }
+                write_atomic(&target, &encode(&at, &r.id_hash, &r.session))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{BackendKind, SessionsConfig};
 pub use crate::store::crypto::{AtRest, ResealCount};
 
+pub use crate::store::ExportPage;
 pub use crate::store::time::Millis;
 /// This host's clock (SQLite and file stores; Redis uses its own `TIME`), and durations in ms.
 pub(crate) use crate::store::time::{duration_ms, now_millis};
@@ -272,6 +273,23 @@ pub trait SessionStore: Send + Sync {
     /// on). Safe to rerun and to run while nodes serve: a record saved meanwhile is left as
     /// the save wrote it. Records that do not open are counted and left alone.
     async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount>;
+
+    /// Live sessions in store order after the opaque `cursor` (`None` = start), at most about
+    /// `limit`, opened with this store's keyring (so they come out in the clear), and the
+    /// cursor for the next call (`None` when done). Records that do not open are named in
+    /// `unreadable`, not dropped silently. For `fleetctl migrate`.
+    async fn export(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> SessionResult<ExportPage<SessionInfo>>;
+
+    /// Write complete records with their times as they are (not on this store's clock),
+    /// sealed with this store's keyring, replacing a record under the same id hash only when
+    /// the incoming one has a later or equal `last_seen`. Idempotent. Expired records are
+    /// never live: SQLite and file keep them until `delete_expired`, Redis drops them at once
+    /// (and does not count them). Returns the records written. For `fleetctl migrate`.
+    async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64>;
 
     /// Log `user` in: a new session under a freshly generated id (never one the client
     /// offered, so a planted cookie is useless).

@@ -29,9 +29,9 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::{
-    AtRest, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData, SessionError,
-    SessionId, SessionInfo, SessionResult, SessionStore, fields_current, new_csrf_token,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    new_csrf_token, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
@@ -125,6 +125,36 @@ end
 return 0
 ";
 
+/// KEYS: (session, user index) per record. ARGV: (id hash, user, created_at, last_seen,
+/// expires_at, csrf, data) per record, stored fields as given. Writes a record unless the
+/// stored one under the key has a later `last_seen`; keeps its remaining lifetime (expiry at
+/// `expires_at`, via PEXPIRE so the least-privilege ACL suffices). Returns records written.
+const IMPORT: &str = "
+local now = now_ms()
+local n = 0
+for i = 1, #KEYS / 2 do
+  local key, index = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = (i - 1) * 7
+  local seen, exp = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local write = exp > now
+  if write and redis.call('TYPE', key).ok == 'hash' then
+    local cur = tonumber(redis.call('HGET', key, 'last_seen'))
+    if cur and cur > seen then write = false end
+  end
+  if write then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'user', ARGV[a + 2], 'created_at', ARGV[a + 3],
+      'last_seen', ARGV[a + 4], 'expires_at', ARGV[a + 5], 'csrf_token', ARGV[a + 6],
+      'data', ARGV[a + 7])
+    redis.call('PEXPIRE', key, ms(exp - now))
+    redis.call('SADD', index, ARGV[a + 1])
+    if redis.call('PTTL', index) < exp - now then redis.call('PEXPIRE', index, ms(exp - now)) end
+    n = n + 1
+  end
+end
+return n
+";
+
 pub struct RedisStore {
     /// The shared connection handle (deadlines, reconnects, Sentinel failover).
     redis: Redis,
@@ -137,6 +167,7 @@ pub struct RedisStore {
     revoke_user: Script,
     record_failure: Script,
     reseal: Script,
+    import: Script,
 }
 
 impl From<Unavailable> for SessionError {
@@ -165,6 +196,7 @@ impl RedisStore {
             revoke_user: Script::new(REVOKE_USER),
             record_failure: Script::new(RECORD_FAILURE),
             reseal: Script::new(RESEAL),
+            import: script(IMPORT),
         })
     }
 
@@ -509,6 +541,97 @@ impl SessionStore for RedisStore {
             });
         }
         Ok(count)
+    }
+
+    async fn export(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> SessionResult<ExportPage<SessionInfo>> {
+        // The cursor is SCAN's: every session live for the whole export is returned at least
+        // once (SCAN may repeat one; importing it twice is harmless).
+        let start: u64 = match cursor.as_deref() {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                SessionError::Config(format!("not a Redis session export cursor: {c:?}"))
+            })?,
+        };
+        let count = limit.max(1);
+        let (next, keys): (u64, Vec<String>) = self
+            .call(|mut conn| async move {
+                redis::cmd("SCAN")
+                    .arg(start)
+                    .arg("MATCH")
+                    .arg(format!("{PREFIX}*"))
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let hashes: Vec<String> = keys
+            .iter()
+            .filter_map(|k| id_hash_of(k).map(str::to_owned))
+            .collect();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for h in &hashes {
+            pipe.hgetall(session_key(h));
+        }
+        let replies: Vec<Result<HashMap<String, Vec<u8>>, RedisError>> = if hashes.is_empty() {
+            Vec::new()
+        } else {
+            self.call(|mut conn| async move { pipe.query_async(&mut conn).await })
+                .await?
+        };
+        let mut page = ExportPage {
+            records: Vec::with_capacity(hashes.len()),
+            unreadable: Vec::new(),
+            next: (next != 0).then(|| next.to_string()),
+        };
+        for (id_hash, reply) in hashes.into_iter().zip(replies) {
+            match reply {
+                Ok(fields) if fields.is_empty() => {} // expired since the scan
+                Ok(fields) => match decode_fields(&self.at_rest, &id_hash, &fields) {
+                    Ok(session) => page.records.push(SessionInfo { id_hash, session }),
+                    Err(why) => page
+                        .unreadable
+                        .push(format!("redis session {}: {why}", session_key(&id_hash))),
+                },
+                Err(e) if e.code() == Some("WRONGTYPE") => page.unreadable.push(format!(
+                    "redis session {}: not a hash",
+                    session_key(&id_hash)
+                )),
+                Err(e) => return Err(self.redis.unavailable("export sessions", e).into()),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
+        let mut written = 0u64;
+        // Bounded script calls: a huge batch must not block Redis for long.
+        for chunk in records.chunks(SCAN_BATCH) {
+            let mut inv = self.import.prepare_invoke();
+            for r in chunk {
+                let s = &r.session;
+                let sealed = seal_fields(&self.at_rest, &r.id_hash, &s.csrf_token, &s.data);
+                inv.key(session_key(&r.id_hash))
+                    .key(user_index_key(&s.user))
+                    .arg(&r.id_hash)
+                    .arg(&s.user)
+                    .arg(s.created_at)
+                    .arg(s.last_seen)
+                    .arg(s.expires_at)
+                    .arg(sealed.csrf_token)
+                    .arg(sealed.data);
+            }
+            let n: i64 = self
+                .call(|mut conn| async move { inv.invoke_async(&mut conn).await })
+                .await?;
+            written += n as u64;
+        }
+        Ok(written)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, Statement, params};
 
 use super::{
-    AtRest, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session, SessionData,
-    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current, now_millis,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, Millis, ProgressFn, ResealCount, Session,
+    SessionData, SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    now_millis, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::sqlite::{Db, DbError, Schema};
@@ -66,26 +66,6 @@ impl SqliteStore {
             at_rest,
         })
     }
-
-    /// Insert complete records in one transaction, bypassing the clock: for migrating sessions
-    /// between stores and for seeding large stores in tests. Existing ids are overwritten.
-    pub async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
-        let sql = format!(
-            "INSERT OR REPLACE INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        );
-        let at_rest = self.at_rest.clone();
-        Ok(self
-            .db
-            .write(move |tx| {
-                let mut stmt = tx.prepare(&sql)?;
-                let mut n = 0;
-                for r in &records {
-                    n += insert(&mut stmt, &at_rest, &r.id_hash, &r.session)? as u64;
-                }
-                Ok(n)
-            })
-            .await?)
-    }
 }
 
 impl From<DbError> for SessionError {
@@ -127,6 +107,26 @@ fn user_filter(user: &Option<String>) -> &'static str {
 
 /// Decode a row; a row this version cannot read is reported and treated as absent.
 fn decode_row(row: &Row<'_>, at_rest: &AtRest) -> rusqlite::Result<Option<SessionInfo>> {
+    let (id_hash, decoded) = open_row(row, at_rest)?;
+    match decoded {
+        Ok(info) => Ok(Some(info)),
+        Err(message) => {
+            crate::store::unreadable::warn(
+                &format!("sqlite session {id_hash}"),
+                &format!(
+                    "unreadable session row {id_hash} in the sqlite session store, treating it as absent: {message}"
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// A row's id hash and its session, or why it cannot be read.
+fn open_row(
+    row: &Row<'_>,
+    at_rest: &AtRest,
+) -> rusqlite::Result<(String, Result<SessionInfo, String>)> {
     let id_hash: String = row.get(0)?;
     let decoded = (|| -> Result<SessionInfo, String> {
         let get_err = |e: rusqlite::Error| e.to_string();
@@ -145,18 +145,7 @@ fn decode_row(row: &Row<'_>, at_rest: &AtRest) -> rusqlite::Result<Option<Sessio
             },
         })
     })();
-    match decoded {
-        Ok(info) => Ok(Some(info)),
-        Err(message) => {
-            crate::store::unreadable::warn(
-                &format!("sqlite session {id_hash}"),
-                &format!(
-                    "unreadable session row {id_hash} in the sqlite session store, treating it as absent: {message}"
-                ),
-            );
-            Ok(None)
-        }
-    }
+    Ok((id_hash, decoded))
 }
 
 fn query_sessions(
@@ -408,6 +397,73 @@ impl SessionStore for SqliteStore {
                 _ => return Ok(count),
             }
         }
+    }
+
+    async fn export(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> SessionResult<ExportPage<SessionInfo>> {
+        let at_rest = self.at_rest.clone();
+        let now = now_millis();
+        let after = cursor.unwrap_or_default();
+        let limit = limit.max(1);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions WHERE id_hash > ?1 AND expires_at > ?2
+             ORDER BY id_hash LIMIT ?3"
+        );
+        let rows = self
+            .db
+            .read(move |conn| {
+                let mut stmt = conn.prepare(&sql)?;
+                let rows = stmt.query_map(params![after, now, limit as i64], |row| {
+                    open_row(row, &at_rest)
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|(id, _)| id.clone()))
+            .flatten();
+        let mut page = ExportPage {
+            records: Vec::with_capacity(rows.len()),
+            unreadable: Vec::new(),
+            next,
+        };
+        for (id_hash, decoded) in rows {
+            match decoded {
+                Ok(info) => page.records.push(info),
+                Err(why) => page
+                    .unreadable
+                    .push(format!("sqlite session {id_hash}: {why}")),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
+        // Expired records are written too (they read as absent until GC removes them): the
+        // `sessions gc` tests and benchmarks seed stores this way.
+        let sql = format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id_hash) DO UPDATE SET
+               user = excluded.user, created_at = excluded.created_at,
+               last_seen = excluded.last_seen, expires_at = excluded.expires_at,
+               csrf_token = excluded.csrf_token, data = excluded.data
+             WHERE excluded.last_seen >= sessions.last_seen"
+        );
+        let at_rest = self.at_rest.clone();
+        Ok(self
+            .db
+            .write(move |tx| {
+                let mut stmt = tx.prepare(&sql)?;
+                let mut n = 0;
+                for r in &records {
+                    n += insert(&mut stmt, &at_rest, &r.id_hash, &r.session)? as u64;
+                }
+                Ok(n)
+            })
+            .await?)
     }
 
     async fn revoke_user(&self, user: &str) -> SessionResult<u64> {

@@ -29,6 +29,17 @@ pub mod sqlite;
 pub mod time;
 pub mod unreadable;
 
+/// One page of a store's export for `fleetctl migrate`: the records read, the records that
+/// could not be read (named, with why: sealed with a key not in the keyring, corrupt), so
+/// migrate can report them instead of dropping them, and the opaque cursor for the next page
+/// (`None` when the export is complete).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportPage<T> {
+    pub records: Vec<T>,
+    pub unreadable: Vec<String>,
+    pub next: Option<String>,
+}
+
 /// rustls needs one process-wide crypto provider when more than one is compiled in (reqwest
 /// and redis pull in different defaults); install aws-lc-rs once, before the first TLS config.
 pub fn ensure_crypto_provider() {

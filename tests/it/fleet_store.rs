@@ -682,6 +682,141 @@ async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
     );
 }
 
+impl Fixture {
+    /// A second, empty store of the same backend (another database file, or Redis database
+    /// 3), for copying into.
+    async fn second(&self) -> Arc<dyn FleetStore> {
+        let mut config = self.config.clone();
+        config.db_path = self._dir.path().join("second.db");
+        config.redis.db = Some(3);
+        fleet::open(&config).await.unwrap()
+    }
+}
+
+/// Everything `store` exports, in small pages, by machine id.
+async fn dump_all(store: &dyn FleetStore) -> Vec<fleet::MachineDump> {
+    let mut by_id = std::collections::BTreeMap::new();
+    let mut cursor = None;
+    for _ in 0..10_000 {
+        let page = store.export_machines(cursor, 5).await.unwrap();
+        assert!(page.unreadable.is_empty(), "{:?}", page.unreadable);
+        for m in page.records {
+            // Redis's SCAN may return a machine twice; it is the same machine.
+            by_id.insert(m.machine_id.clone(), m);
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return by_id.into_values().collect();
+        }
+    }
+    panic!("export never finished");
+}
+
+async fn export_then_import_copies_and_merges(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    // Uneven sums (thirds), so a store that rounds them is caught.
+    for r in 0..6 {
+        for m in 0..12 {
+            let t = now - 30 * 60_000 + r * 5 * 60_000 + m;
+            let cpu = (m * 7 + r) as f64 / 3.0;
+            f.store
+                .record(
+                    &report(&format!("m-{m:02}"), t, cpu),
+                    &format!("key-{}", m % 2),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let dumped = dump_all(&*f.store).await;
+    assert_eq!(dumped.len(), 12);
+    let lens = f.store.history_len("m-03").await.unwrap();
+    let m3 = dumped.iter().find(|m| m.machine_id == "m-03").unwrap();
+    assert_eq!(
+        lens,
+        [0, 1, 2].map(|i| m3.history[i].len()),
+        "the whole history"
+    );
+    assert_eq!(m3.history[0].len(), 6);
+
+    let dest = f.second().await;
+    assert!(dump_all(&*dest).await.is_empty());
+    assert_eq!(dest.import_machines(dumped.clone()).await.unwrap(), 12);
+    let usage = f.store.key_usage().await.unwrap();
+    let exported = f.store.export_key_usage().await.unwrap();
+    assert_eq!((exported.records, exported.next), (usage.clone(), None));
+    dest.import_key_usage(usage.clone()).await.unwrap();
+    assert_eq!(dump_all(&*dest).await, dumped, "identical export");
+    assert_eq!(dest.key_usage().await.unwrap(), usage);
+    assert_eq!(dest.history_len("m-03").await.unwrap(), lens);
+    dest.import_machines(dumped.clone()).await.unwrap();
+    dest.import_key_usage(usage.clone()).await.unwrap();
+    assert_eq!(dump_all(&*dest).await, dumped, "import twice = once");
+
+    // The destination moves ahead (a node on the new store got a report); importing the
+    // old dump again keeps the newer record and does not double-count any bucket.
+    let t = now - 60_000;
+    let later = dest
+        .record(&report("m-03", t, 50.0), "key-1")
+        .await
+        .unwrap();
+    let ahead = dump_all(&*dest).await;
+    dest.import_machines(dumped.clone()).await.unwrap();
+    assert_eq!(
+        dump_all(&*dest).await,
+        ahead,
+        "the newer record and buckets stay"
+    );
+    let m3_dest = dest.machine("m-03").await.unwrap().unwrap();
+    assert_eq!(m3_dest.last_seen, later);
+    // ... and the old store, merged with the new one, catches up the same way.
+    f.store
+        .import_machines(
+            ahead
+                .iter()
+                .filter(|m| m.machine_id == "m-03")
+                .cloned()
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let back = dump_all(&*f.store).await;
+    assert_eq!(
+        back.iter().find(|m| m.machine_id == "m-03"),
+        ahead.iter().find(|m| m.machine_id == "m-03")
+    );
+
+    // Per bucket, more samples win: an incoming rollup with fewer is ignored.
+    let mut fewer = ahead
+        .iter()
+        .find(|m| m.machine_id == "m-03")
+        .unwrap()
+        .clone();
+    // Six reports five minutes apart: some 10-minute bucket holds two or more.
+    let bucket = fewer.history[2].iter_mut().max_by_key(|b| b.n).unwrap();
+    assert!(bucket.n >= 2, "a 10-minute bucket holds several reports");
+    bucket.n = 1;
+    bucket.cpu_sum = 0.0;
+    dest.import_machines(vec![fewer]).await.unwrap();
+    assert_eq!(dump_all(&*dest).await, ahead);
+
+    // Key usage: per name the later use wins.
+    let mut old_use = usage.clone();
+    old_use[0].last_used -= 10_000;
+    dest.import_key_usage(old_use).await.unwrap();
+    let mut new_use = usage.clone();
+    new_use[0].last_used += 10_000;
+    dest.import_key_usage(new_use.clone()).await.unwrap();
+    let got = dest.key_usage().await.unwrap();
+    assert_eq!(
+        got.iter()
+            .find(|u| u.name == new_use[0].name)
+            .unwrap()
+            .last_used,
+        new_use[0].last_used
+    );
+}
+
 macro_rules! fleet_store_suite {
     ($($store:ident),*) => {$(
         mod $store {
@@ -728,6 +863,10 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn reseal_rewrites_every_report_with_the_first_key() {
                 super::reseal_rewrites_every_report_with_the_first_key(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn export_then_import_copies_and_merges() {
+                super::export_then_import_copies_and_merges(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn points_older_than_retention_are_not_kept() {

@@ -24,6 +24,7 @@ mod hostile;
 mod lb_configs;
 mod login_api;
 mod login_nodes;
+mod migrate;
 mod packaging;
 mod prometheus;
 mod proptests;

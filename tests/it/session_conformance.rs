@@ -809,6 +809,93 @@ pub async fn delete_expired_removes_only_expired(h: Harness) {
     assert!(long.list(Some("alice")).await.unwrap().is_empty());
 }
 
+impl Harness {
+    /// A second, empty store of the same backend (another database file, directory or Redis
+    /// database), for copying into.
+    async fn second_store(&self) -> Arc<dyn SessionStore> {
+        let mut config = self.config(Duration::from_secs(3600), Duration::from_secs(7200));
+        config.db_path = self.dir.path().join("second.db");
+        config.session_dir = self.dir.path().join("second");
+        config.redis.db = Some(3);
+        sessions::open(&config).await.expect("open second store")
+    }
+}
+
+/// Everything `store` exports, in small pages, by id hash.
+async fn export_all(store: &dyn SessionStore) -> Vec<sessions::SessionInfo> {
+    let mut by_id = std::collections::BTreeMap::new();
+    let mut cursor = None;
+    for _ in 0..10_000 {
+        let page = store.export(cursor, 7).await.expect("export");
+        assert!(page.unreadable.is_empty(), "{:?}", page.unreadable);
+        for r in page.records {
+            // Redis's SCAN may return a record twice; it is the same record.
+            by_id.insert(r.id_hash.clone(), r);
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return by_id.into_values().collect();
+        }
+    }
+    panic!("export never finished");
+}
+
+pub async fn export_then_import_copies_and_merges(h: Harness) {
+    let source = h.long_store().await;
+    let mut started = Vec::new();
+    for i in 0..5 {
+        started.push(source.start(&format!("user{i}"), data(i)).await.unwrap());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let seeded: Vec<sessions::SessionInfo> = (0..20)
+        .map(|i| sessions::SessionInfo {
+            id_hash: format!("{:064x}", 1000 + i),
+            session: sessions::Session {
+                user: format!("old{}", i % 3),
+                created_at: now - 600_000 - i,
+                last_seen: now - 60_000 - i,
+                expires_at: now + 1_800_000 + i,
+                csrf_token: format!("csrf-{i}"),
+                data: data(i),
+            },
+        })
+        .collect();
+    assert_eq!(source.import(seeded.clone()).await.unwrap(), 20);
+    let exported = export_all(&*source).await;
+    assert_eq!(exported.len(), 25);
+    assert!(
+        seeded.iter().all(|s| exported.contains(s)),
+        "times are kept as they are, not restamped"
+    );
+
+    let dest = h.second_store().await;
+    assert_eq!(dest.import(exported.clone()).await.unwrap(), 25);
+    assert_eq!(export_all(&*dest).await, exported, "identical export");
+    dest.import(exported.clone()).await.unwrap();
+    assert_eq!(export_all(&*dest).await, exported, "import twice = once");
+    // The copied session answers to the cookie the user already holds.
+    let (id, original) = &started[2];
+    assert_eq!(dest.load(id).await.unwrap().as_ref(), Some(original));
+    assert_eq!(dest.list(Some("old1")).await.unwrap().len(), 7);
+
+    // Merge: an older version loses, a later (or equal) one wins.
+    let mut older = seeded[0].clone();
+    older.session.last_seen -= 1_000;
+    older.session.data = data(-5);
+    assert_eq!(dest.import(vec![older]).await.unwrap(), 0);
+    let mut newer = seeded[0].clone();
+    newer.session.last_seen += 1_000;
+    newer.session.data = data(-6);
+    assert_eq!(dest.import(vec![newer.clone()]).await.unwrap(), 1);
+    let after = export_all(&*dest).await;
+    assert!(after.contains(&newer), "the later last_seen wins");
+    assert!(!after.contains(&seeded[0]));
+    assert_eq!(after.len(), 25);
+}
+
 macro_rules! suite {
     ($harness:expr; $($test:ident),* $(,)?) => {
         $(
@@ -867,6 +954,7 @@ conformance!(
     rotation_from_key_a_to_key_b,
     sealed_field_moved_to_another_session_does_not_open,
     reseal_rewrites_every_record_with_the_first_key,
+    export_then_import_copies_and_merges,
 );
 
 // ---- Redis only: outages and persistence ---------------------------------------------------
