@@ -158,7 +158,7 @@ fn source_paths(config: &Config) -> Vec<(&'static str, PathBuf)> {
         BackendKind::File => {
             out.push(("sessions.session_dir", config.sessions.session_dir.clone()))
         }
-        BackendKind::Redis => {}
+        BackendKind::Redis | BackendKind::Postgres => {}
     }
     if config.storage.backend == BackendKind::Sqlite {
         out.push(("storage.db_path", config.storage.db_path.clone()));
@@ -172,6 +172,7 @@ pub fn sessions_identity(c: &SessionsConfig) -> String {
         BackendKind::Sqlite => format!("sqlite file {}", absolute(&c.db_path).display()),
         BackendKind::File => format!("session directory {}", absolute(&c.session_dir).display()),
         BackendKind::Redis => redis_identity(&RedisEndpoint::sessions(c)),
+        BackendKind::Postgres => crate::store::postgres::identity(&c.postgres),
     }
 }
 
@@ -179,6 +180,7 @@ pub fn sessions_identity(c: &SessionsConfig) -> String {
 pub fn storage_identity(c: &StorageConfig) -> String {
     match c.backend {
         BackendKind::Redis => redis_identity(&RedisEndpoint::storage(c)),
+        BackendKind::Postgres => crate::store::postgres::identity(&c.postgres),
         _ => format!("sqlite file {}", absolute(&c.db_path).display()),
     }
 }

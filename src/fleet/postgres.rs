@@ -26,9 +26,10 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::{
-    Changes, FleetStore, HistoryPoint, KeyUsage, MachineMeta, MachineRecord, Millis, Report,
-    ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError, StoreResult, TIERS, Tier,
-    UnreadableReport, machine_record, merge_key_usage, sample_of,
+    Changes, ExportPage, FleetStore, HistoryPoint, KeyUsage, MachineDump, MachineMeta,
+    MachineRecord, Millis, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot,
+    StoreError, StoreResult, TIERS, Tier, UnreadableReport, machine_record, merge_key_usage,
+    open_key_usage, sample_of, trim_history,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::fleet::report::MAX_CLOCK_SKEW_MS;
@@ -396,7 +397,7 @@ impl FleetStore for PostgresFleetStore {
                 &[&machine_id, &tier, &from, &to],
             )
             .await?;
-        Ok(rows.iter().map(|r| rollup_from_row(r).point()).collect())
+        Ok(rows.iter().map(|r| rollup_from_row(r, 0).point()).collect())
     }
 
     async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
@@ -558,18 +559,210 @@ impl FleetStore for PostgresFleetStore {
             }
         }
     }
+
+    async fn export_key_usage(&self) -> StoreResult<ExportPage<KeyUsage>> {
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query("SELECT name, last_used FROM fleet_api_keys", &[])
+            .await?;
+        let (records, unreadable) =
+            open_key_usage(&self.sealing, rows.iter().map(|r| (r.get(0), r.get(1))));
+        Ok(ExportPage {
+            records,
+            unreadable,
+            next: None,
+        })
+    }
+
+    async fn export_machines(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ExportPage<MachineDump>> {
+        let after = cursor.unwrap_or_default();
+        let limit = limit.max(1) as i64;
+        let mut c = self.pg.conn().await?;
+        // One snapshot for the clock, the machines and their history.
+        c.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let now = c.now_ms().await?;
+        let machines = c
+            .query(
+                &format!(
+                    "SELECT {SELECT_MACHINE} FROM fleet_machines WHERE machine_id > $1
+                     ORDER BY machine_id LIMIT $2"
+                ),
+                &[&after, &limit],
+            )
+            .await?;
+        let ids: Vec<String> = machines.iter().map(|r| r.get(0)).collect();
+        let points = c
+            .query(
+                "SELECT machine_id, tier, t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+                 FROM fleet_history WHERE machine_id = ANY($1) ORDER BY machine_id, tier, t",
+                &[&ids],
+            )
+            .await?;
+        c.commit().await?;
+        let mut history: std::collections::HashMap<String, [Vec<Rollup>; 3]> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for p in &points {
+            let tier: i16 = p.get(1);
+            if let Some(slot) = history.entry(p.get(0)).or_default().get_mut(tier as usize) {
+                slot.push(rollup_from_row(p, 2));
+            }
+        }
+        let next = (machines.len() as i64 == limit)
+            .then(|| ids.last().cloned())
+            .flatten();
+        let mut page = ExportPage {
+            records: Vec::with_capacity(machines.len()),
+            unreadable: Vec::new(),
+            next,
+        };
+        for row in &machines {
+            let machine_id: String = row.get(0);
+            let (report, meta) = meta_from_row(row, 0);
+            match machine_record(&self.sealing, &machine_id, &report, meta) {
+                Ok(record) => {
+                    let mut h = history.remove(&machine_id).unwrap_or_default();
+                    trim_history(&mut h, now);
+                    page.records.push(MachineDump {
+                        machine_id,
+                        record,
+                        history: h,
+                    });
+                }
+                Err(p) => page.unreadable.push(p.message()),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn import_machines(&self, machines: Vec<MachineDump>) -> StoreResult<u64> {
+        // Three statements in one transaction, whatever the batch size: the machines, every
+        // history point, then each tier trimmed to its bounds (as `record` leaves it).
+        let mut m: (
+            Vec<String>,
+            Vec<String>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<String>,
+            Vec<Option<i64>>,
+        ) = Default::default();
+        let mut h: (Vec<String>, Vec<i16>, Vec<i64>, Vec<i64>, [Vec<f64>; 7]) = Default::default();
+        for d in &machines {
+            let r = &d.record;
+            m.0.push(d.machine_id.clone());
+            m.1.push(self.sealing.seal_report(&d.machine_id, &r.report)?);
+            m.2.push(r.report.measured_at());
+            m.3.push(r.first_seen);
+            m.4.push(r.last_seen);
+            m.5.push(self.sealing.key_name(&r.api_key));
+            m.6.push(r.offline_since);
+            for (tier, points) in d.history.iter().enumerate() {
+                for p in points {
+                    h.0.push(d.machine_id.clone());
+                    h.1.push(tier as i16);
+                    h.2.push(p.t);
+                    h.3.push(p.n as i64);
+                    for (col, v) in h.4.iter_mut().zip([
+                        p.cpu_sum, p.cpu_max, p.mem_sum, p.load_sum, p.disk_max, p.rx, p.tx,
+                    ]) {
+                        col.push(v);
+                    }
+                }
+            }
+        }
+        let retention: Vec<i64> = TIERS.iter().map(|t| t.retention_ms).collect();
+        let max_points: Vec<i64> = TIERS.iter().map(|t| t.max_points as i64).collect();
+        let mut c = self.pg.conn().await?;
+        c.begin().await?;
+        c.execute(
+            "INSERT INTO fleet_machines AS fm
+                 (machine_id, report, report_ts, first_seen, last_seen, api_key, offline_since,
+                  change_xid)
+             SELECT u.*, pg_current_xact_id()::text::bigint
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
+                         $6::text[], $7::bigint[]) AS u
+             ON CONFLICT (machine_id) DO UPDATE SET
+                 report = excluded.report, report_ts = excluded.report_ts,
+                 first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                 api_key = excluded.api_key, offline_since = excluded.offline_since,
+                 change_xid = excluded.change_xid
+             WHERE excluded.last_seen >= fm.last_seen",
+            &[&m.0, &m.1, &m.2, &m.3, &m.4, &m.5, &m.6],
+        )
+        .await?;
+        c.execute(
+            "INSERT INTO fleet_history AS fh
+             SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[],
+                                  $5::float8[], $6::float8[], $7::float8[], $8::float8[],
+                                  $9::float8[], $10::float8[], $11::float8[])
+             ON CONFLICT (machine_id, tier, t) DO UPDATE SET
+                 n = excluded.n, cpu_sum = excluded.cpu_sum, cpu_max = excluded.cpu_max,
+                 mem_sum = excluded.mem_sum, load_sum = excluded.load_sum,
+                 disk_max = excluded.disk_max, rx = excluded.rx, tx = excluded.tx
+             WHERE excluded.n >= fh.n",
+            &[
+                &h.0, &h.1, &h.2, &h.3, &h.4[0], &h.4[1], &h.4[2], &h.4[3], &h.4[4], &h.4[5],
+                &h.4[6],
+            ],
+        )
+        .await?;
+        c.execute(
+            &format!(
+                "{WITH_NOW},
+                 ranked AS (SELECT machine_id, tier, t,
+                                   row_number() OVER (PARTITION BY machine_id, tier ORDER BY t DESC) AS rank
+                            FROM fleet_history WHERE machine_id = ANY($1))
+                 DELETE FROM fleet_history fh USING ranked r, t
+                 WHERE fh.machine_id = r.machine_id AND fh.tier = r.tier AND fh.t = r.t
+                   AND (r.rank > ($3::bigint[])[r.tier + 1]
+                        OR r.t < t.now - ($2::bigint[])[r.tier + 1])"
+            ),
+            &[&m.0, &retention, &max_points],
+        )
+        .await?;
+        c.commit().await?;
+        Ok(machines.len() as u64)
+    }
+
+    async fn import_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
+        let names: Vec<String> = usage
+            .iter()
+            .map(|u| self.sealing.key_name(&u.name))
+            .collect();
+        let used: Vec<i64> = usage.iter().map(|u| u.last_used).collect();
+        self.pg
+            .conn()
+            .await?
+            .execute(
+                "INSERT INTO fleet_api_keys AS k (name, last_used)
+                 SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT (name) DO UPDATE SET
+                     last_used = GREATEST(k.last_used, excluded.last_used)",
+                &[&names, &used],
+            )
+            .await?;
+        Ok(())
+    }
 }
 
-fn rollup_from_row(r: &Row) -> Rollup {
+/// The rollup whose columns (`t, n, cpu_sum, …, tx`) start at `at`.
+fn rollup_from_row(r: &Row, at: usize) -> Rollup {
     Rollup {
-        t: r.get(0),
-        n: r.get::<_, i64>(1).max(0) as u64,
-        cpu_sum: r.get(2),
-        cpu_max: r.get(3),
-        mem_sum: r.get(4),
-        load_sum: r.get(5),
-        disk_max: r.get(6),
-        rx: r.get(7),
-        tx: r.get(8),
+        t: r.get(at),
+        n: r.get::<_, i64>(at + 1).max(0) as u64,
+        cpu_sum: r.get(at + 2),
+        cpu_max: r.get(at + 3),
+        mem_sum: r.get(at + 4),
+        load_sum: r.get(at + 5),
+        disk_max: r.get(at + 6),
+        rx: r.get(at + 7),
+        tx: r.get(at + 8),
     }
 }

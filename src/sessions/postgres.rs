@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use tokio_postgres::Row;
 
 use super::{
-    AtRest, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData, SessionError,
-    SessionId, SessionInfo, SessionResult, SessionStore, fields_current, new_csrf_token,
-    open_fields, seal_fields,
+    AtRest, ExportPage, GcProgress, Lifetimes, ProgressFn, ResealCount, Session, SessionData,
+    SessionError, SessionId, SessionInfo, SessionResult, SessionStore, fields_current,
+    new_csrf_token, open_fields, seal_fields,
 };
 use crate::config::{BackendKind, SessionsConfig};
 use crate::store::postgres::{Pg, PgError, PgSchema, WITH_NOW};
@@ -71,23 +71,30 @@ impl PostgresStore {
         rows.iter().filter_map(|r| self.decode_row(r)).collect()
     }
 
-    fn decode_row(&self, row: &Row) -> Option<SessionInfo> {
+    /// A row of [`COLUMNS`] as a session, or why its sealed fields do not open.
+    fn open_row(&self, row: &Row) -> Result<SessionInfo, String> {
         let id_hash: String = row.get(0);
         let csrf: String = row.get(5);
         let data: String = row.get(6);
-        match open_fields(&self.at_rest, &id_hash, &csrf, &data) {
-            Ok((csrf_token, data)) => Some(SessionInfo {
-                session: Session {
-                    user: row.get(1),
-                    created_at: row.get(2),
-                    last_seen: row.get(3),
-                    expires_at: row.get(4),
-                    csrf_token,
-                    data,
-                },
-                id_hash,
-            }),
+        let (csrf_token, data) = open_fields(&self.at_rest, &id_hash, &csrf, &data)?;
+        Ok(SessionInfo {
+            session: Session {
+                user: row.get(1),
+                created_at: row.get(2),
+                last_seen: row.get(3),
+                expires_at: row.get(4),
+                csrf_token,
+                data,
+            },
+            id_hash,
+        })
+    }
+
+    fn decode_row(&self, row: &Row) -> Option<SessionInfo> {
+        match self.open_row(row) {
+            Ok(info) => Some(info),
             Err(message) => {
+                let id_hash: String = row.get(0);
                 crate::store::unreadable::warn(
                     &format!("postgres session {id_hash}"),
                     &format!(
@@ -380,6 +387,90 @@ impl SessionStore for PostgresStore {
             .execute("DELETE FROM login_failures WHERE key = $1", &[&key])
             .await?;
         Ok(())
+    }
+
+    async fn export(
+        &self,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> SessionResult<ExportPage<SessionInfo>> {
+        let after = cursor.unwrap_or_default();
+        let limit = limit.max(1) as i64;
+        let rows = self
+            .pg
+            .conn()
+            .await?
+            .query(
+                &format!(
+                    "{WITH_NOW} SELECT {COLUMNS} FROM sessions, t
+                     WHERE id_hash > $1 AND expires_at > t.now ORDER BY id_hash LIMIT $2"
+                ),
+                &[&after, &limit],
+            )
+            .await?;
+        let next = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.get::<_, String>(0)))
+            .flatten();
+        let mut page = ExportPage {
+            records: Vec::with_capacity(rows.len()),
+            unreadable: Vec::new(),
+            next,
+        };
+        for row in &rows {
+            match self.open_row(row) {
+                Ok(info) => page.records.push(info),
+                Err(why) => page.unreadable.push(format!(
+                    "postgres session {}: {why}",
+                    row.get::<_, String>(0)
+                )),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn import(&self, records: Vec<SessionInfo>) -> SessionResult<u64> {
+        // One statement a batch (arrays, not one round trip per record); a record replaces
+        // a stored one only when it is as recent, so a second pass never undoes a newer save.
+        let mut cols: (
+            Vec<String>,
+            Vec<String>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<String>,
+            Vec<String>,
+        ) = Default::default();
+        for r in &records {
+            let s = &r.session;
+            let sealed = seal_fields(&self.at_rest, &r.id_hash, &s.csrf_token, &s.data);
+            cols.0.push(r.id_hash.clone());
+            cols.1.push(s.user.clone());
+            cols.2.push(s.created_at);
+            cols.3.push(s.last_seen);
+            cols.4.push(s.expires_at);
+            cols.5.push(sealed.csrf_token);
+            cols.6.push(sealed.data);
+        }
+        Ok(self
+            .pg
+            .conn()
+            .await?
+            .execute(
+                &format!(
+                    "INSERT INTO sessions ({COLUMNS})
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[],
+                                          $5::bigint[], $6::text[], $7::text[])
+                     ON CONFLICT (id_hash) DO UPDATE SET
+                         username = excluded.username, created_at = excluded.created_at,
+                         last_seen = excluded.last_seen, expires_at = excluded.expires_at,
+                         csrf_token = excluded.csrf_token, data = excluded.data
+                     WHERE excluded.last_seen >= sessions.last_seen"
+                ),
+                &[
+                    &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6,
+                ],
+            )
+            .await?)
     }
 
     async fn reseal(&self, progress: ProgressFn<'_>) -> SessionResult<ResealCount> {

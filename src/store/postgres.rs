@@ -183,6 +183,24 @@ fn location_of(pg: &tokio_postgres::Config) -> String {
     )
 }
 
+/// Which database a `postgres:` section names (`postgres 127.0.0.1:5432/fleetctl`), so two
+/// configs naming the same one are recognised (`fleetctl migrate`).
+pub fn identity(cfg: &PostgresConfig) -> String {
+    match driver_config(cfg, "postgres") {
+        Ok(pg) => {
+            let host = match pg.get_hosts().first() {
+                Some(Host::Tcp(h)) if h == "localhost" || h == "::1" => "127.0.0.1".to_string(),
+                Some(Host::Tcp(h)) => h.clone(),
+                Some(Host::Unix(p)) => p.display().to_string(),
+                None => "127.0.0.1".into(),
+            };
+            let port = pg.get_ports().first().copied().unwrap_or(5432);
+            format!("postgres {host}:{port}/{}", pg.get_dbname().unwrap_or(""))
+        }
+        Err(e) => format!("postgres ({e})"),
+    }
+}
+
 /// rustls for `sslmode: verify-full`: the chain must lead to `ca_file` (or a system root) and
 /// the certificate must name the host.
 fn tls_connector(
@@ -471,8 +489,13 @@ impl PgConn<'_> {
     /// Start a transaction; [`PgConn::commit`] ends it. Dropping the connection without
     /// committing (an error on the way) rolls it back.
     pub async fn begin(&mut self) -> PgResult<()> {
+        self.begin_with("BEGIN").await
+    }
+
+    /// Start a transaction with its own `BEGIN …` (an isolation level, `READ ONLY`).
+    pub async fn begin_with(&mut self, begin: &str) -> PgResult<()> {
         self.in_tx = true;
-        self.batch("BEGIN").await
+        self.batch(begin).await
     }
 
     pub async fn commit(&mut self) -> PgResult<()> {

@@ -683,12 +683,16 @@ async fn api_key_names_are_sealed_whenever_there_is_a_key_file(f: Fixture) {
 }
 
 impl Fixture {
-    /// A second, empty store of the same backend (another database file, or Redis database
-    /// 3), for copying into.
+    /// A second, empty store of the same backend (another database file, Redis database 3,
+    /// another PostgreSQL database), for copying into.
     async fn second(&self) -> Arc<dyn FleetStore> {
         let mut config = self.config.clone();
         config.db_path = self._dir.path().join("second.db");
         config.redis.db = Some(3);
+        if let Some(pg) = &self.pg {
+            pg.psql("CREATE DATABASE second");
+            config.postgres.dbname = "second".into();
+        }
         fleet::open(&config).await.unwrap()
     }
 }

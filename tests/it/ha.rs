@@ -616,7 +616,7 @@ async fn postgres_restart_under_load(lb: Lb) {
     let ports: Vec<u16> = ha.nodes.iter().map(|n| n.port).collect();
     let http = ha.http.clone();
     eventually(
-        Duration::from_secs(3),
+        Duration::from_secs(6),
         "every node's health check to answer 503 while PostgreSQL is down",
         || {
             let (http, ports) = (http.clone(), ports.clone());
