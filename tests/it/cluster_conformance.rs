@@ -377,7 +377,8 @@ async fn contended_lease_has_one_holder_at_a_time(fx: Fixture) {
     // Rounds of simultaneous attempts on a free lease: after a release, and after expiry.
     for round in 0..4 {
         let start = Arc::new(Barrier::new(CONTENDERS));
-        let short = Duration::from_millis(200);
+        // Long enough that the winner still holds it when `leader()` is read on a loaded machine.
+        let short = Duration::from_millis(600);
         let lease = if round % 2 == 0 {
             Duration::from_secs(30)
         } else {

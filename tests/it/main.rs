@@ -25,6 +25,7 @@ mod lb_configs;
 mod login_api;
 mod login_nodes;
 mod migrate;
+mod migrate_postgres;
 mod packaging;
 mod prometheus;
 mod proptests;

@@ -20,10 +20,10 @@ use crate::fleet_store::report;
 use crate::support::node::{ADMIN_TOKEN, Node, sha256_hex};
 use crate::support::{RedisServer, fleetctl_bin};
 
-const PASSWORD: &str = "fleet-test-password";
+pub(crate) const PASSWORD: &str = "fleet-test-password";
 /// Key-file lines (fixed test keys): the old config seals with A, the new one with B.
-const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
+pub(crate) const KEY_A: &str = "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const KEY_B: &str = "kb:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=";
 
 /// An old config on SQLite (sealed with key A) and a new one on a private Redis (key B).
 struct Env {
@@ -198,7 +198,7 @@ impl Env {
 }
 
 /// (keyspace, from count, to count, from sha, to sha, equal) per verification row.
-fn checksums(json: &Value) -> Vec<(String, u64, u64, String, String, bool)> {
+pub(crate) fn checksums(json: &Value) -> Vec<(String, u64, u64, String, String, bool)> {
     json["verify"]
         .as_array()
         .unwrap_or_else(|| panic!("no verify in {json}"))
@@ -216,7 +216,7 @@ fn checksums(json: &Value) -> Vec<(String, u64, u64, String, String, bool)> {
         .collect()
 }
 
-fn assert_all_equal(json: &Value, machines: u64, sessions: u64) {
+pub(crate) fn assert_all_equal(json: &Value, machines: u64, sessions: u64) {
     let rows = checksums(json);
     let want = [
         ("sessions", sessions),
@@ -370,7 +370,7 @@ async fn dry_run_counts_and_writes_nothing() {
 }
 
 /// Log in through the form; returns the `name=value` cookie pair.
-async fn form_login(node: &Node) -> String {
+pub(crate) async fn form_login(node: &Node) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -388,7 +388,7 @@ async fn form_login(node: &Node) -> String {
     set.split(';').next().unwrap().to_string()
 }
 
-async fn session_status(node: &Node, cookie: &str) -> (StatusCode, Value) {
+pub(crate) async fn session_status(node: &Node, cookie: &str) -> (StatusCode, Value) {
     let res = reqwest::Client::new()
         .get(format!("{}/api/session", node.url()))
         .header(COOKIE, cookie)
