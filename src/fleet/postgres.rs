@@ -11,8 +11,9 @@
 //! - `fleet_history`: rollup rows keyed by (machine, tier, bucket start) holding sums, so a
 //!   report merges in with one UPSERT; the primary key serves history reads and trimming.
 //! - `fleet_api_keys`: last use of each API key (names as `Sealing` stores them).
-//! - `fleet_counts`: the number of machines, kept by triggers on insert and delete, so the
-//!   index's "did I miss a deletion" check is one row read instead of a count of the table.
+//! - `fleet_counts`: the number of machines in 16 shard rows, kept by triggers on insert and
+//!   delete, so the index's "did I miss a deletion" check sums 16 rows instead of counting
+//!   the table, and enrolling machines do not all queue on one counter row.
 //! - `fleet_record(…)`: a report recorded in one round trip and one transaction: range check
 //!   on the database's clock, machine row, key usage, every tier merged and trimmed.
 //!
@@ -70,25 +71,27 @@ CREATE TABLE fleet_api_keys (
     name      TEXT PRIMARY KEY,
     last_used BIGINT NOT NULL
 );
+-- The machine count in 16 shards: a new machine's transaction locks one shard row until it
+-- commits, so enrolling agents queue 16 ways, not on a single row.
 CREATE TABLE fleet_counts (
-    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    shard    INTEGER PRIMARY KEY,
     machines BIGINT NOT NULL
 );
-INSERT INTO fleet_counts VALUES (1, 0);
+INSERT INTO fleet_counts SELECT s, 0 FROM generate_series(0, 15) AS s;
 
 -- Row level on insert: fires only for machines that are new (an upsert that updates does
--- not), so the counter row is written once per new machine, not once per report.
+-- not), so a counter row is written once per new machine, not once per report.
 CREATE FUNCTION fleet_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE fleet_counts SET machines = machines + 1 WHERE id = 1;
+    UPDATE fleet_counts SET machines = machines + 1 WHERE shard = hashtext(NEW.machine_id) & 15;
     RETURN NULL;
 END $$;
 CREATE TRIGGER fleet_machines_counted_insert AFTER INSERT ON fleet_machines
     FOR EACH ROW EXECUTE FUNCTION fleet_count_insert();
--- Statement level on delete: one counter write per forget pass.
+-- Statement level on delete: one counter write per forget pass (only the sum means anything).
 CREATE FUNCTION fleet_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE fleet_counts SET machines = machines - (SELECT count(*) FROM gone) WHERE id = 1;
+    UPDATE fleet_counts SET machines = machines - (SELECT count(*) FROM gone) WHERE shard = 0;
     RETURN NULL;
 END $$;
 CREATE TRIGGER fleet_machines_counted_delete AFTER DELETE ON fleet_machines
@@ -306,7 +309,7 @@ impl FleetStore for PostgresFleetStore {
         // the position and the rows come from one snapshot.
         let head = format!(
             "{WITH_NOW}, s AS MATERIALIZED (
-                 SELECT (SELECT machines FROM fleet_counts WHERE id = 1) AS total,
+                 SELECT (SELECT sum(machines) FROM fleet_counts)::bigint AS total,
                         pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
              SELECT t.now, s.total, {SELECT_MACHINE}, s.xmin FROM t CROSS JOIN s"
         );

@@ -810,13 +810,17 @@ pub async fn delete_expired_removes_only_expired(h: Harness) {
 }
 
 impl Harness {
-    /// A second, empty store of the same backend (another database file, directory or Redis
-    /// database), for copying into.
+    /// A second, empty store of the same backend (another database file, directory, Redis
+    /// database or PostgreSQL database), for copying into.
     async fn second_store(&self) -> Arc<dyn SessionStore> {
         let mut config = self.config(Duration::from_secs(3600), Duration::from_secs(7200));
         config.db_path = self.dir.path().join("second.db");
         config.session_dir = self.dir.path().join("second");
         config.redis.db = Some(3);
+        if let Some(pg) = &self.pg {
+            pg.psql("CREATE DATABASE sessions_second");
+            config.postgres.dbname = "sessions_second".into();
+        }
         sessions::open(&config).await.expect("open second store")
     }
 }
