@@ -29,6 +29,8 @@ pub struct PgServer {
     bin: PathBuf,
     child: Option<Child>,
     owner: Option<(u32, u32)>,
+    /// More `-c name=value` settings (TLS).
+    settings: Vec<String>,
 }
 
 /// The directory holding `initdb`, `postgres` and `psql`'s server siblings.
@@ -134,6 +136,16 @@ fn template(bin: &Path, owner: Option<(u32, u32)>) -> PathBuf {
 
 impl PgServer {
     pub fn start() -> PgServer {
+        Self::start_with(None)
+    }
+
+    /// A server that also accepts TLS, with `leaf` as its certificate (`ssl = on`; plain
+    /// connections are still allowed, so a client that silently skipped TLS would connect).
+    pub fn start_tls(leaf: &super::certs::Leaf) -> PgServer {
+        Self::start_with(Some(leaf))
+    }
+
+    fn start_with(tls: Option<&super::certs::Leaf>) -> PgServer {
         let bin = bin_dir();
         let owner = server_owner();
         let template = template(&bin, owner);
@@ -149,6 +161,18 @@ impl PgServer {
             .unwrap();
         assert!(status.success(), "copy the PostgreSQL template");
         std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+        let mut settings = Vec::new();
+        if let Some(leaf) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(&leaf.cert, &cert).unwrap();
+            std::fs::copy(&leaf.key, &key).unwrap();
+            // PostgreSQL refuses a key file others can read.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            settings.push("ssl=on".to_string());
+            settings.push(format!("ssl_cert_file={}", cert.display()));
+            settings.push(format!("ssl_key_file={}", key.display()));
+        }
         chown_tree(dir.path(), owner);
         // fleetctl (root in CI) reads the password file; keep it readable by the test user.
         let mut server = PgServer {
@@ -157,6 +181,7 @@ impl PgServer {
             bin,
             child: None,
             owner,
+            settings,
         };
         server.spawn();
         server
@@ -195,6 +220,7 @@ impl PgServer {
                 "-c",
                 "log_min_duration_statement=200",
             ])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
