@@ -27,6 +27,7 @@ mod login_nodes;
 mod migrate;
 mod migrate_postgres;
 mod packaging;
+mod postgres_schema;
 mod postgres_tls;
 mod prometheus;
 mod proptests;
