@@ -162,6 +162,10 @@ END $$;
 
 const SELECT_MACHINE: &str = "machine_id, report, first_seen, last_seen, api_key, offline_since";
 
+/// Machines whose history one statement of `export_machines` / `import_machines` carries: 50
+/// full histories are ~160,000 rows, well inside the per-call deadline on a loaded host.
+const HISTORY_SLICE: usize = 50;
+
 /// Machines per re-sealing batch.
 const RESEAL_BATCH: i64 = super::RESEAL_BATCH as i64;
 
@@ -601,13 +605,19 @@ impl FleetStore for PostgresFleetStore {
             )
             .await?;
         let ids: Vec<String> = machines.iter().map(|r| r.get(0)).collect();
-        let points = c
-            .query(
-                "SELECT machine_id, tier, t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
-                 FROM fleet_history WHERE machine_id = ANY($1) ORDER BY machine_id, tier, t",
-                &[&ids],
-            )
-            .await?;
+        // History in slices of machines, so no single statement carries a whole batch's
+        // points (a full-history batch of 500 is 1.5 M rows) past the per-call deadline.
+        let mut points = Vec::new();
+        for slice in ids.chunks(HISTORY_SLICE) {
+            points.extend(
+                c.query(
+                    "SELECT machine_id, tier, t, n, cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx
+                     FROM fleet_history WHERE machine_id = ANY($1) ORDER BY machine_id, tier, t",
+                    &[&slice],
+                )
+                .await?,
+            );
+        }
         c.commit().await?;
         let mut history: std::collections::HashMap<String, [Vec<Rollup>; 3]> =
             std::collections::HashMap::with_capacity(ids.len());
@@ -700,36 +710,52 @@ impl FleetStore for PostgresFleetStore {
             &[&m.0, &m.1, &m.2, &m.3, &m.4, &m.5, &m.6],
         )
         .await?;
-        c.execute(
-            "INSERT INTO fleet_history AS fh
-             SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[],
-                                  $5::float8[], $6::float8[], $7::float8[], $8::float8[],
-                                  $9::float8[], $10::float8[], $11::float8[])
-             ON CONFLICT (machine_id, tier, t) DO UPDATE SET
-                 n = excluded.n, cpu_sum = excluded.cpu_sum, cpu_max = excluded.cpu_max,
-                 mem_sum = excluded.mem_sum, load_sum = excluded.load_sum,
-                 disk_max = excluded.disk_max, rx = excluded.rx, tx = excluded.tx
-             WHERE excluded.n >= fh.n",
-            &[
-                &h.0, &h.1, &h.2, &h.3, &h.4[0], &h.4[1], &h.4[2], &h.4[3], &h.4[4], &h.4[5],
-                &h.4[6],
-            ],
-        )
-        .await?;
-        c.execute(
-            &format!(
-                "{WITH_NOW},
-                 ranked AS (SELECT machine_id, tier, t,
-                                   row_number() OVER (PARTITION BY machine_id, tier ORDER BY t DESC) AS rank
-                            FROM fleet_history WHERE machine_id = ANY($1))
-                 DELETE FROM fleet_history fh USING ranked r, t
-                 WHERE fh.machine_id = r.machine_id AND fh.tier = r.tier AND fh.t = r.t
-                   AND (r.rank > ($3::bigint[])[r.tier + 1]
-                        OR r.t < t.now - ($2::bigint[])[r.tier + 1])"
-            ),
-            &[&m.0, &retention, &max_points],
-        )
-        .await?;
+        // The points in slices, each one statement inside the transaction, so none runs
+        // past the per-call deadline however much history a batch carries.
+        let mut at = 0;
+        while at < h.0.len() {
+            let end = (at + HISTORY_SLICE * 3_000).min(h.0.len());
+            let cols = (
+                &h.0[at..end],
+                &h.1[at..end],
+                &h.2[at..end],
+                &h.3[at..end],
+                h.4.each_ref().map(|c| &c[at..end]),
+            );
+            c.execute(
+                "INSERT INTO fleet_history AS fh
+                 SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bigint[],
+                                      $5::float8[], $6::float8[], $7::float8[], $8::float8[],
+                                      $9::float8[], $10::float8[], $11::float8[])
+                 ON CONFLICT (machine_id, tier, t) DO UPDATE SET
+                     n = excluded.n, cpu_sum = excluded.cpu_sum, cpu_max = excluded.cpu_max,
+                     mem_sum = excluded.mem_sum, load_sum = excluded.load_sum,
+                     disk_max = excluded.disk_max, rx = excluded.rx, tx = excluded.tx
+                 WHERE excluded.n >= fh.n",
+                &[
+                    &cols.0, &cols.1, &cols.2, &cols.3, &cols.4[0], &cols.4[1], &cols.4[2],
+                    &cols.4[3], &cols.4[4], &cols.4[5], &cols.4[6],
+                ],
+            )
+            .await?;
+            at = end;
+        }
+        for slice in m.0.chunks(HISTORY_SLICE) {
+            c.execute(
+                &format!(
+                    "{WITH_NOW},
+                     ranked AS (SELECT machine_id, tier, t,
+                                       row_number() OVER (PARTITION BY machine_id, tier ORDER BY t DESC) AS rank
+                                FROM fleet_history WHERE machine_id = ANY($1))
+                     DELETE FROM fleet_history fh USING ranked r, t
+                     WHERE fh.machine_id = r.machine_id AND fh.tier = r.tier AND fh.t = r.t
+                       AND (r.rank > ($3::bigint[])[r.tier + 1]
+                            OR r.t < t.now - ($2::bigint[])[r.tier + 1])"
+                ),
+                &[&slice, &retention, &max_points],
+            )
+            .await?;
+        }
         c.commit().await?;
         Ok(machines.len() as u64)
     }
