@@ -576,6 +576,30 @@ pub(crate) fn machine_record(
     })
 }
 
+/// What `FleetStore::machine` answers for a record `kind`'s store read: a report this node
+/// cannot decrypt is absent (404, logged once), not an outage; one that decrypts but is not a
+/// report is a corrupt record (500).
+pub(crate) fn machine_or_absent(
+    kind: BackendKind,
+    machine_id: &str,
+    opened: Result<MachineRecord, UnreadableReport>,
+) -> StoreResult<Option<MachineRecord>> {
+    match opened {
+        Ok(r) => Ok(Some(r)),
+        Err(UnreadableReport::Sealed(message)) => {
+            crate::store::unreadable::warn(
+                &format!("{kind} fleet machine {machine_id}"),
+                &format!("{message}; treating the machine as absent"),
+            );
+            Ok(None)
+        }
+        Err(UnreadableReport::Corrupt(message)) => Err(StoreError::Corrupt {
+            backend: kind,
+            message,
+        }),
+    }
+}
+
 /// Associated data of a sealed report: it opens only as the report of this machine.
 fn report_ad(machine_id: &str) -> String {
     format!("report:{machine_id}")

@@ -29,8 +29,8 @@ use tokio_postgres::Row;
 use super::{
     Changes, ExportPage, FleetStore, HistoryPoint, KeyUsage, MachineDump, MachineMeta,
     MachineRecord, Millis, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot,
-    StoreError, StoreResult, TIERS, Tier, UnreadableReport, machine_record, merge_key_usage,
-    open_key_usage, sample_of, trim_history,
+    StoreError, StoreResult, TIERS, Tier, machine_record, merge_key_usage, open_key_usage,
+    sample_of, trim_history,
 };
 use crate::config::{BackendKind, StorageConfig};
 use crate::fleet::report::MAX_CLOCK_SKEW_MS;
@@ -180,13 +180,6 @@ impl PostgresFleetStore {
             pg: Pg::open(&config.postgres, "storage.postgres", SCHEMA).await?,
             sealing,
         })
-    }
-
-    fn corrupt(&self, message: String) -> StoreError {
-        StoreError::Corrupt {
-            backend: BackendKind::Postgres,
-            message,
-        }
     }
 
     /// Rows of `SELECT now, total, <SELECT_MACHINE>` (machine columns NULL on the one row of
@@ -371,18 +364,11 @@ impl FleetStore for PostgresFleetStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let (report, meta) = meta_from_row(&row, 0);
-        match machine_record(&self.sealing, machine_id, &report, meta) {
-            Ok(r) => Ok(Some(r)),
-            // A report this node cannot decrypt is absent (404), not an outage.
-            Err(UnreadableReport::Sealed(message)) => {
-                crate::store::unreadable::warn(
-                    &format!("postgres fleet machine {machine_id}"),
-                    &format!("{message}; treating the machine as absent"),
-                );
-                Ok(None)
-            }
-            Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
-        }
+        super::machine_or_absent(
+            BackendKind::Postgres,
+            machine_id,
+            machine_record(&self.sealing, machine_id, &report, meta),
+        )
     }
 
     async fn history(

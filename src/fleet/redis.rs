@@ -520,18 +520,11 @@ impl FleetStore for RedisFleetStore {
         if fields.is_empty() {
             return Ok(None);
         }
-        match self.decode_machine(machine_id, &fields) {
-            Ok(r) => Ok(Some(r)),
-            // A report this node cannot decrypt is absent (404), not an outage.
-            Err(UnreadableReport::Sealed(message)) => {
-                crate::store::unreadable::warn(
-                    &format!("redis fleet machine {machine_id}"),
-                    &format!("{message}; treating the machine as absent"),
-                );
-                Ok(None)
-            }
-            Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
-        }
+        super::machine_or_absent(
+            BackendKind::Redis,
+            machine_id,
+            self.decode_machine(machine_id, &fields),
+        )
     }
 
     async fn history(

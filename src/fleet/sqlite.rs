@@ -24,8 +24,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{
     Changes, ExportPage, FleetStore, HistoryPoint, KeyUsage, MachineDump, MachineRecord, Millis,
     RESEAL_BATCH, Report, ResealCount, ResealProgress, Rollup, Sealing, Snapshot, StoreError,
-    StoreResult, TIERS, Tier, UnreadableReport, merge_key_usage, open_key_usage, sample_of,
-    trim_history,
+    StoreResult, TIERS, Tier, merge_key_usage, open_key_usage, sample_of, trim_history,
 };
 use super::{MachineMeta, machine_record};
 use crate::config::BackendKind;
@@ -79,13 +78,6 @@ impl SqliteFleetStore {
             db: Db::open(path, SCHEMA).await?,
             sealing,
         })
-    }
-
-    fn corrupt(&self, message: String) -> StoreError {
-        StoreError::Corrupt {
-            backend: BackendKind::Sqlite,
-            message,
-        }
     }
 }
 
@@ -346,18 +338,11 @@ impl FleetStore for SqliteFleetStore {
             .await?;
         match row {
             None => Ok(None),
-            Some((id, json, meta)) => match machine_record(&self.sealing, &id, &json, meta) {
-                Ok(r) => Ok(Some(r)),
-                // A report this node cannot decrypt is absent (404), not an outage.
-                Err(UnreadableReport::Sealed(message)) => {
-                    crate::store::unreadable::warn(
-                        &format!("sqlite fleet machine {machine_id}"),
-                        &format!("{message}; treating the machine as absent"),
-                    );
-                    Ok(None)
-                }
-                Err(UnreadableReport::Corrupt(message)) => Err(self.corrupt(message)),
-            },
+            Some((id, json, meta)) => super::machine_or_absent(
+                BackendKind::Sqlite,
+                machine_id,
+                machine_record(&self.sealing, &id, &json, meta),
+            ),
         }
     }
 
