@@ -171,9 +171,7 @@ impl Env {
             self.new.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        // MIGRATE_BIN: another build (a release one) for the measurement below.
-        let bin = std::env::var_os("MIGRATE_BIN").map_or_else(fleetctl_bin, PathBuf::from);
-        let out = Command::new(bin)
+        let out = Command::new(fleetctl_bin())
             .args(&args)
             .env_remove("FLEETCTL_CONFIG")
             .env_remove("FLEETCTL_OUTPUT")
@@ -546,94 +544,5 @@ async fn records_the_old_keyring_cannot_open_are_named_and_fail_the_run() {
     assert_eq!(
         json["copied"]["machines"], 4,
         "the readable ones are copied: {json}"
-    );
-}
-
-/// A measurement, not a check: `MIGRATE_MACHINES` machines (default 1000) each with a full
-/// history (720 raw points, 1440 one-minute and 1008 ten-minute rollups), SQLite to Redis.
-/// Run with `cargo nextest run --run-ignored only -E 'test(large_migration)' --no-capture`,
-/// and `MIGRATE_BIN=target/release/fleetctl` to time a release build.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a measurement; takes minutes"]
-async fn large_migration_measurement() {
-    let machines: usize = std::env::var("MIGRATE_MACHINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let env = Env::new();
-    let fleet = fleet::open_with(&env.old_storage_config(), env.keyring(KEY_A))
-        .await
-        .unwrap();
-    let now = fleet.now().await.unwrap();
-    let seeded = Instant::now();
-    let point = |t: i64, i: i64| fleet::Rollup {
-        t,
-        n: 1 + (i % 12) as u64,
-        cpu_sum: i as f64 / 3.0,
-        cpu_max: 99.5,
-        mem_sum: i as f64 / 7.0,
-        load_sum: 0.1 * i as f64,
-        disk_max: 42.0,
-        rx: 1e9 + i as f64,
-        tx: 2e9 + i as f64,
-    };
-    for chunk in (0..machines).collect::<Vec<_>>().chunks(50) {
-        let dumps = chunk
-            .iter()
-            .map(|&m| {
-                let id = format!("m-{m:06}");
-                let r = report(&id, now - 5_000, 12.5);
-                fleet::MachineDump {
-                    machine_id: id,
-                    record: fleet::MachineRecord {
-                        report: r,
-                        first_seen: now - 7 * 86_400_000,
-                        last_seen: now - 5_000,
-                        api_key: "web-tier".into(),
-                        offline_since: None,
-                    },
-                    history: [
-                        (0..720)
-                            .map(|i| point(now - 5_000 * (720 - i), i))
-                            .collect(),
-                        (0..1440)
-                            .map(|i| point((now / 60_000 - (1440 - i)) * 60_000, i))
-                            .collect(),
-                        (0..1008)
-                            .map(|i| point((now / 600_000 - (1008 - i)) * 600_000, i))
-                            .collect(),
-                    ],
-                }
-            })
-            .collect();
-        fleet.import_machines(dumps).await.unwrap();
-    }
-    let usage = ["web-tier", "db-tier"].map(|name| fleet::KeyUsage {
-        name: name.into(),
-        last_used: now,
-    });
-    fleet.import_key_usage(usage.to_vec()).await.unwrap();
-    sessions::open(&env.old_sessions_config()).await.unwrap(); // an empty session store
-    eprintln!(
-        "seeded {machines} machines x 3168 points in {:.1} s",
-        seeded.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let (code, json, stderr) = env.migrate(&[]);
-    assert_eq!(code, 0, "{stderr}\n{json}");
-    assert_all_equal(&json, machines as u64, 0);
-    eprintln!(
-        "migrated {machines} machines ({} history points) in {:.1} s (process: {} ms), \
-         peak RSS {} KiB",
-        machines * 3168,
-        started.elapsed().as_secs_f64(),
-        json["elapsed_ms"],
-        json["peak_rss_kib"]
-    );
-    let (code, json, stderr) = env.migrate(&["--verify-only"]);
-    assert_eq!(code, 0, "{stderr}\n{json}");
-    eprintln!(
-        "of which verification alone (both sides read, checksummed): {} ms, peak RSS {} KiB",
-        json["elapsed_ms"], json["peak_rss_kib"]
     );
 }
