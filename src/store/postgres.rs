@@ -422,6 +422,19 @@ impl PgConn<'_> {
         }
     }
 
+    /// The result of one call run under [`CALL_TIMEOUT`]: a driver error or a missed deadline
+    /// becomes a [`PgError`], closing the connection when it is not reusable.
+    fn settle<T>(
+        &mut self,
+        outcome: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
+    ) -> PgResult<T> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.fail(e)),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
     fn timed_out(&mut self) -> PgError {
         if let Some(obj) = self.obj.take() {
             drop(Object::take(obj));
@@ -437,11 +450,8 @@ impl PgConn<'_> {
             let stmt = client.prepare_cached(sql).await?;
             client.query(&stmt, params).await
         };
-        match tokio::time::timeout(CALL_TIMEOUT, work).await {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(e)) => Err(self.fail(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, work).await;
+        self.settle(outcome)
     }
 
     /// The one row `sql` returns, or `None`.
@@ -469,21 +479,15 @@ impl PgConn<'_> {
             let stmt = client.prepare_cached(sql).await?;
             client.execute(&stmt, params).await
         };
-        match tokio::time::timeout(CALL_TIMEOUT, work).await {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(self.fail(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, work).await;
+        self.settle(outcome)
     }
 
     /// Run statements without parameters (no preparing), e.g. `BEGIN`.
     pub async fn batch(&mut self, sql: &str) -> PgResult<()> {
         let client = self.client()?;
-        match tokio::time::timeout(CALL_TIMEOUT, client.batch_execute(sql)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.fail(e)),
-            Err(_) => Err(self.timed_out()),
-        }
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, client.batch_execute(sql)).await;
+        self.settle(outcome)
     }
 
     /// Start a transaction; [`PgConn::commit`] ends it. Dropping the connection without

@@ -368,7 +368,7 @@ async fn dry_run_counts_and_writes_nothing() {
 }
 
 /// Log in through the form; returns the `name=value` cookie pair.
-pub(crate) async fn form_login(node: &Node) -> String {
+async fn form_login(node: &Node) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -386,7 +386,7 @@ pub(crate) async fn form_login(node: &Node) -> String {
     set.split(';').next().unwrap().to_string()
 }
 
-pub(crate) async fn session_status(node: &Node, cookie: &str) -> (StatusCode, Value) {
+async fn session_status(node: &Node, cookie: &str) -> (StatusCode, Value) {
     let res = reqwest::Client::new()
         .get(format!("{}/api/session", node.url()))
         .header(COOKIE, cookie)
@@ -402,16 +402,26 @@ pub(crate) async fn session_status(node: &Node, cookie: &str) -> (StatusCode, Va
 async fn a_user_logged_in_on_the_old_backend_stays_logged_in_on_the_new() {
     let env = Env::new();
     env.seed(3, 2, 2).await;
-    let mut old_node = Node::start(&env.old, "old-node");
+    assert_cookie_survives_the_move(&env.old, &env.new, || env.migrate(&[])).await;
+}
+
+/// Log in on a node serving `old`, stop it, run `migrate`, start a node serving `new`: the
+/// cookie from before the move still names the same session there.
+pub(crate) async fn assert_cookie_survives_the_move(
+    old: &Path,
+    new: &Path,
+    migrate: impl FnOnce() -> (i32, Value, String),
+) {
+    let mut old_node = Node::start(old, "old-node");
     let cookie = form_login(&old_node).await;
     let (status, before) = session_status(&old_node, &cookie).await;
     assert_eq!(status, StatusCode::OK, "{before}");
     old_node.kill9();
 
-    let (code, json, stderr) = env.migrate(&[]);
+    let (code, json, stderr) = migrate();
     assert_eq!(code, 0, "{stderr}\n{json}");
 
-    let new_node = Node::start(&env.new, "new-node");
+    let new_node = Node::start(new, "new-node");
     let (status, after) = session_status(&new_node, &cookie).await;
     assert_eq!(
         status,
