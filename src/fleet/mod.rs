@@ -157,6 +157,33 @@ pub struct Rollup {
 }
 
 impl Rollup {
+    /// The bucket of one sample: a raw-tier point.
+    pub fn of_sample(s: &Sample) -> Rollup {
+        Rollup {
+            t: s.t,
+            n: 1,
+            cpu_sum: s.cpu_percent,
+            cpu_max: s.cpu_percent,
+            mem_sum: s.memory_percent,
+            load_sum: s.load1,
+            disk_max: s.disk_percent,
+            rx: s.rx_bytes,
+            tx: s.tx_bytes,
+        }
+    }
+
+    /// Merge `other`, a bucket with the same start, into this one.
+    pub fn absorb(&mut self, other: &Rollup) {
+        self.n += other.n;
+        self.cpu_sum += other.cpu_sum;
+        self.cpu_max = self.cpu_max.max(other.cpu_max);
+        self.mem_sum += other.mem_sum;
+        self.load_sum += other.load_sum;
+        self.disk_max = self.disk_max.max(other.disk_max);
+        self.rx = self.rx.max(other.rx);
+        self.tx = self.tx.max(other.tx);
+    }
+
     pub fn point(&self) -> HistoryPoint {
         let n = self.n.max(1) as f64;
         HistoryPoint {

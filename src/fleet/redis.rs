@@ -7,10 +7,13 @@
 //! - `{fleet}:m:@index`         ZSET machine id → last_seen (ms, Redis clock)
 //! - `{fleet}:m:@keys`          HASH API key name (sealed, see `Sealing`) → last use (ms)
 //! - `{fleet}:m:<id>`           HASH report (JSON, maybe sealed), ts, first_seen, last_seen,
-//!   key (the API key name, sealed like the `@keys` fields), offline_since, and `open1`,
-//!   `open2`: the newest bucket of the `1m` and `10m` tiers while reports merge into it
+//!   key (the API key name, sealed like the `@keys` fields), offline_since, `rawt` (the
+//!   newest raw point's time, a cache), and from versions before `@open` maybe `open1`,
+//!   `open2` (see RECORD)
 //! - `{fleet}:m:<id>@<tier>`    ZSET of rollups (JSON), scored by bucket start, one per tier
-//!   (for `1m` and `10m`: the closed buckets; the open one is in the machine hash)
+//!   (for `1m` and `10m`: the closed buckets; the open one is in `@open`)
+//! - `{fleet}:m:<id>@open`      STRING: the newest bucket of the `1m` and `10m` tiers while
+//!   reports merge into it, packed as doubles (see BUCKETS); expires with the longest retention
 //!
 //! Every write is one Lua script, so a report is recorded (latest state, history merge and
 //! trim, key use) atomically and with Redis's own clock (`TIME`). `mark_offline` and `forget`
@@ -73,100 +76,243 @@ fn machine_key(id: &str) -> String {
     format!("{PREFIX}{id}")
 }
 
-/// The machine-hash field holding a rollup tier's open (newest) bucket.
-fn open_field(tier: &Tier) -> String {
+/// The machine-hash field where versions before the `@open` string kept a rollup tier's
+/// open (newest) bucket as JSON; folded in by RECORD and by every reader (see RECORD).
+fn legacy_open_field(tier: &Tier) -> String {
     format!("open{}", tier.index())
+}
+
+/// The string holding the open bucket of each rollup tier, packed (see BUCKETS).
+fn open_key(id: &str) -> String {
+    format!("{PREFIX}{id}@open")
+}
+
+/// The machine-hash fields that make its record (`decode_machine`); the others are history
+/// bookkeeping that record reads need not carry.
+const RECORD_FIELDS: [&str; 5] = ["report", "first_seen", "last_seen", "key", "offline_since"];
+
+/// A machine's record fields by name, from an `HMGET` of `RECORD_FIELDS` (empty: no machine).
+fn record_fields(values: Vec<Option<String>>) -> HashMap<String, String> {
+    RECORD_FIELDS
+        .iter()
+        .zip(values)
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+/// A rollup tier's open bucket: from the `@open` string (`packed`) and from the legacy JSON
+/// field, merged when both hold the same bucket, oldest first.
+fn open_buckets(
+    tier: &Tier,
+    packed: Option<&[u8]>,
+    legacy: Option<&str>,
+) -> Result<Vec<Rollup>, String> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(p) = packed {
+        let at = tier.index().saturating_sub(1) * 72;
+        let Some(bytes) = p.get(at..at + 72).filter(|_| p.len() == 144) else {
+            return Err(format!("the open buckets are {} bytes, not 144", p.len()));
+        };
+        let v: Vec<f64> = bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f64::from_le_bytes(b)
+            })
+            .collect();
+        if v[1] > 0.0 {
+            out.push(Rollup {
+                t: v[0] as Millis,
+                n: v[1] as u64,
+                cpu_sum: v[2],
+                cpu_max: v[3],
+                mem_sum: v[4],
+                load_sum: v[5],
+                disk_max: v[6],
+                rx: v[7],
+                tx: v[8],
+            });
+        }
+    }
+    if let Some(j) = legacy {
+        let r: Rollup = serde_json::from_str(j).map_err(|e| {
+            format!(
+                "open bucket {j:?} of tier {} is not readable: {e}",
+                tier.name
+            )
+        })?;
+        match out.first_mut() {
+            Some(o) if o.t == r.t => o.absorb(&r),
+            _ => out.push(r),
+        }
+    }
+    out.sort_by_key(|r| r.t);
+    Ok(out)
 }
 
 fn tier_key(id: &str, tier: &Tier) -> String {
     format!("{PREFIX}{id}@{}", tier.name)
 }
 
-/// KEYS: index, machine, key usage, then one history key per tier. ARGV: machine id, report
-/// (JSON, maybe sealed), its timestamp, key name (maybe sealed), the six sample numbers,
-/// (bucket, retention, cap) per tier, the allowed clock skew and the history span.
+/// Lua for rollup buckets, shared by RECORD and IMPORT. A bucket is the array {t, n,
+/// cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx}; in a tier's sorted set it is a JSON
+/// object with those names (`Rollup`), in the `@open` string 9 little-endian doubles per rollup
+/// tier (n = 0: no open bucket), which `open_buckets` in Rust reads back.
+const BUCKETS: &str = r#"
+local function merge(a, b)
+  a[2] = a[2] + b[2]
+  a[3] = a[3] + b[3]
+  a[4] = math.max(a[4], b[4])
+  a[5] = a[5] + b[5]
+  a[6] = a[6] + b[6]
+  a[7] = math.max(a[7], b[7])
+  a[8] = math.max(a[8], b[8])
+  a[9] = math.max(a[9], b[9])
+end
+-- %.17g, not cjson.encode: cjson keeps 14 digits, which would round the sums.
+local function json_of_bucket(b)
+  return string.format('{"t":%.17g,"n":%.17g,"cpu_sum":%.17g,"cpu_max":%.17g,' ..
+    '"mem_sum":%.17g,"load_sum":%.17g,"disk_max":%.17g,"rx":%.17g,"tx":%.17g}', unpack(b))
+end
+-- The bucket of a JSON point, or nil when it is not one (readers report those).
+local function bucket_of_json(s)
+  local ok, p = pcall(cjson.decode, s)
+  if not (ok and type(p) == 'table') then return nil end
+  local b = {p.t, p.n, p.cpu_sum, p.cpu_max, p.mem_sum, p.load_sum, p.disk_max, p.rx, p.tx}
+  for j = 1, 9 do
+    if type(b[j]) ~= 'number' then return nil end
+  end
+  return b
+end
+local PACKED = '<' .. string.rep('d', 18)
+local function open_buckets(s)
+  local open = {}
+  if s and #s == 144 then
+    local v = {struct.unpack(PACKED, s)}
+    if v[2] > 0 then open[1] = {unpack(v, 1, 9)} end
+    if v[11] > 0 then open[2] = {unpack(v, 10, 18)} end
+  end
+  return open
+end
+local function packed_buckets(open)
+  local v = {}
+  for i = 1, 2 do
+    local b = open[i] or {0, 0, 0, 0, 0, 0, 0, 0, 0}
+    for j = 1, 9 do v[#v + 1] = b[j] end
+  end
+  return struct.pack(PACKED, unpack(v))
+end
+"#;
+
+/// KEYS: index, machine, key usage, one history key per tier, open buckets. ARGV: machine
+/// id, report (JSON, maybe sealed), its timestamp, key name (maybe sealed), the six sample
+/// numbers, (bucket, retention, cap) per tier, the allowed clock skew, the history span and
+/// the sample as a raw-tier point (JSON).
 ///
-/// The newest bucket of each rollup tier stays in the machine hash (`open<i>`) while reports
-/// merge into it, and moves to the tier's sorted set when a later bucket starts: most reports
-/// then cost no sorted-set work for the rollup tiers at all (10 commands instead of 22). A
-/// late report for an older bucket merges into the sorted set directly.
+/// What keeps it cheap (Redis time per call is the ceiling of report ingestion, see
+/// docs/performance.md): the newest bucket of each rollup tier stays in the `@open` string,
+/// packed as doubles, while reports merge into it (no JSON per report), and moves to the
+/// tier's sorted set as JSON when a later bucket starts; the raw point comes encoded by the
+/// node; and `rawt` (the newest raw point's time) tells that a report is newer than every
+/// raw point, so the common case needs no lookup for a point to merge with. A late report for
+/// an older bucket merges into the sorted set directly.
+///
+/// `open1` / `open2` are the open buckets as JSON fields, as versions before the `@open`
+/// string kept them: a node of such a version may still write them during a rolling upgrade,
+/// so they are folded in here (and by every reader) and deleted.
 const RECORD: &str = r#"
 local now = now_ms()
 local ts = tonumber(ARGV[3])
 if ts > now + tonumber(ARGV[20]) or ts < now - tonumber(ARGV[21]) then
   return {0, now}
 end
-local cur = redis.call('HMGET', KEYS[2], 'ts', 'offline_since', 'open1', 'open2')
+local cur = redis.call('HMGET', KEYS[2], 'ts', 'offline_since', 'rawt', 'open1', 'open2')
 local fields = {'last_seen', now, 'key', ARGV[4]}
-if not cur[1] then
-  table.insert(fields, 'first_seen'); table.insert(fields, now)
-end
+local function put(k, v) fields[#fields + 1] = k; fields[#fields + 1] = v end
+local gone = {}
+if not cur[1] then put('first_seen', now) end
 if (not cur[1]) or tonumber(cur[1]) <= ts then
-  table.insert(fields, 'report'); table.insert(fields, ARGV[2])
-  table.insert(fields, 'ts'); table.insert(fields, ARGV[3])
+  put('report', ARGV[2]); put('ts', ARGV[3])
 end
-if cur[2] then redis.call('HDEL', KEYS[2], 'offline_since') end
+if cur[2] then gone[#gone + 1] = 'offline_since' end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[4], now)
 local cpu, mem, load = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local disk, rx, tx = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local function merged(p)
-  p.n = p.n + 1
-  p.cpu_sum = p.cpu_sum + cpu
-  p.cpu_max = math.max(p.cpu_max, cpu)
-  p.mem_sum = p.mem_sum + mem
-  p.load_sum = p.load_sum + load
-  p.disk_max = math.max(p.disk_max, disk)
-  p.rx = math.max(p.rx, rx)
-  p.tx = math.max(p.tx, tx)
-  return p
-end
-local function fresh(bt)
-  return {t = bt, n = 1, cpu_sum = cpu, cpu_max = cpu, mem_sum = mem, load_sum = load,
-          disk_max = disk, rx = rx, tx = tx}
-end
+local function sample(t) return {t, 1, cpu, cpu, mem, load, disk, rx, tx} end
 local function trim(key, horizon, cap, keep)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. horizon)
   redis.call('ZREMRANGEBYRANK', key, 0, -(cap - keep + 1))
 end
--- Merge into the sorted set's point at bt, or add it (then trim).
-local function into_set(key, bt, horizon, cap, keep)
-  local old = redis.call('ZRANGEBYSCORE', key, bt, bt)
+-- Merge a bucket into the sorted set's point at its time, or add it (then trim).
+local function into_set(key, b, horizon, cap, keep)
+  local old = redis.call('ZRANGEBYSCORE', key, b[1], b[1])
   if #old > 0 then
     redis.call('ZREM', key, old[1])
-    redis.call('ZADD', key, bt, cjson.encode(merged(cjson.decode(old[1]))))
+    local p = bucket_of_json(old[1])
+    if p then merge(b, p) end
+    redis.call('ZADD', key, b[1], json_of_bucket(b))
   else
-    redis.call('ZADD', key, bt, cjson.encode(fresh(bt)))
+    redis.call('ZADD', key, b[1], json_of_bucket(b))
     trim(key, horizon, cap, keep)
   end
 end
-for i = 0, 2 do
+local raw_horizon = now - tonumber(ARGV[12])
+if ts >= raw_horizon then
+  local key, cap = KEYS[4], tonumber(ARGV[13])
+  local last = tonumber(cur[3])
+  if not last then
+    local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    last = tonumber(top[2] or -1)
+  end
+  if ts > last then
+    redis.call('ZADD', key, ts, ARGV[22])
+    trim(key, raw_horizon, cap, 0)
+    last = ts
+  else
+    into_set(key, sample(ts), raw_horizon, cap, 0)
+  end
+  put('rawt', last)
+end
+local open = open_buckets(redis.call('GET', KEYS[7]))
+for i = 1, 2 do
   local key = KEYS[4 + i]
   local bucket = tonumber(ARGV[11 + 3 * i])
   local horizon = now - tonumber(ARGV[12 + 3 * i])
   local cap = tonumber(ARGV[13 + 3 * i])
+  if cur[3 + i] then
+    gone[#gone + 1] = 'open' .. i
+    local legacy, b = bucket_of_json(cur[3 + i]), open[i]
+    if legacy and not b then
+      open[i] = legacy
+    elseif legacy and legacy[1] == b[1] then
+      merge(b, legacy)
+    elseif legacy and legacy[1] < b[1] then
+      into_set(key, legacy, horizon, cap, 1)
+    elseif legacy then
+      into_set(key, b, horizon, cap, 1)
+      open[i] = legacy
+    end
+  end
   if ts >= horizon then
-    if bucket == 0 then
-      into_set(key, ts, horizon, cap, 0)
-    else
-      local bt = ts - (ts % bucket)
-      local open = cur[2 + i]
-      local p = open and cjson.decode(open)
-      if p and p.t == bt then
-        table.insert(fields, 'open' .. i); table.insert(fields, cjson.encode(merged(p)))
-      elseif (not p) or bt > p.t then
-        if p then
-          redis.call('ZADD', key, p.t, open)
-          trim(key, horizon, cap, 1)
-        end
-        table.insert(fields, 'open' .. i); table.insert(fields, cjson.encode(fresh(bt)))
-      else
-        into_set(key, bt, horizon, cap, 1)
+    local b, s = open[i], sample(ts - (ts % bucket))
+    if b and b[1] == s[1] then
+      merge(b, s)
+    elseif (not b) or s[1] > b[1] then
+      if b then
+        redis.call('ZADD', key, b[1], json_of_bucket(b))
+        trim(key, horizon, cap, 1)
       end
+      open[i] = s
+    else
+      into_set(key, s, horizon, cap, 1)
     end
   end
 end
+redis.call('SET', KEYS[7], packed_buckets(open), 'PX', ARGV[18])
 redis.call('HSET', KEYS[2], unpack(fields))
+if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
 return {1, now}
 "#;
 
@@ -208,18 +354,18 @@ end
 return ids
 "#;
 
-/// KEYS: index, machine, then one history key per tier. ARGV: machine id, report (maybe
-/// sealed), its timestamp, key name (maybe sealed), first_seen, last_seen, offline_since (''
-/// for none), then per tier: retention, cap, the number of points and that many (t, n, JSON)
-/// triples. The record is written when its `last_seen` is at least the stored one; per
-/// bucket the point with more samples wins (ties: incoming). Point JSON is stored as given
-/// (never re-encoded by cjson, which would round the sums), and the newest bucket of each
-/// rollup tier goes to its `open<i>` field, as RECORD keeps it.
+/// KEYS: index, machine, one history key per tier, open buckets. ARGV: machine id, report
+/// (maybe sealed), its timestamp, key name (maybe sealed), first_seen, last_seen,
+/// offline_since ('' for none), then per tier: retention, cap, the number of points and that
+/// many (t, n, JSON) triples. The record is written when its `last_seen` is at least the
+/// stored one; per bucket the point with more samples wins (ties: incoming). Point JSON is
+/// stored as given (never re-encoded by cjson, which would round the sums), and the newest
+/// bucket of each rollup tier goes to the `@open` string, as RECORD keeps it.
 const IMPORT: &str = r#"
 local now = now_ms()
 local seen = tonumber(ARGV[6])
-local cur = redis.call('HGET', KEYS[2], 'last_seen')
-if (not cur) or tonumber(cur) <= seen then
+local cur = redis.call('HMGET', KEYS[2], 'last_seen', 'open1', 'open2')
+if (not cur[1]) or tonumber(cur[1]) <= seen then
   redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3], 'key', ARGV[4],
     'first_seen', ARGV[5], 'last_seen', ARGV[6])
   if ARGV[7] == '' then
@@ -229,28 +375,30 @@ if (not cur) or tonumber(cur) <= seen then
   end
   redis.call('ZADD', KEYS[1], seen, ARGV[1])
 end
+local open = open_buckets(redis.call('GET', KEYS[6]))
+local longest = 0
 local a = 8
 for i = 0, 2 do
   local key = KEYS[3 + i]
   local horizon = now - tonumber(ARGV[a])
   local cap = tonumber(ARGV[a + 1])
   local count = tonumber(ARGV[a + 2])
+  longest = math.max(longest, tonumber(ARGV[a]))
   a = a + 3
+  -- Per bucket start: the samples, and the point as JSON (s) or as a bucket (b, from `@open`).
   local points = {}
-  local function offer(t, n, s)
+  local function offer(t, n, s, b)
     local e = points[t]
-    if (not e) or n >= e.n then points[t] = {n = n, s = s} end
+    if (not e) or n >= e.n then points[t] = {n = n, s = s, b = b} end
   end
-  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    local ok, p = pcall(cjson.decode, m)
-    if ok and type(p) == 'table' and p.t and p.n then offer(p.t, p.n, m) end
+  local function offer_json(s)
+    local b = bucket_of_json(s)
+    if b then offer(b[1], b[2], s) end
   end
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do offer_json(m) end
   if i > 0 then
-    local open = redis.call('HGET', KEYS[2], 'open' .. i)
-    if open then
-      local ok, p = pcall(cjson.decode, open)
-      if ok and type(p) == 'table' and p.t and p.n then offer(p.t, p.n, open) end
-    end
+    if open[i] then offer(open[i][1], open[i][2], nil, open[i]) end
+    if cur[1 + i] then offer_json(cur[1 + i]) end
   end
   for _ = 1, count do
     offer(tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2])
@@ -264,17 +412,25 @@ for i = 0, 2 do
   local first, last = math.max(1, #ts - cap + 1), #ts
   redis.call('DEL', key)
   if i > 0 then
+    open[i] = nil
     if last >= first then
-      redis.call('HSET', KEYS[2], 'open' .. i, points[ts[last]].s)
+      local e = points[ts[last]]
+      open[i] = e.b or bucket_of_json(e.s)
       last = last - 1
-    else
-      redis.call('HDEL', KEYS[2], 'open' .. i)
     end
   end
   for j = first, last do
-    redis.call('ZADD', key, ts[j], points[ts[j]].s)
+    local e = points[ts[j]]
+    redis.call('ZADD', key, ts[j], e.s or json_of_bucket(e.b))
   end
 end
+if open[1] or open[2] then
+  redis.call('SET', KEYS[6], packed_buckets(open), 'PX', longest)
+else
+  redis.call('DEL', KEYS[6])
+end
+-- The raw set was rewritten: RECORD finds its newest point again.
+redis.call('HDEL', KEYS[2], 'open1', 'open2', 'rawt')
 return 1
 "#;
 
@@ -326,11 +482,11 @@ impl RedisFleetStore {
         Ok(RedisFleetStore {
             redis,
             sealing,
-            record: script(RECORD),
+            record: script(&format!("{BUCKETS}{RECORD}")),
             changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
-            import: script(IMPORT),
+            import: script(&format!("{BUCKETS}{IMPORT}")),
             import_keys: Script::new(IMPORT_KEYS),
         })
     }
@@ -359,14 +515,14 @@ impl RedisFleetStore {
         for chunk in ids.chunks(500) {
             let mut pipe = redis::pipe();
             for id in chunk {
-                pipe.hgetall(machine_key(id));
+                pipe.hmget(machine_key(id), &RECORD_FIELDS);
             }
-            let rows: Vec<HashMap<String, String>> = self
+            let rows: Vec<Vec<Option<String>>> = self
                 .call("read machines", |mut c| async move {
                     pipe.query_async(&mut c).await
                 })
                 .await?;
-            for (id, fields) in chunk.iter().zip(rows) {
+            for (id, fields) in chunk.iter().zip(rows.into_iter().map(record_fields)) {
                 if fields.is_empty() {
                     continue; // forgotten between the two reads, or never there
                 }
@@ -439,6 +595,7 @@ impl FleetStore for RedisFleetStore {
         for tier in &TIERS {
             inv.key(tier_key(id, tier));
         }
+        inv.key(open_key(id));
         inv.arg(id)
             .arg(json)
             .arg(measured)
@@ -454,7 +611,11 @@ impl FleetStore for RedisFleetStore {
                 .arg(tier.retention_ms)
                 .arg(tier.max_points);
         }
-        inv.arg(MAX_CLOCK_SKEW_MS).arg(HISTORY_SPAN_MS);
+        let raw_point = serde_json::to_string(&Rollup::of_sample(&s))
+            .map_err(|e| StoreError::Config(format!("cannot encode a history point: {e}")))?;
+        inv.arg(MAX_CLOCK_SKEW_MS)
+            .arg(HISTORY_SPAN_MS)
+            .arg(raw_point);
         let (written, now): (i64, Millis) = self
             .call("record report", |mut c| async move {
                 inv.invoke_async(&mut c).await
@@ -514,9 +675,12 @@ impl FleetStore for RedisFleetStore {
 
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
         let key = machine_key(machine_id);
-        let fields: HashMap<String, String> = self
-            .call("read machine", |mut c| async move { c.hgetall(key).await })
+        let values: Vec<Option<String>> = self
+            .call("read machine", |mut c| async move {
+                c.hmget(key, &RECORD_FIELDS).await
+            })
             .await?;
+        let fields = record_fields(values);
         if fields.is_empty() {
             return Ok(None);
         }
@@ -536,9 +700,16 @@ impl FleetStore for RedisFleetStore {
     ) -> StoreResult<Vec<HistoryPoint>> {
         let mut pipe = redis::pipe();
         pipe.zrangebyscore(tier_key(machine_id, &tier), from, to);
-        pipe.hget(machine_key(machine_id), open_field(&tier));
+        pipe.get(open_key(machine_id));
+        pipe.hget(machine_key(machine_id), legacy_open_field(&tier));
         pipe.cmd("TIME");
-        let (members, open, (secs, micros)): (Vec<String>, Option<String>, (i64, i64)) = self
+        #[allow(clippy::type_complexity)]
+        let (members, packed, legacy, (secs, micros)): (
+            Vec<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+            (i64, i64),
+        ) = self
             .call("read history", |mut c| async move {
                 pipe.query_async(&mut c).await
             })
@@ -556,11 +727,15 @@ impl FleetStore for RedisFleetStore {
             .map(|m| parse(m).map(|r| r.point()))
             .collect::<StoreResult<Vec<_>>>()?;
         // The open bucket is newer than every point of the set (see RECORD).
-        if let Some(open) = open {
-            let r = parse(&open)?;
-            if r.t >= from && r.t <= to && r.t >= now - tier.retention_ms {
-                points.push(r.point());
+        if tier.bucket_ms > 0 {
+            let open = open_buckets(&tier, packed.as_deref(), legacy.as_deref())
+                .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
+            for r in open {
+                if r.t >= from && r.t <= to && r.t >= now - tier.retention_ms {
+                    points.push(r.point());
+                }
             }
+            points.sort_by_key(|p| p.t);
         }
         Ok(points)
     }
@@ -570,15 +745,17 @@ impl FleetStore for RedisFleetStore {
         for tier in &TIERS {
             pipe.zcard(tier_key(machine_id, tier));
         }
+        pipe.get(open_key(machine_id));
         for tier in &TIERS[1..] {
-            pipe.hget(machine_key(machine_id), open_field(tier));
+            pipe.hget(machine_key(machine_id), legacy_open_field(tier));
         }
         pipe.cmd("TIME");
         #[allow(clippy::type_complexity)]
-        let (a, b, d, o1, o2, (secs, micros)): (
+        let (a, b, d, packed, o1, o2, (secs, micros)): (
             usize,
             usize,
             usize,
+            Option<Vec<u8>>,
             Option<String>,
             Option<String>,
             (i64, i64),
@@ -589,8 +766,11 @@ impl FleetStore for RedisFleetStore {
             .await?;
         let now = secs * 1000 + micros / 1000;
         let open = |o: Option<String>, tier: &Tier| {
-            o.and_then(|o| serde_json::from_str::<Rollup>(&o).ok())
-                .is_some_and(|r| r.t >= now - tier.retention_ms) as usize
+            open_buckets(tier, packed.as_deref(), o.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .filter(|r| r.t >= now - tier.retention_ms)
+                .count()
         };
         Ok([a, b + open(o1, &TIERS[1]), d + open(o2, &TIERS[2])])
     }
@@ -611,9 +791,11 @@ impl FleetStore for RedisFleetStore {
         inv.key(INDEX)
             .arg(silent_for.as_millis() as i64)
             .arg(PREFIX);
+        // Every key of a machine besides its hash: the history tiers and the open buckets.
         for tier in &TIERS {
             inv.arg(tier.name);
         }
+        inv.arg("open");
         self.call("forget machines", |mut c| async move {
             inv.invoke_async(&mut c).await
         })
@@ -779,6 +961,9 @@ impl FleetStore for RedisFleetStore {
                 pipe.zrange(tier_key(id, tier), 0, -1);
             }
         }
+        for id in &ids {
+            pipe.get(open_key(id));
+        }
         pipe.cmd("TIME");
         let replies: Vec<redis::Value> = self
             .call("export machines", |mut c| async move {
@@ -788,7 +973,8 @@ impl FleetStore for RedisFleetStore {
         let bad_reply =
             |e: redis::ParsingError| StoreError::from(self.redis.unavailable("export machines", e));
         let (hashes, rest) = replies.split_at(ids.len());
-        let (sets, time) = rest.split_at(ids.len() * TIERS.len());
+        let (sets, rest) = rest.split_at(ids.len() * TIERS.len());
+        let (opens, time) = rest.split_at(ids.len());
         let (secs, micros): (i64, i64) =
             redis::from_redis_value_ref(time.first().unwrap_or(&redis::Value::Nil))
                 .map_err(bad_reply)?;
@@ -806,13 +992,14 @@ impl FleetStore for RedisFleetStore {
                     continue;
                 }
             };
+            let packed: Option<Vec<u8>> =
+                redis::from_redis_value_ref(&opens[i]).map_err(bad_reply)?;
             let mut history: [Vec<Rollup>; 3] = Default::default();
             let mut broken = None;
             for (t, tier) in TIERS.iter().enumerate() {
                 let members: Vec<String> =
                     redis::from_redis_value_ref(&sets[i * TIERS.len() + t]).map_err(bad_reply)?;
-                let open = fields.get(&open_field(tier)).filter(|_| t > 0);
-                for m in members.iter().chain(open) {
+                for m in &members {
                     match serde_json::from_str::<Rollup>(m) {
                         Ok(r) => history[t].push(r),
                         Err(e) => {
@@ -821,6 +1008,13 @@ impl FleetStore for RedisFleetStore {
                                 tier.name
                             ))
                         }
+                    }
+                }
+                if t > 0 {
+                    let legacy = fields.get(&legacy_open_field(tier));
+                    match open_buckets(tier, packed.as_deref(), legacy.map(String::as_str)) {
+                        Ok(open) => history[t].extend(open),
+                        Err(e) => broken = Some(format!("machine {id}: {e}")),
                     }
                 }
             }
@@ -848,6 +1042,7 @@ impl FleetStore for RedisFleetStore {
             for tier in &TIERS {
                 inv.key(tier_key(&m.machine_id, tier));
             }
+            inv.key(open_key(&m.machine_id));
             inv.arg(&m.machine_id)
                 .arg(json)
                 .arg(r.report.measured_at())

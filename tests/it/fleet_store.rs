@@ -914,6 +914,75 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
     let _ = f.config;
 }
 
+/// A node of a version before the `@open` string keeps a rollup tier's open bucket as JSON
+/// in the machine hash (`open1`, `open2`). During a rolling upgrade both kinds of node record
+/// the same machine: readers see the union, and the next report folds the JSON buckets in
+/// and deletes them, losing no sample.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_folds_open_buckets_left_by_an_earlier_version() {
+    let f = redis().await;
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    let t = TIERS[2].bucket_start(now - 30 * 60_000) + 10 * 60_000 + 1_000;
+    s.record(&report("m-1", t, 10.0), "k").await.unwrap();
+    let port = f.redis.as_ref().unwrap().server().port;
+    let mut c = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let bucket = |t: i64, n: u64, cpu: f64| {
+        serde_json::json!({"t": t, "n": n, "cpu_sum": cpu * n as f64, "cpu_max": cpu,
+            "mem_sum": 25.0 * n as f64, "load_sum": 1.0 * n as f64, "disk_max": 40.0,
+            "rx": 1_000_000.0, "tx": 500_000.0})
+        .to_string()
+    };
+    // The old node merged two samples into this minute; its 10-minute bucket is the one
+    // before ours.
+    let minute = TIERS[1].bucket_start(t);
+    let previous = TIERS[2].bucket_start(t) - 10 * 60_000;
+    let _: () = ::redis::cmd("HSET")
+        .arg("{fleet}:m:m-1")
+        .arg("open1")
+        .arg(bucket(minute, 2, 40.0))
+        .arg("open2")
+        .arg(bucket(previous, 1, 70.0))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let samples = |points: Vec<fleet::HistoryPoint>| -> Vec<(i64, u64)> {
+        points.iter().map(|p| (p.t, p.samples)).collect()
+    };
+    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
+    assert_eq!(
+        samples(read(TIERS[2]).await.unwrap()),
+        [(previous, 1), (TIERS[2].bucket_start(t), 1)]
+    );
+    assert_eq!(s.history_len("m-1").await.unwrap(), [1, 1, 2]);
+
+    s.record(&report("m-1", t + 1_000, 20.0), "k")
+        .await
+        .unwrap();
+    let left: (Option<String>, Option<String>) = ::redis::cmd("HMGET")
+        .arg("{fleet}:m:m-1")
+        .arg("open1")
+        .arg("open2")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(left, (None, None), "folded in and deleted");
+    let minute_points = read(TIERS[1]).await.unwrap();
+    assert_eq!(samples(minute_points.clone()), [(minute, 4)]);
+    // (10 + 20 + 2 × 40) / 4
+    assert!((minute_points[0].cpu_percent - 27.5).abs() < 1e-9);
+    assert_eq!(
+        samples(read(TIERS[2]).await.unwrap()),
+        [(previous, 1), (TIERS[2].bucket_start(t), 2)]
+    );
+    assert_eq!(dump_all(&**s).await[0].history[2].len(), 2);
+}
+
 /// PostgreSQL follows writes by transaction id: a read right after another re-reads nothing,
 /// however recently the machines reported (a clock-based store re-reads its overlap).
 #[tokio::test(flavor = "multi_thread")]
