@@ -304,6 +304,11 @@ impl ListQuery {
         )
     }
 
+    /// The cursor as the API spells it (`next_cursor` of the previous page), if any.
+    pub fn cursor_param(&self) -> Option<String> {
+        self.cursor.as_ref().map(Cursor::encode)
+    }
+
     fn order(&self, a: &Entry, b: &Entry) -> Ordering {
         let o = a
             .key(self.sort)
@@ -348,7 +353,7 @@ impl Default for ListQuery {
 }
 
 /// Raw query parameters, before validation.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     pub status: Option<String>,

@@ -605,3 +605,190 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// Ids of the machine rows the browser shows, top to bottom.
+async fn shown_ids(b: &Browser) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in b
+        .client
+        .find_all(Locator::Css("#machine-rows tr[data-id]"))
+        .await
+        .expect("rows")
+    {
+        out.push(e.attr("data-id").await.ok().flatten().unwrap_or_default());
+    }
+    out
+}
+
+/// A fleet larger than one page: the dashboard shows one page and a "Next page" link; the
+/// second page shows the rest; the script's refresh keeps refreshing the page being shown
+/// (not the first one, not the whole fleet); a new sort starts again from the first page.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_pages_through_a_fleet_larger_than_a_page() {
+    const MACHINES: usize = 130;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let config = write_config(dir.path(), redis.port);
+    let node = Node::start(&config, "node-p");
+    let url = node.url();
+    eventually(Duration::from_secs(15), "node healthy", || async {
+        let (code, _) = get_json(&format!("{url}/api/fleet/cluster/health"), None).await;
+        (code == 200).then_some(())
+    })
+    .await;
+    let key_file = dir.path().join("agent.key");
+    std::fs::write(&key_file, API_KEY).expect("key file");
+    let _sim = KillOnDrop(
+        Command::new(fleetctl_bin())
+            .args([
+                "agent",
+                "--simulate",
+                &MACHINES.to_string(),
+                "--server",
+                &url,
+            ])
+            .args(["--interval", "2s", "--duration", "200s", "--api-key-file"])
+            .arg(&key_file)
+            .env_remove("FLEETCTL_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn simulator"),
+    );
+    eventually(
+        Duration::from_secs(30),
+        "every machine reported",
+        || async {
+            let (_, v) = get_json(&format!("{url}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
+            (v["online"].as_u64() == Some(MACHINES as u64)).then_some(())
+        },
+    )
+    .await;
+
+    let browser = Browser::start().await;
+    browser.phone(false).await;
+    let c = &browser.client;
+    c.goto(&format!("{url}/login")).await.expect("login page");
+    log_in(&browser, PASSWORD).await;
+    wait_path(&browser, "/dashboard").await;
+    let first = shown_ids(&browser).await;
+    assert_eq!(first.len(), 100, "one page of rows");
+    assert!(
+        browser
+            .text("#machines-count")
+            .await
+            .unwrap_or_default()
+            .contains("showing 100 of 130 matching")
+    );
+    assert_eq!(
+        attr(&browser, "#page-first", "hidden").await.as_deref(),
+        Some("true")
+    );
+
+    // "Next page" is a plain link; the second page holds the other 30.
+    c.find(Locator::Css("#page-next"))
+        .await
+        .expect("Next page link")
+        .click()
+        .await
+        .expect("follow Next page");
+    eventually(Duration::from_secs(10), "the second page", || async {
+        let q = c
+            .current_url()
+            .await
+            .ok()?
+            .query()
+            .unwrap_or("")
+            .to_string();
+        (q.contains("cursor=") && count(&browser, "#machine-rows tr[data-id]").await == 30)
+            .then_some(())
+    })
+    .await;
+    let second = shown_ids(&browser).await;
+    assert!(second.iter().all(|id| !first.contains(id)), "no duplicates");
+    assert_eq!(
+        attr(&browser, "#page-next", "hidden").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(attr(&browser, "#page-first", "hidden").await, None);
+
+    // The refresh answers for this page: still the same 30 machines, still the second page.
+    browser
+        .wait_text("#updated-by", Duration::from_secs(12), "a refresh", |t| {
+            t.contains("node-p")
+        })
+        .await;
+    assert_eq!(
+        shown_ids(&browser).await,
+        second,
+        "the refresh keeps the page"
+    );
+    assert!(
+        browser
+            .text("#machines-count")
+            .await
+            .unwrap_or_default()
+            .contains("showing 30 of 30 matching from here on, 130 in the fleet")
+    );
+    assert_eq!(
+        attr(&browser, "#page-next", "hidden").await.as_deref(),
+        Some("true")
+    );
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap_or("")
+            .contains("cursor="),
+        "the address still names the page"
+    );
+
+    // A new sort starts from the first page, with a Next link for that sort.
+    c.find(Locator::Css("button.sort[data-key=cpu]"))
+        .await
+        .expect("cpu sort button")
+        .click()
+        .await
+        .expect("sort by cpu");
+    eventually(Duration::from_secs(10), "first page by CPU", || async {
+        let n = count(&browser, "#machine-rows tr[data-id]").await;
+        let next = attr(&browser, "#page-next", "href")
+            .await
+            .unwrap_or_default();
+        (n == 100 && next.contains("sort=-cpu") && next.contains("cursor=")).then_some(())
+    })
+    .await;
+    let q = c
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap_or("")
+        .to_string();
+    assert!(q.contains("sort=-cpu") && !q.contains("cursor="), "{q}");
+    assert_eq!(
+        attr(&browser, "#page-first", "hidden").await.as_deref(),
+        Some("true")
+    );
+    c.find(Locator::Css("#page-next"))
+        .await
+        .expect("Next page link")
+        .click()
+        .await
+        .expect("follow Next page");
+    eventually(Duration::from_secs(10), "second page by CPU", || async {
+        (count(&browser, "#machine-rows tr[data-id]").await == 30).then_some(())
+    })
+    .await;
+    assert_eq!(
+        attr(&browser, "th:has(button[data-key=cpu])", "aria-sort")
+            .await
+            .as_deref(),
+        Some("descending")
+    );
+    no_console_errors(&browser, "paging").await;
+    browser.screenshot("dashboard-page-2").await;
+    browser.close().await;
+}

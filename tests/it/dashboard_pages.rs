@@ -214,6 +214,121 @@ async fn pages_need_a_session_and_are_never_cached() {
     assert!(r.text.contains("web-01.example.com") && r.text.contains("db-01.example.com"));
 }
 
+/// Ids of the machine rows of a dashboard page, top to bottom.
+fn row_ids(html: &str) -> Vec<String> {
+    html.split(r#"<tr data-id=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// The `href` of the element with this id, unescaped, if it is shown (not `hidden`).
+fn shown_link(html: &str, id: &str) -> Option<String> {
+    let tag = html
+        .split(&format!(r#"id="{id}""#))
+        .nth(1)?
+        .split('>')
+        .next()?;
+    if tag.contains(" hidden") {
+        return None;
+    }
+    let href = tag.split(r#"href=""#).nth(1)?.split('"').next()?;
+    Some(href.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_dashboard_pages_through_a_large_fleet() {
+    let p = Pages::new(|_| {}).await;
+    const MACHINES: usize = 130;
+    let mut vm = VirtualMachine::new("pages", 3, 3);
+    let now = fleetctl::agent::now_ms();
+    for i in 0..MACHINES {
+        let mut r = vm.report(now);
+        r.machine_id = format!("m-{i:03}");
+        r.hostname = format!("m-{i:03}.example.com");
+        p.fleet.record(&r, "agents").await.expect("record");
+    }
+    let cookie = p.login().await;
+
+    // The first page: 100 rows in hostname order, no "First page", a "Next page" link.
+    let r = p.get("/dashboard", Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let first = row_ids(&r.text);
+    let expected: Vec<String> = (0..100).map(|i| format!("m-{i:03}")).collect();
+    assert_eq!(first, expected);
+    assert_eq!(
+        r.text.matches(r#"<svg class="spark s-cpu""#).count(),
+        100,
+        "sparklines for the shown rows only"
+    );
+    assert!(
+        r.text
+            .contains("showing 100 of 130 matching, 130 in the fleet")
+    );
+    assert_eq!(shown_link(&r.text, "page-first"), None);
+    let next = shown_link(&r.text, "page-next").expect("a Next page link");
+    assert!(next.starts_with("/dashboard?cursor="), "{next}");
+
+    // The second page: the other 30, none of the first page's, and no further page.
+    let r = p.get(&next, Some(&cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let second = row_ids(&r.text);
+    let rest: Vec<String> = (100..MACHINES).map(|i| format!("m-{i:03}")).collect();
+    assert_eq!(second, rest, "the next machines, no duplicates");
+    assert!(
+        r.text
+            .contains("showing 30 of 30 matching from here on, 130 in the fleet")
+    );
+    assert_eq!(shown_link(&r.text, "page-next"), None, "the last page");
+    assert_eq!(
+        shown_link(&r.text, "page-first").as_deref(),
+        Some("/dashboard")
+    );
+
+    // Filters and sort stay in the links, and in the pages they lead to.
+    let r = p
+        .get("/dashboard?hostname=M-&sort=-hostname", Some(&cookie))
+        .await;
+    let first = row_ids(&r.text);
+    assert_eq!(first.first().map(String::as_str), Some("m-129"));
+    let next = shown_link(&r.text, "page-next").expect("a Next page link");
+    assert!(
+        next.starts_with("/dashboard?hostname=M-&sort=-hostname&cursor="),
+        "{next}"
+    );
+    let r = p.get(&next, Some(&cookie)).await;
+    let second = row_ids(&r.text);
+    assert_eq!(second.len(), 30);
+    assert_eq!(second.last().map(String::as_str), Some("m-000"));
+    assert!(second.iter().all(|id| !first.contains(id)));
+    assert!(r.text.contains(r#"aria-sort="descending""#));
+    assert!(
+        r.text.contains(r#"data-cursor="ey"#),
+        "the script knows the page"
+    );
+
+    // A cursor that does not fit shows the first page of the same view, not an error.
+    for bad in [
+        "/dashboard?cursor=not-a-cursor",
+        "/dashboard?cursor=%FF%FE",
+        // Made for sort=-hostname, used with the default sort.
+        next.replace("hostname=M-&sort=-hostname&", "").as_str(),
+    ] {
+        let r = p.get(bad, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::OK, "{bad}: {}", r.text);
+        assert_eq!(row_ids(&r.text), expected, "{bad}");
+    }
+    let r = p
+        .get("/dashboard?hostname=m-12&cursor=nonsense", Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        row_ids(&r.text).len(),
+        10,
+        "the filter is kept: m-120 to m-129"
+    );
+}
+
 #[tokio::test]
 async fn unknown_machines_get_a_404_page_and_machines_without_history_an_empty_state() {
     let p = Pages::new(|_| {}).await;

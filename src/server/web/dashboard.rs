@@ -1,8 +1,12 @@
-//! `GET /dashboard`: summary tiles, the machines table with CPU and memory sparklines, and the
-//! cluster panel, rendered complete by the server. `static/dashboard.js` then refreshes tiles,
-//! rows and the cluster panel from the JSON API every few seconds, re-sorts and filters through
-//! the API's own `sort`/`status`/`hostname` parameters (one implementation of the ordering,
-//! in `fleet::view`), and shows a banner when the API is unreachable or the session ended.
+//! `GET /dashboard`: summary tiles, one page of the machines table (`PAGE_ROWS` rows with CPU
+//! and memory sparklines) and the cluster panel, rendered complete by the server. The page
+//! never grows with the fleet: the rows come from the node's index with the API's cursor
+//! paging (`?cursor=` from the previous page's "Next page" link, a plain link that works
+//! without the script), and only the shown machines' histories are read.
+//! `static/dashboard.js` then refreshes tiles, the current page's rows and the cluster panel
+//! from the JSON API every few seconds, re-sorts and filters through the API's own
+//! `sort`/`status`/`hostname`/`cursor` parameters (one implementation of the ordering, in
+//! `fleet::view`), and shows a banner when the API is unreachable or the session ended.
 //!
 //! The markup of a row and of a node here and in the script must stay in step: both build the
 //! same classes and cells.
@@ -17,7 +21,7 @@ use maud::{Markup, html};
 use super::chart::{self, Point};
 use super::{Nav, age, error_page, html_response, layout};
 use crate::cluster::{ClusterStatus, NodeState};
-use crate::fleet::view::{ListParams, ListQuery, MAX_LIMIT, MachineView, Summary};
+use crate::fleet::view::{ListParams, ListQuery, MachineView, Summary};
 use crate::fleet::{HistoryPoint, Millis, TIERS};
 use crate::server::AppState;
 use crate::server::auth::LoggedIn;
@@ -28,6 +32,9 @@ pub const SPARK_SPAN_MS: Millis = 3_600_000;
 const HISTORY_READS_IN_FLIGHT: usize = 16;
 /// How often the page refreshes itself (the script reads it from `data-refresh-ms`).
 pub const REFRESH_MS: u64 = 5_000;
+/// Machines per dashboard page (the script reads it from `data-page-rows`): the HTML, the
+/// history reads and the browser's work per page stay the same at 100 or 100,000 machines.
+pub const PAGE_ROWS: usize = 100;
 
 /// The sortable columns: (API sort key, header, direction of the first click).
 const COLUMNS: [(&str, &str, bool); 6] = [
@@ -45,13 +52,7 @@ pub async fn page(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
     let node_id = state.node().node_id().to_string();
-    // A hand-edited or stale URL shows the default view rather than an error.
-    let mut q = params
-        .ok()
-        .and_then(|Query(p)| ListQuery::from_params(p).ok())
-        .unwrap_or_default();
-    q.limit = MAX_LIMIT;
-    q.offset = 0;
+    let q = page_query(params.ok().map(|Query(p)| p));
     let unavailable = |why: String| {
         error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -86,8 +87,10 @@ pub async fn page(
         .await;
 
     let sort = q.sort_param();
+    let cursor = q.cursor_param();
     let body = html! {
-        div #dashboard data-refresh-ms=(REFRESH_MS) data-now=(now) data-spark-span=(SPARK_SPAN_MS) {
+        div #dashboard data-refresh-ms=(REFRESH_MS) data-now=(now) data-spark-span=(SPARK_SPAN_MS)
+            data-page-rows=(PAGE_ROWS) data-cursor=(cursor.clone().unwrap_or_default()) {
             div.page-head {
                 h1 { "Fleet" }
                 p.updated aria-live="polite" {
@@ -111,7 +114,9 @@ pub async fn page(
             section.panel #machines aria-labelledby="machines-h" {
                 div.panel-head {
                     h2 #machines-h { "Machines" }
-                    p #machines-count { (count_text(list.machines.len(), list.total, summary.total)) }
+                    p #machines-count {
+                        (count_text(list.machines.len(), list.total, summary.total, cursor.is_some()))
+                    }
                 }
                 form #filters method="get" action="/dashboard" role="search" {
                     div.field {
@@ -158,6 +163,16 @@ pub async fn page(
                         }
                     }
                 }
+                nav.pager #pager aria-label="Machine pages" {
+                    a #page-first href=(dashboard_url(&q, None)) hidden[cursor.is_none()] {
+                        "First page"
+                    }
+                    a #page-next rel="next"
+                        href=(dashboard_url(&q, list.next_cursor.as_deref()))
+                        hidden[list.next_cursor.is_none()] {
+                        "Next page"
+                    }
+                }
             }
         }
     };
@@ -172,6 +187,53 @@ pub async fn page(
             body,
         ),
     )
+}
+
+/// The page the URL asks for, `PAGE_ROWS` long. A hand-edited or stale URL shows a page rather
+/// than an error: a cursor that does not fit (garbled, or made for another sort) starts from
+/// the first page with the URL's filters and sort; anything else wrong, the default view.
+fn page_query(params: Option<ListParams>) -> ListQuery {
+    let mut q = params
+        .and_then(|p| {
+            let without_cursor = ListParams {
+                cursor: None,
+                ..p.clone()
+            };
+            ListQuery::from_params(p)
+                .or_else(|_| ListQuery::from_params(without_cursor))
+                .ok()
+        })
+        .unwrap_or_default();
+    q.limit = PAGE_ROWS;
+    q.offset = 0;
+    q
+}
+
+/// `/dashboard` with the filters and sort of `q`, starting after `cursor` (the same URL the
+/// script writes into the address bar).
+fn dashboard_url(q: &ListQuery, cursor: Option<&str>) -> String {
+    let status: Vec<&str> = q.status.iter().map(|s| s.as_str()).collect();
+    let status = status.join(",");
+    let sort = q.sort_param();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    if let Some(h) = &q.hostname {
+        pairs.push(("hostname", h));
+    }
+    if !status.is_empty() {
+        pairs.push(("status", &status));
+    }
+    if sort != "hostname" {
+        pairs.push(("sort", &sort));
+    }
+    if let Some(c) = cursor {
+        pairs.push(("cursor", c));
+    }
+    let query = serde_urlencoded::to_string(&pairs).expect("strings encode");
+    if query.is_empty() {
+        "/dashboard".to_string()
+    } else {
+        format!("/dashboard?{query}")
+    }
 }
 
 fn aria_sort(q: &ListQuery, key: &str) -> &'static str {
@@ -202,8 +264,12 @@ fn column_class(key: &str) -> &'static str {
     }
 }
 
-fn count_text(shown: usize, matching: usize, total: usize) -> String {
-    if shown < matching {
+/// `matching` counts from the cursor on when the page has one (`paged`). `dashboard.js`
+/// writes the same text.
+fn count_text(shown: usize, matching: usize, total: usize, paged: bool) -> String {
+    if paged {
+        format!("showing {shown} of {matching} matching from here on, {total} in the fleet")
+    } else if shown < matching {
         format!("showing {shown} of {matching} matching, {total} in the fleet")
     } else {
         format!("{matching} of {total}")
@@ -352,5 +418,43 @@ mod tests {
         assert_eq!(q.sort_param(), "-cpu");
         assert_eq!(aria_sort(&q, "cpu"), "descending");
         assert_eq!(arrow(&q, "cpu"), " ▼");
+    }
+
+    #[test]
+    fn page_links_keep_filters_and_sort() {
+        let q = page_query(Some(ListParams {
+            hostname: Some("web &1".into()),
+            status: Some("online,stale".into()),
+            sort: Some("-cpu".into()),
+            limit: Some("1000".into()),
+            ..ListParams::default()
+        }));
+        assert_eq!(
+            q.limit, PAGE_ROWS,
+            "the page size is the dashboard's, not the URL's"
+        );
+        assert_eq!(
+            dashboard_url(&q, Some("abc")),
+            "/dashboard?hostname=web+%261&status=online%2Cstale&sort=-cpu&cursor=abc"
+        );
+        assert_eq!(dashboard_url(&ListQuery::default(), None), "/dashboard");
+    }
+
+    #[test]
+    fn a_cursor_that_does_not_fit_starts_from_the_first_page_of_the_same_view() {
+        for cursor in ["garbage", "eyJzIjoiY3B1IiwidiI6MSwiaWQiOiJ4In0"] {
+            let q = page_query(Some(ListParams {
+                hostname: Some("web".into()),
+                cursor: Some(cursor.into()),
+                ..ListParams::default()
+            }));
+            assert_eq!(q.hostname.as_deref(), Some("web"), "{cursor}");
+            assert_eq!(q.cursor_param(), None, "{cursor}");
+        }
+        let q = page_query(Some(ListParams {
+            sort: Some("speed".into()),
+            ..ListParams::default()
+        }));
+        assert_eq!(q.sort_param(), "hostname");
     }
 }

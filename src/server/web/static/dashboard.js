@@ -1,6 +1,7 @@
-// fleetctl dashboard: refreshes the server-rendered page from the JSON API every few seconds,
-// sorts and filters through the API's own parameters, and says clearly when the API cannot
-// be reached or the session has ended. Plain script, no library; builds every element with
+// fleetctl dashboard: refreshes the server-rendered page from the JSON API every few seconds
+// (the page being shown: its cursor and the page size the server rendered, never the whole
+// fleet), sorts and filters through the API's own parameters, and says clearly when the API
+// cannot be reached or the session has ended. Plain script, no library; builds every element with
 // textContent, never innerHTML, so no hostname can inject markup.
 "use strict";
 
@@ -9,6 +10,7 @@
   if (!root) return;
   const REFRESH_MS = Number(root.dataset.refreshMs) || 5000;
   const SPAN_MS = Number(root.dataset.sparkSpan) || 3600000;
+  const PAGE_ROWS = Number(root.dataset.pageRows) || 100;
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
 
@@ -17,6 +19,8 @@
     sort: $("f-sort").value || "hostname",
     hostname: $("f-hostname").value,
     status: $("f-status").value,
+    // Where the shown page starts (the previous page's next_cursor); "" = the first page.
+    cursor: root.dataset.cursor || "",
   };
   let timer = null;
   let stopped = false;
@@ -174,10 +178,31 @@
   }
 
   function listURL() {
-    const q = new URLSearchParams({ limit: "1000", sort: state.sort });
+    const q = new URLSearchParams({ limit: String(PAGE_ROWS), sort: state.sort });
     if (state.hostname) q.set("hostname", state.hostname);
     if (state.status) q.set("status", state.status);
+    if (state.cursor) q.set("cursor", state.cursor);
     return "/api/fleet/machines?" + q.toString();
+  }
+
+  // Same URL as dashboard.rs `dashboard_url`.
+  function pageURL(cursor) {
+    const q = new URLSearchParams();
+    if (state.hostname) q.set("hostname", state.hostname);
+    if (state.status) q.set("status", state.status);
+    if (state.sort !== "hostname") q.set("sort", state.sort);
+    if (cursor) q.set("cursor", cursor);
+    const s = q.toString();
+    return "/dashboard" + (s ? "?" + s : "");
+  }
+
+  function renderPager(next) {
+    const first = $("page-first");
+    first.href = pageURL("");
+    first.hidden = !state.cursor;
+    const link = $("page-next");
+    link.href = pageURL(next || "");
+    link.hidden = !next;
   }
 
   function render(summary, list, cluster, node) {
@@ -203,9 +228,12 @@
     }
     $("machine-rows").replaceChildren(...rows);
     const shown = list.machines.length;
-    $("machines-count").textContent = shown < list.total
-      ? "showing " + shown + " of " + list.total + " matching, " + summary.total + " in the fleet"
-      : list.total + " of " + summary.total;
+    $("machines-count").textContent = state.cursor
+      ? "showing " + shown + " of " + list.total + " matching from here on, " + summary.total + " in the fleet"
+      : shown < list.total
+        ? "showing " + shown + " of " + list.total + " matching, " + summary.total + " in the fleet"
+        : list.total + " of " + summary.total;
+    renderPager(list.next_cursor);
 
     const self = $("served-by").textContent;
     $("node-rows").replaceChildren(...cluster.nodes.map((n) => nodeRow(n, self)));
@@ -230,13 +258,11 @@
     $("f-sort").value = state.sort;
   }
 
+  // A new sort or filter starts from the first page (a cursor belongs to one sort and filter).
   function remember() {
-    const q = new URLSearchParams();
-    if (state.hostname) q.set("hostname", state.hostname);
-    if (state.status) q.set("status", state.status);
-    if (state.sort !== "hostname") q.set("sort", state.sort);
-    const s = q.toString();
-    history.replaceState(null, "", "/dashboard" + (s ? "?" + s : ""));
+    state.cursor = "";
+    renderPager(null);
+    history.replaceState(null, "", pageURL(""));
   }
 
   function showApiDown(why) {
