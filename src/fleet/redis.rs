@@ -195,92 +195,93 @@ local function open_buckets(s)
   end
   return open
 end
+local NONE = {0, 0, 0, 0, 0, 0, 0, 0, 0}
+-- Spelled out: building an argument table first costs a tenth of the whole script.
 local function packed_buckets(open)
-  local v = {}
-  for i = 1, 2 do
-    local b = open[i] or {0, 0, 0, 0, 0, 0, 0, 0, 0}
-    for j = 1, 9 do v[#v + 1] = b[j] end
-  end
-  return struct.pack(PACKED, unpack(v))
+  local a, b = open[1] or NONE, open[2] or NONE
+  return struct.pack(PACKED, a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
+    b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9])
 end
 "#;
 
 /// KEYS: index, machine, key usage, one history key per tier, open buckets. ARGV: machine
 /// id, report (JSON, maybe sealed), its timestamp, key name (maybe sealed), the six sample
-/// numbers, (bucket, retention, cap) per tier, the allowed clock skew, the history span and
-/// the sample as a raw-tier point (JSON).
+/// numbers and the sample as a raw-tier point (JSON). The tier table and the time bounds are
+/// Lua constants (`record_constants`).
 ///
 /// What keeps it cheap (Redis time per call is the ceiling of report ingestion, see
 /// docs/performance.md): the newest bucket of each rollup tier stays in the `@open` string,
 /// packed as doubles, while reports merge into it (no JSON per report), and moves to the
 /// tier's sorted set as JSON when a later bucket starts; the raw point comes encoded by the
-/// node; and `rawt` (the newest raw point's time) tells that a report is newer than every
-/// raw point, so the common case needs no lookup for a point to merge with. A late report for
-/// an older bucket merges into the sorted set directly.
+/// node; `rawt` (the newest raw point's time) tells that a report is newer than every raw
+/// point, so the common case needs no lookup for a point to merge with; and times go to
+/// Redis as strings made with `ms` (a Lua number argument is printed with `%.17g`, and a
+/// tenth of the script's time went to parsing and printing numbers). A late report for an
+/// older bucket merges into the sorted set directly.
 ///
 /// `open1` / `open2` are the open buckets as JSON fields, as versions before the `@open`
 /// string kept them: a node of such a version may still write them during a rolling upgrade,
 /// so they are folded in here (and by every reader) and deleted.
 const RECORD: &str = r#"
 local now = now_ms()
+local now_s = ms(now)
 local ts = tonumber(ARGV[3])
-if ts > now + tonumber(ARGV[20]) or ts < now - tonumber(ARGV[21]) then
+if ts > now + SKEW or ts < now - SPAN then
   return {0, now}
 end
 local cur = redis.call('HMGET', KEYS[2], 'ts', 'offline_since', 'rawt', 'open1', 'open2')
-local fields = {'last_seen', now, 'key', ARGV[4]}
+local fields = {'last_seen', now_s, 'key', ARGV[4]}
 local function put(k, v) fields[#fields + 1] = k; fields[#fields + 1] = v end
 local gone = {}
-if not cur[1] then put('first_seen', now) end
+if not cur[1] then put('first_seen', now_s) end
 if (not cur[1]) or tonumber(cur[1]) <= ts then
   put('report', ARGV[2]); put('ts', ARGV[3])
 end
 if cur[2] then gone[#gone + 1] = 'offline_since' end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[4], now)
+redis.call('ZADD', KEYS[1], now_s, ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[4], now_s)
 local cpu, mem, load = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local disk, rx, tx = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local function sample(t) return {t, 1, cpu, cpu, mem, load, disk, rx, tx} end
 local function trim(key, horizon, cap, keep)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. horizon)
-  redis.call('ZREMRANGEBYRANK', key, 0, -(cap - keep + 1))
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ms(horizon))
+  redis.call('ZREMRANGEBYRANK', key, '0', ms(keep - cap - 1))
 end
 -- Merge a bucket into the sorted set's point at its time, or add it (then trim).
 local function into_set(key, b, horizon, cap, keep)
-  local old = redis.call('ZRANGEBYSCORE', key, b[1], b[1])
+  local t = ms(b[1])
+  local old = redis.call('ZRANGEBYSCORE', key, t, t)
   if #old > 0 then
     redis.call('ZREM', key, old[1])
     local p = bucket_of_json(old[1])
     if p then merge(b, p) end
-    redis.call('ZADD', key, b[1], json_of_bucket(b))
+    redis.call('ZADD', key, t, json_of_bucket(b))
   else
-    redis.call('ZADD', key, b[1], json_of_bucket(b))
+    redis.call('ZADD', key, t, json_of_bucket(b))
     trim(key, horizon, cap, keep)
   end
 end
-local raw_horizon = now - tonumber(ARGV[12])
+local raw_horizon = now - TIERS[1][2]
 if ts >= raw_horizon then
-  local key, cap = KEYS[4], tonumber(ARGV[13])
+  local key, cap = KEYS[4], TIERS[1][3]
   local last = tonumber(cur[3])
   if not last then
-    local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local top = redis.call('ZRANGE', key, '-1', '-1', 'WITHSCORES')
     last = tonumber(top[2] or -1)
   end
   if ts > last then
-    redis.call('ZADD', key, ts, ARGV[22])
+    redis.call('ZADD', key, ARGV[3], ARGV[11])
     trim(key, raw_horizon, cap, 0)
-    last = ts
+    put('rawt', ARGV[3])
   else
     into_set(key, sample(ts), raw_horizon, cap, 0)
+    if not cur[3] then put('rawt', ms(last)) end
   end
-  put('rawt', last)
 end
 local open = open_buckets(redis.call('GET', KEYS[7]))
 for i = 1, 2 do
   local key = KEYS[4 + i]
-  local bucket = tonumber(ARGV[11 + 3 * i])
-  local horizon = now - tonumber(ARGV[12 + 3 * i])
-  local cap = tonumber(ARGV[13 + 3 * i])
+  local bucket, horizon, cap = TIERS[1 + i][1], now - TIERS[1 + i][2], TIERS[1 + i][3]
   if cur[3 + i] then
     gone[#gone + 1] = 'open' .. i
     local legacy, b = bucket_of_json(cur[3 + i]), open[i]
@@ -301,7 +302,7 @@ for i = 1, 2 do
       merge(b, s)
     elseif (not b) or s[1] > b[1] then
       if b then
-        redis.call('ZADD', key, b[1], json_of_bucket(b))
+        redis.call('ZADD', key, ms(b[1]), json_of_bucket(b))
         trim(key, horizon, cap, 1)
       end
       open[i] = s
@@ -310,11 +311,31 @@ for i = 1, 2 do
     end
   end
 end
-redis.call('SET', KEYS[7], packed_buckets(open), 'PX', ARGV[18])
+redis.call('SET', KEYS[7], packed_buckets(open), 'PX', LONGEST)
 redis.call('HSET', KEYS[2], unpack(fields))
 if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
 return {1, now}
 "#;
+
+/// RECORD with what it needs, without the shared prelude (`benches/record-script.sh` runs
+/// it through `examples/record_lua.rs`).
+pub fn record_lua() -> String {
+    format!("{BUCKETS}{}{RECORD}", record_constants())
+}
+
+/// The tier table and the time bounds of RECORD as Lua constants, so a report's call carries
+/// and parses none of them: `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`.
+fn record_constants() -> String {
+    let tiers: Vec<String> = TIERS
+        .iter()
+        .map(|t| format!("{{{}, {}, {}}}", t.bucket_ms, t.retention_ms, t.max_points))
+        .collect();
+    let longest = TIERS.iter().map(|t| t.retention_ms).max().unwrap_or(0);
+    format!(
+        "local TIERS = {{{}}}\nlocal SKEW, SPAN, LONGEST = {MAX_CLOCK_SKEW_MS}, {HISTORY_SPAN_MS}, '{longest}'\n",
+        tiers.join(", ")
+    )
+}
 
 /// KEYS: index. ARGV: since (ms, or empty for all). Returns the clock, the number of
 /// machines and the ids recorded at or after `since`, in one atomic step.
@@ -482,7 +503,7 @@ impl RedisFleetStore {
         Ok(RedisFleetStore {
             redis,
             sealing,
-            record: script(&format!("{BUCKETS}{RECORD}")),
+            record: script(&record_lua()),
             changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
@@ -606,16 +627,9 @@ impl FleetStore for RedisFleetStore {
             .arg(s.disk_percent)
             .arg(s.rx_bytes)
             .arg(s.tx_bytes);
-        for tier in &TIERS {
-            inv.arg(tier.bucket_ms)
-                .arg(tier.retention_ms)
-                .arg(tier.max_points);
-        }
         let raw_point = serde_json::to_string(&Rollup::of_sample(&s))
             .map_err(|e| StoreError::Config(format!("cannot encode a history point: {e}")))?;
-        inv.arg(MAX_CLOCK_SKEW_MS)
-            .arg(HISTORY_SPAN_MS)
-            .arg(raw_point);
+        inv.arg(raw_point);
         let (written, now): (i64, Millis) = self
             .call("record report", |mut c| async move {
                 inv.invoke_async(&mut c).await

@@ -64,12 +64,18 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function ms(n) return string.format('%.0f', n) end
+-- %d, not %.0f: integer printing, without the float formatter.
+local function ms(n) return string.format('%d', n) end
 ";
 
 /// A script with the shared prelude. `invoke_async` reloads it after a Redis restart.
 pub fn script(body: &str) -> Script {
-    Script::new(&format!("{LUA_PRELUDE}\n{body}"))
+    Script::new(&script_source(body))
+}
+
+/// The whole text of a script with the shared prelude, as Redis runs it.
+pub fn script_source(body: &str) -> String {
+    format!("{LUA_PRELUDE}\n{body}")
 }
 
 /// Where a Redis is and how to log in, from one config section.

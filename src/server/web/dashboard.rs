@@ -228,7 +228,7 @@ fn dashboard_url(q: &ListQuery, cursor: Option<&str>) -> String {
     if let Some(c) = cursor {
         pairs.push(("cursor", c));
     }
-    let query = serde_urlencoded::to_string(&pairs).expect("strings encode");
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     if query.is_empty() {
         "/dashboard".to_string()
     } else {
