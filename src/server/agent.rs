@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
@@ -38,10 +39,7 @@ pub fn agent_key(state: &AppState, parts: &Parts) -> Result<String, ApiError> {
     }
 }
 
-pub async fn report(
-    State(state): State<AppState>,
-    req: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn report(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let metrics = state.metrics();
@@ -94,10 +92,19 @@ pub async fn report(
     metrics.report_accepted();
     Ok((
         StatusCode::OK,
-        Json(json!({
-            "status": "ok",
-            "machine_id": report.machine_id,
-            "recorded_at": rfc3339(recorded),
-        })),
-    ))
+        Json(Recorded {
+            status: "ok",
+            machine_id: &report.machine_id,
+            recorded_at: rfc3339(recorded),
+        }),
+    )
+        .into_response())
+}
+
+/// The answer to an accepted report (serialized from borrowed fields, no `Value` tree).
+#[derive(Serialize)]
+struct Recorded<'a> {
+    status: &'static str,
+    machine_id: &'a str,
+    recorded_at: String,
 }
