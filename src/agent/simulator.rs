@@ -16,6 +16,7 @@
 //! docs/performance.md for that). Each machine keeps its own place in the server list and
 //! moves to the next server on a failure, like a real agent.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -261,6 +262,12 @@ impl Schedule {
     }
 }
 
+/// Reports in flight at once, over all schedulers, and so the most connections the shared
+/// pool opens. Without a cap, a node that stalls for a second under 3,000 reports/s would see
+/// 3,000 new connections (and the simulator run out of file descriptors); with it, machines
+/// due meanwhile wait for a free connection, and that wait counts in their latency.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// What every scheduler shares: one HTTP client (one connection pool) for all machines.
 struct Shared {
     http: reqwest::Client,
@@ -274,15 +281,21 @@ struct Simulated {
     vm: VirtualMachine,
     /// Index into `Shared::servers`: the machine's own place in the rotation.
     server: usize,
-    /// A report of this machine is in flight: a real agent sends one at a time.
+    /// A report of this machine is queued or in flight: a real agent sends one at a time.
     busy: bool,
-    /// The machine came due while busy: send as soon as the report in flight is answered.
-    owed: bool,
+    /// The machine came due (at this instant) while busy: queue it once the report in flight
+    /// is answered.
+    owed: Option<Instant>,
 }
 
-/// Send one machine's report and time it.
-async fn send(shared: Arc<Shared>, machine: usize, server: usize, report: Report) -> Sent {
-    let t0 = Instant::now();
+/// Send one machine's report; its latency counts from `due`, when it was taken for sending.
+async fn send(
+    shared: Arc<Shared>,
+    machine: usize,
+    server: usize,
+    report: Report,
+    due: Instant,
+) -> Sent {
     let outcome = reporter::deliver(
         &shared.http,
         &shared.servers[server],
@@ -293,7 +306,7 @@ async fn send(shared: Arc<Shared>, machine: usize, server: usize, report: Report
     Sent {
         machine,
         outcome,
-        ms: t0.elapsed().as_secs_f64() * 1000.0,
+        ms: due.elapsed().as_secs_f64() * 1000.0,
     }
 }
 
@@ -303,27 +316,32 @@ struct Sent {
     ms: f64,
 }
 
-/// One scheduler: send each of `machines` when `schedule` says, until `stop_at`, then wait
-/// for the reports in flight.
+/// One scheduler: send each of `machines` when `schedule` says, at most `max_in_flight` at
+/// once, until `stop_at`; then wait for the reports queued and in flight.
 async fn drive(
     mut machines: Vec<Simulated>,
     mut schedule: Schedule,
     shared: Arc<Shared>,
     started: Instant,
     stop_at: Option<Instant>,
+    max_in_flight: usize,
 ) {
     let stop = stop_at.map(|s| s - started);
     let mut in_flight = FuturesUnordered::new();
-    let start = |m: &mut Simulated, j: usize| {
-        m.busy = true;
-        let report = m.vm.report(now_ms());
-        send(Arc::clone(&shared), j, m.server, report)
-    };
+    // Machines due and not busy, waiting for a free connection, oldest first.
+    let mut queued: VecDeque<(usize, Instant)> = VecDeque::new();
     let wake = tokio::time::sleep_until(started + schedule.next_due());
     tokio::pin!(wake);
     loop {
+        while in_flight.len() < max_in_flight
+            && let Some((j, due)) = queued.pop_front()
+        {
+            let m: &mut Simulated = &mut machines[j];
+            let report = m.vm.report(now_ms());
+            in_flight.push(send(Arc::clone(&shared), j, m.server, report, due));
+        }
         let done = stop.is_some_and(|s| schedule.next_due() >= s);
-        if done && in_flight.is_empty() {
+        if done && in_flight.is_empty() && queued.is_empty() {
             return;
         }
         tokio::select! {
@@ -335,8 +353,9 @@ async fn drive(
                     m.server = (m.server + 1) % shared.servers.len();
                 }
                 shared.tally.lock().unwrap_or_else(|p| p.into_inner()).record(outcome, ms);
-                if std::mem::take(&mut m.owed) {
-                    in_flight.push(start(m, machine));
+                if let Some(due) = m.owed.take() {
+                    m.busy = true;
+                    queued.push_back((machine, due));
                 }
             }
             () = &mut wake, if !done => {
@@ -344,9 +363,10 @@ async fn drive(
                 while let Some(j) = schedule.pop_due(now - started, stop) {
                     let m = &mut machines[j];
                     if m.busy {
-                        m.owed = true;
+                        m.owed.get_or_insert(now);
                     } else {
-                        in_flight.push(start(m, j));
+                        m.busy = true;
+                        queued.push_back((j, now));
                     }
                 }
                 wake.as_mut().reset((started + schedule.next_due()).max(now + BATCH));
@@ -405,7 +425,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
                 // Each machine starts with a different server so load spreads without an LB.
                 server: i % shared.servers.len(),
                 busy: false,
-                owed: false,
+                owed: None,
             })
             .collect();
         let schedule = Schedule::new(first, schedulers, opts.machines, opts.interval);
@@ -415,6 +435,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
             Arc::clone(&shared),
             started,
             stop_at,
+            (MAX_IN_FLIGHT / schedulers).max(1),
         )));
     }
     let progress = {
