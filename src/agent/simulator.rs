@@ -9,9 +9,9 @@
 //!
 //! A virtual machine costs a few hundred bytes, not a task, a timer and an HTTP client: a few
 //! scheduler tasks (one per core) each own every S-th machine, wake when their next machine
-//! is due (at most every `BATCH`) and send for all machines due by then, concurrently. All
-//! machines share one HTTP client, so the node sees a few keep-alive connections (about as
-//! many as reports in flight at once), not one per machine as a real fleet would open: the
+//! is due (no more often than every `BATCH`) and send for all machines due by then. All
+//! machines share one HTTP client, so the node sees about as many keep-alive connections as
+//! reports in flight (at most `MAX_IN_FLIGHT`), not one per machine as a real fleet would: the
 //! simulator measures the node's report path, not what the node's connections cost (see
 //! docs/performance.md for that). Each machine keeps its own place in the server list and
 //! moves to the next server on a failure, like a real agent.
@@ -288,7 +288,8 @@ struct Simulated {
     owed: Option<Instant>,
 }
 
-/// Send one machine's report; its latency counts from `due`, when it was taken for sending.
+/// Send one machine's report; its latency counts from `due`, when its scheduler found it due
+/// (so a wait for a free connection is included).
 async fn send(
     shared: Arc<Shared>,
     machine: usize,
@@ -328,7 +329,7 @@ async fn drive(
 ) {
     let stop = stop_at.map(|s| s - started);
     let mut in_flight = FuturesUnordered::new();
-    // Machines due and not busy, waiting for a free connection, oldest first.
+    // Machines due (and marked busy) waiting for a free connection, oldest first.
     let mut queued: VecDeque<(usize, Instant)> = VecDeque::new();
     let wake = tokio::time::sleep_until(started + schedule.next_due());
     tokio::pin!(wake);

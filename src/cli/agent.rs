@@ -47,7 +47,7 @@ pub struct Agent {
     /// Simulate N virtual machines with realistic, varying metrics instead of this host
     ///
     /// Their reports are spread evenly over --interval. All N share one HTTP connection pool
-    /// (a few keep-alive connections, about as many as reports in flight), not one
+    /// (about as many keep-alive connections as reports in flight, at most ~256), not one
     /// connection each as N real agents would: a load test of the report path, not of the
     /// node's per-connection memory.
     #[arg(long, value_name = "N")]
