@@ -54,39 +54,48 @@ pub struct Sender {
     api_key: String,
 }
 
+/// `--server` URLs checked (http:// or https://, at least one) and without a trailing `/`.
+pub fn server_urls(servers: Vec<String>) -> anyhow::Result<Vec<String>> {
+    if servers.is_empty() {
+        return Err(anyhow!(crate::exit::UsageError(
+            "no server: pass --server URL (or set agent.server in the config)".into()
+        )));
+    }
+    let servers: Vec<String> = servers
+        .into_iter()
+        .map(|s| s.trim_end_matches('/').to_string())
+        .collect();
+    if let Some(bad) = servers
+        .iter()
+        .find(|s| !(s.starts_with("http://") || s.starts_with("https://")))
+    {
+        return Err(anyhow!(crate::exit::UsageError(format!(
+            "--server `{bad}` is not an http:// or https:// URL"
+        ))));
+    }
+    Ok(servers)
+}
+
+/// The agent's HTTP client: its timeouts, user agent and `--ca-file`. One client is one
+/// connection pool (a keep-alive connection per server, more while requests overlap).
+pub fn http_client(tls: &crate::client::ClientTls) -> anyhow::Result<reqwest::Client> {
+    tls.apply(reqwest::Client::builder())
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3))
+        .user_agent(concat!("fleetctl-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
 impl Sender {
     pub fn new(
         servers: Vec<String>,
         api_key: String,
         tls: &crate::client::ClientTls,
     ) -> anyhow::Result<Sender> {
-        if servers.is_empty() {
-            return Err(anyhow!(crate::exit::UsageError(
-                "no server: pass --server URL (or set agent.server in the config)".into()
-            )));
-        }
-        let servers: Vec<String> = servers
-            .into_iter()
-            .map(|s| s.trim_end_matches('/').to_string())
-            .collect();
-        if let Some(bad) = servers
-            .iter()
-            .find(|s| !(s.starts_with("http://") || s.starts_with("https://")))
-        {
-            return Err(anyhow!(crate::exit::UsageError(format!(
-                "--server `{bad}` is not an http:// or https:// URL"
-            ))));
-        }
-        let http = tls
-            .apply(reqwest::Client::builder())
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
-            .user_agent(concat!("fleetctl-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
         Ok(Sender {
-            http,
-            servers,
+            servers: server_urls(servers)?,
+            http: http_client(tls)?,
             current: 0,
             api_key,
         })
@@ -98,45 +107,59 @@ impl Sender {
 
     /// POST one report to the current server; on a retryable failure, move to the next.
     pub async fn send(&mut self, report: &Report) -> Delivery {
-        let url = format!("{}/api/fleet/report", self.server());
-        let outcome = match self
-            .http
-            .post(&url)
-            .bearer_auth(&self.api_key)
-            .json(report)
-            .send()
-            .await
-        {
-            Err(e) => Delivery::Retry(format!("cannot reach {url}: {e}")),
-            Ok(res) => {
-                let status = res.status();
-                if status.is_success() {
-                    return Delivery::Accepted;
-                }
-                let body = res.text().await.unwrap_or_default();
-                let detail = serde_json::from_str::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| body.chars().take(200).collect());
-                let msg = format!("{url} answered {status}: {detail}");
-                if status == StatusCode::UNAUTHORIZED {
-                    Delivery::Unauthorized(msg)
-                } else if status.is_server_error()
-                    || status == StatusCode::TOO_MANY_REQUESTS
-                    || status == StatusCode::REQUEST_TIMEOUT
-                {
-                    Delivery::Retry(msg)
-                } else {
-                    Delivery::Refused(msg)
-                }
-            }
-        };
-        if matches!(outcome, Delivery::Retry(_) | Delivery::Unauthorized(_))
-            && self.servers.len() > 1
-        {
+        let outcome = deliver(&self.http, self.server(), &self.api_key, report).await;
+        if outcome.moves_on() && self.servers.len() > 1 {
             self.current = (self.current + 1) % self.servers.len();
         }
         outcome
+    }
+}
+
+impl Delivery {
+    /// Whether the next attempt should go to the next server of the list.
+    pub fn moves_on(&self) -> bool {
+        matches!(self, Delivery::Retry(_) | Delivery::Unauthorized(_))
+    }
+}
+
+/// POST one report to `server` and say what the answer means.
+pub async fn deliver(
+    http: &reqwest::Client,
+    server: &str,
+    api_key: &str,
+    report: &Report,
+) -> Delivery {
+    let url = format!("{server}/api/fleet/report");
+    match http
+        .post(&url)
+        .bearer_auth(api_key)
+        .json(report)
+        .send()
+        .await
+    {
+        Err(e) => Delivery::Retry(format!("cannot reach {url}: {e}")),
+        Ok(res) => {
+            let status = res.status();
+            if status.is_success() {
+                return Delivery::Accepted;
+            }
+            let body = res.text().await.unwrap_or_default();
+            let detail = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| body.chars().take(200).collect());
+            let msg = format!("{url} answered {status}: {detail}");
+            if status == StatusCode::UNAUTHORIZED {
+                Delivery::Unauthorized(msg)
+            } else if status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::REQUEST_TIMEOUT
+            {
+                Delivery::Retry(msg)
+            } else {
+                Delivery::Refused(msg)
+            }
+        }
     }
 }
 

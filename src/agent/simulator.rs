@@ -6,15 +6,27 @@
 //! Machine ids are `sim-<run>-<n>`: stable for the whole run (so history accumulates), new
 //! for every run (so runs do not mix). Reports are spread evenly over the interval, and
 //! every delivery's latency is recorded so the run ends with p50/p99 numbers.
+//!
+//! A virtual machine costs a few hundred bytes, not a task, a timer and an HTTP client: a few
+//! scheduler tasks (one per core) each own every S-th machine, wake when their next machine
+//! is due (no more often than every `BATCH`) and send for all machines due by then. All
+//! machines share one HTTP client, so the node sees about as many keep-alive connections as
+//! reports in flight (at most `MAX_IN_FLIGHT`), not one per machine as a real fleet would: the
+//! simulator measures the node's report path, not what the node's connections cost (see
+//! docs/performance.md for that). Each machine keeps its own place in the server list and
+//! moves to the next server on a failure, like a real agent.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::reporter::{Delivery, Sender};
+use super::reporter::{self, Delivery};
 use super::{Rng, now_ms};
 use crate::fleet::report::{Disk, Network, Usage, rfc3339_ms};
 use crate::fleet::{Millis, Report};
@@ -193,13 +205,206 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A scheduler never wakes more often than this: when machines are due closer together, it
+/// sends for all of them at once (at 3,000 reports/s, ~30 per wake-up instead of one wake-up
+/// each).
+const BATCH: Duration = Duration::from_millis(10);
+
+/// When machine `index` of `machines` reports within each interval: evenly spaced from 0.
+fn offset(index: usize, machines: usize, interval: Duration) -> Duration {
+    interval.mul_f64(index as f64 / machines.max(1) as f64)
+}
+
+/// The machines one scheduler owns (every `schedulers`-th from `first`), in the order they
+/// report within an interval, and which one is next.
+struct Schedule {
+    /// Each owned machine's offset into the interval, ascending.
+    offsets: Vec<Duration>,
+    interval: Duration,
+    /// Intervals completed.
+    round: u32,
+    /// Index into `offsets` of the next machine to report.
+    next: usize,
+}
+
+impl Schedule {
+    fn new(first: usize, schedulers: usize, machines: usize, interval: Duration) -> Schedule {
+        Schedule {
+            offsets: (first..machines)
+                .step_by(schedulers.max(1))
+                .map(|i| offset(i, machines, interval))
+                .collect(),
+            interval,
+            round: 0,
+            next: 0,
+        }
+    }
+
+    /// When the next machine is due, counted from the start of the run.
+    fn next_due(&self) -> Duration {
+        self.interval * self.round + self.offsets[self.next]
+    }
+
+    /// The next machine (an index into the scheduler's own machines) and move past it, if it
+    /// is due at `elapsed` and before `stop` (both counted from the start of the run).
+    fn pop_due(&mut self, elapsed: Duration, stop: Option<Duration>) -> Option<usize> {
+        let due = self.next_due();
+        if due > elapsed || stop.is_some_and(|s| due >= s) {
+            return None;
+        }
+        let machine = self.next;
+        self.next += 1;
+        if self.next == self.offsets.len() {
+            self.next = 0;
+            self.round += 1;
+        }
+        Some(machine)
+    }
+}
+
+/// Reports in flight at once, over all schedulers, and so the most connections the shared
+/// pool opens. Without a cap, a node that stalls for a second under 3,000 reports/s would see
+/// 3,000 new connections (and the simulator run out of file descriptors); with it, machines
+/// due meanwhile wait for a free connection, and that wait counts in their latency.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// What every scheduler shares: one HTTP client (one connection pool) for all machines.
+struct Shared {
+    http: reqwest::Client,
+    servers: Vec<String>,
+    api_key: String,
+    tally: Mutex<Tally>,
+}
+
+/// A virtual machine as its scheduler sees it.
+struct Simulated {
+    vm: VirtualMachine,
+    /// Index into `Shared::servers`: the machine's own place in the rotation.
+    server: usize,
+    /// A report of this machine is queued or in flight: a real agent sends one at a time.
+    busy: bool,
+    /// The machine came due (at this instant) while busy: queue it once the report in flight
+    /// is answered.
+    owed: Option<Instant>,
+}
+
+/// Send one machine's report; its latency counts from `due`, when its scheduler found it due
+/// (so a wait for a free connection is included).
+async fn send(
+    shared: Arc<Shared>,
+    machine: usize,
+    server: usize,
+    report: Report,
+    due: Instant,
+) -> Sent {
+    let outcome = reporter::deliver(
+        &shared.http,
+        &shared.servers[server],
+        &shared.api_key,
+        &report,
+    )
+    .await;
+    Sent {
+        machine,
+        outcome,
+        ms: due.elapsed().as_secs_f64() * 1000.0,
+    }
+}
+
+struct Sent {
+    machine: usize,
+    outcome: Delivery,
+    ms: f64,
+}
+
+/// One scheduler: send each of `machines` when `schedule` says, at most `max_in_flight` at
+/// once, until `stop_at`; then wait for the reports queued and in flight.
+async fn drive(
+    mut machines: Vec<Simulated>,
+    mut schedule: Schedule,
+    shared: Arc<Shared>,
+    started: Instant,
+    stop_at: Option<Instant>,
+    max_in_flight: usize,
+) {
+    let stop = stop_at.map(|s| s - started);
+    let mut in_flight = FuturesUnordered::new();
+    // Machines due (and marked busy) waiting for a free connection, oldest first.
+    let mut queued: VecDeque<(usize, Instant)> = VecDeque::new();
+    let wake = tokio::time::sleep_until(started + schedule.next_due());
+    tokio::pin!(wake);
+    loop {
+        while in_flight.len() < max_in_flight
+            && let Some((j, due)) = queued.pop_front()
+        {
+            let m: &mut Simulated = &mut machines[j];
+            let report = m.vm.report(now_ms());
+            in_flight.push(send(Arc::clone(&shared), j, m.server, report, due));
+        }
+        let done = stop.is_some_and(|s| schedule.next_due() >= s);
+        if done && in_flight.is_empty() && queued.is_empty() {
+            return;
+        }
+        tokio::select! {
+            Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
+                let Sent { machine, outcome, ms } = sent;
+                let m: &mut Simulated = &mut machines[machine];
+                m.busy = false;
+                if outcome.moves_on() {
+                    m.server = (m.server + 1) % shared.servers.len();
+                }
+                shared.tally.lock().unwrap_or_else(|p| p.into_inner()).record(outcome, ms);
+                if let Some(due) = m.owed.take() {
+                    m.busy = true;
+                    queued.push_back((machine, due));
+                }
+            }
+            () = &mut wake, if !done => {
+                let now = Instant::now();
+                while let Some(j) = schedule.pop_due(now - started, stop) {
+                    let m = &mut machines[j];
+                    if m.busy {
+                        m.owed.get_or_insert(now);
+                    } else {
+                        m.busy = true;
+                        queued.push_back((j, now));
+                    }
+                }
+                wake.as_mut().reset((started + schedule.next_due()).max(now + BATCH));
+            }
+        }
+    }
+}
+
+impl Tally {
+    fn record(&mut self, outcome: Delivery, ms: f64) {
+        match outcome {
+            Delivery::Accepted => {
+                self.accepted += 1;
+                self.latencies_ms.push(ms);
+            }
+            Delivery::Retry(e) | Delivery::Refused(e) | Delivery::Unauthorized(e) => {
+                self.failed += 1;
+                if self.errors.len() < 5 && !self.errors.contains(&e) {
+                    self.errors.push(e);
+                }
+            }
+        }
+    }
+}
+
 /// Run the simulation until `duration` passes or Ctrl-C.
 pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
     let run = format!("{:04x}", Rng::from_os().next_u64() & 0xffff);
     let seed = Rng::from_os().next_u64();
-    // Validate the server list once, up front, with the same rules as the real agent.
-    Sender::new(opts.servers.clone(), opts.api_key.clone(), &opts.tls)?;
-    let tally = Arc::new(Mutex::new(Tally::default()));
+    // The same checks and the same client settings as the real agent.
+    let servers = reporter::server_urls(opts.servers.clone())?;
+    let shared = Arc::new(Shared {
+        http: reporter::http_client(&opts.tls)?,
+        servers,
+        api_key: opts.api_key.clone(),
+        tally: Mutex::new(Tally::default()),
+    });
     let started = Instant::now();
     let stop_at = opts.duration.map(|d| started + d);
     info!(
@@ -209,56 +414,39 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
         "simulating machines sim-{run}-00000..{:05}",
         opts.machines.saturating_sub(1)
     );
-    let mut tasks = Vec::with_capacity(opts.machines);
-    for i in 0..opts.machines {
-        let mut vm = VirtualMachine::new(&run, i, seed);
-        // Each machine starts with a different server so load spreads without an LB.
-        let mut servers = opts.servers.clone();
-        let shift = i % servers.len().max(1);
-        servers.rotate_left(shift);
-        let mut sender = Sender::new(servers, opts.api_key.clone(), &opts.tls)?;
-        let tally = Arc::clone(&tally);
-        let offset = opts
-            .interval
-            .mul_f64(i as f64 / opts.machines.max(1) as f64);
-        let interval = opts.interval;
-        tasks.push(tokio::spawn(async move {
-            let mut next = started + offset;
-            loop {
-                if stop_at.is_some_and(|s| next >= s) {
-                    break;
-                }
-                tokio::time::sleep_until(next).await;
-                let report = vm.report(now_ms());
-                let t0 = Instant::now();
-                let outcome = sender.send(&report).await;
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
-                match outcome {
-                    Delivery::Accepted => {
-                        t.accepted += 1;
-                        t.latencies_ms.push(ms);
-                    }
-                    Delivery::Retry(e) | Delivery::Refused(e) | Delivery::Unauthorized(e) => {
-                        t.failed += 1;
-                        if t.errors.len() < 5 && !t.errors.contains(&e) {
-                            t.errors.push(e);
-                        }
-                    }
-                }
-                drop(t);
-                next += interval;
-            }
-        }));
+    let schedulers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, opts.machines.max(1));
+    let mut tasks = Vec::with_capacity(schedulers);
+    for first in 0..schedulers {
+        let machines = (first..opts.machines)
+            .step_by(schedulers)
+            .map(|i| Simulated {
+                vm: VirtualMachine::new(&run, i, seed),
+                // Each machine starts with a different server so load spreads without an LB.
+                server: i % shared.servers.len(),
+                busy: false,
+                owed: None,
+            })
+            .collect();
+        let schedule = Schedule::new(first, schedulers, opts.machines, opts.interval);
+        tasks.push(tokio::spawn(drive(
+            machines,
+            schedule,
+            Arc::clone(&shared),
+            started,
+            stop_at,
+            (MAX_IN_FLIGHT / schedulers).max(1),
+        )));
     }
     let progress = {
-        let tally = Arc::clone(&tally);
+        let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let t = tally.lock().unwrap_or_else(|p| p.into_inner());
+                let t = shared.tally.lock().unwrap_or_else(|p| p.into_inner());
                 info!(
                     accepted = t.accepted,
                     failed = t.failed,
@@ -274,7 +462,7 @@ pub async fn run(opts: SimOptions) -> anyhow::Result<SimStats> {
     }
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
-    let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+    let mut t = shared.tally.lock().unwrap_or_else(|p| p.into_inner());
     t.latencies_ms.sort_by(f64::total_cmp);
     let sent = t.accepted + t.failed;
     Ok(SimStats {
@@ -311,6 +499,106 @@ mod tests {
             cpus.windows(2).any(|w| w[0] != w[1]),
             "metrics vary: {cpus:?}"
         );
+    }
+
+    /// Every due machine from 0 to `until` in steps of `step`, as (global index, due time).
+    fn drain(
+        schedulers: usize,
+        machines: usize,
+        interval: Duration,
+        step: Duration,
+        until: Duration,
+        stop: Option<Duration>,
+    ) -> Vec<(usize, Duration)> {
+        let mut all = Vec::new();
+        for first in 0..schedulers {
+            let mut s = Schedule::new(first, schedulers, machines, interval);
+            let mut now = Duration::ZERO;
+            while now <= until {
+                loop {
+                    let due = s.next_due();
+                    let Some(j) = s.pop_due(now, stop) else { break };
+                    all.push((first + j * schedulers, due));
+                }
+                now += step;
+            }
+        }
+        all.sort_by_key(|&(i, due)| (due, i));
+        all
+    }
+
+    #[test]
+    fn the_schedule_spreads_machines_evenly_over_the_interval() {
+        let interval = Duration::from_secs(10);
+        // 10 machines on 3 schedulers: one report every second, machine i at i seconds, and
+        // every machine once per interval.
+        let sent = drain(
+            3,
+            10,
+            interval,
+            Duration::from_millis(10),
+            interval * 2,
+            None,
+        );
+        let first_round: Vec<_> = sent.iter().take(10).copied().collect();
+        let expected: Vec<_> = (0..10)
+            .map(|i| (i, Duration::from_secs(i as u64)))
+            .collect();
+        assert_eq!(first_round, expected);
+        let second_round: Vec<_> = sent
+            .iter()
+            .skip(10)
+            .take(10)
+            .map(|&(i, d)| (i, d))
+            .collect();
+        let expected: Vec<_> = (0..10)
+            .map(|i| (i, interval + Duration::from_secs(i as u64)))
+            .collect();
+        assert_eq!(second_round, expected);
+        // 30,000 machines on 2 schedulers: each scheduler sends for half of them, and in any
+        // 100 ms of the interval the fleet sends 300 reports.
+        let sent = drain(
+            2,
+            30_000,
+            interval,
+            Duration::from_millis(10),
+            interval,
+            None,
+        );
+        let in_round: Vec<_> = sent.iter().filter(|&&(_, d)| d < interval).collect();
+        assert_eq!(in_round.len(), 30_000);
+        for w in 0..100u32 {
+            let (lo, hi) = (interval * w / 100, interval * (w + 1) / 100);
+            let n = in_round
+                .iter()
+                .filter(|&&&(_, d)| d >= lo && d < hi)
+                .count();
+            assert_eq!(n, 300, "window {w}");
+        }
+    }
+
+    #[test]
+    fn a_late_scheduler_catches_up_and_nothing_is_due_after_the_stop() {
+        let interval = Duration::from_secs(10);
+        let mut s = Schedule::new(0, 1, 4, interval);
+        // Woken 25 s late: every report due by then, in order (two full rounds and two more).
+        let mut late = Vec::new();
+        while let Some(j) = s.pop_due(Duration::from_secs(25), None) {
+            late.push(j);
+        }
+        assert_eq!(late, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2]);
+        assert_eq!(s.next_due(), Duration::from_millis(27_500));
+        // With --duration 15s: machines due at 0, 2.5, …, 12.5 s, none at 15 s or later.
+        let sent = drain(
+            1,
+            4,
+            interval,
+            Duration::from_secs(1),
+            interval * 3,
+            Some(interval * 3 / 2),
+        );
+        assert_eq!(sent.len(), 6);
+        assert!(sent.iter().all(|&(_, d)| d < Duration::from_secs(15)));
     }
 
     #[test]

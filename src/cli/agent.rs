@@ -45,6 +45,11 @@ pub struct Agent {
     #[arg(long, value_name = "N", default_value_t = 360)]
     pub buffer: usize,
     /// Simulate N virtual machines with realistic, varying metrics instead of this host
+    ///
+    /// Their reports are spread evenly over --interval. All N share one HTTP connection pool
+    /// (about as many keep-alive connections as reports in flight, at most ~256), not one
+    /// connection each as N real agents would: a load test of the report path, not of the
+    /// node's per-connection memory.
     #[arg(long, value_name = "N")]
     pub simulate: Option<usize>,
     /// Stop after this long (e.g. 60s) instead of running until stopped

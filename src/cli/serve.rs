@@ -41,6 +41,8 @@ pub struct Serve {
 
 impl Serve {
     pub async fn run(self, g: &Globals) -> anyhow::Result<ExitCode> {
+        // First, before the node's heap grows: see the function's doc.
+        server::disable_transparent_huge_pages();
         let loaded = g.load_config()?;
         let mut config = loaded.config;
         match &loaded.path {

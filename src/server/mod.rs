@@ -220,6 +220,22 @@ async fn node_headers(State(state): State<AppState>, req: Request, next: Next) -
     res
 }
 
+/// Keep the node's memory in 4 KiB pages: no transparent huge pages for this process.
+///
+/// mimalloc asks for huge pages (`madvise(MADV_HUGEPAGE)`) on the arenas it reserves, and with
+/// THP on (`always` or `madvise`, the usual defaults) the kernel backs them in 2 MiB units:
+/// each idle keep-alive connection (hyper's 8 KiB read and 8 KiB write buffers, the task) then
+/// costs ~23 KiB of RSS instead of ~15, and 10,000 agents with a connection each 268 MiB
+/// instead of 185 (docs/performance.md, "A fleet of 10,000 agents"). A node's heap is tens to a
+/// few hundred MiB, where huge pages buy little. Failing is harmless (old kernel, seccomp):
+/// say so at debug level.
+pub fn disable_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "cannot disable transparent huge pages");
+    }
+}
+
 /// Serve `state` on `listener` (over TLS when `tls` is given) until `shutdown` completes,
 /// then stop accepting and let in-flight requests finish. See `listener.rs`.
 pub async fn run(
