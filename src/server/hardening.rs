@@ -164,7 +164,13 @@ fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {
 
 /// 431 JSON for a request head over [`MAX_HEADER_BYTES`].
 async fn header_size(req: Request, next: Next) -> Response {
-    let size = req.uri().to_string().len()
+    // The request target as sent (origin form, or absolute form through a proxy), measured
+    // without printing it.
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let size = target
         + req
             .headers()
             .iter()
