@@ -36,8 +36,13 @@ function request()
   end
   counter = counter + 1
   -- Threads interleave so that together they cycle through every machine id.
-  local id = string.format("bench-%06d", (counter * 2 + (tid or 0)) % machines)
-  local ts = os.date("!%Y-%m-%dT%H:%M:%SZ")
+  local n = counter * 2 + (tid or 0)
+  local id = string.format("bench-%06d", n % machines)
+  -- Timestamps as an agent sends them: milliseconds, newer with every report of a machine
+  -- (wrk's Lua has only a seconds clock; the machine's report count stands in for the
+  -- milliseconds, which stay increasing until a machine's 1,000th report in one second, as
+  -- with one machine at thousands of reports a second, where reports then share stamps).
+  local ts = os.date("!%Y-%m-%dT%H:%M:%S") .. string.format(".%03dZ", math.floor(n / machines) % 1000)
   local body = (template:gsub("@ID@", id):gsub("@TS@", ts))
   return wrk.format(method, path, headers, body)
 end
