@@ -148,6 +148,60 @@ async fn path_of(b: &Browser) -> String {
         .to_string()
 }
 
+/// `fleetctl agent --simulate n` reporting every 2 s to `servers` (comma-separated) for
+/// `duration`, killed when dropped.
+fn simulate(dir: &std::path::Path, servers: &str, n: usize, duration: &str) -> KillOnDrop {
+    let key_file = dir.join("agent.key");
+    std::fs::write(&key_file, API_KEY).expect("key file");
+    KillOnDrop(
+        Command::new(fleetctl_bin())
+            .args(["agent", "--simulate", &n.to_string(), "--server", servers])
+            .args(["--interval", "2s", "--duration", duration, "--api-key-file"])
+            .arg(&key_file)
+            .env_remove("FLEETCTL_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn simulator"),
+    )
+}
+
+/// Until the fleet summary at `url` counts `n` machines online.
+async fn wait_online(url: &str, n: usize) {
+    eventually(
+        Duration::from_secs(30),
+        "every machine reported",
+        || async {
+            let (_, v) = get_json(&format!("{url}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
+            (v["online"].as_u64() == Some(n as u64)).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The query string of the browser's address.
+async fn query_of(b: &Browser) -> String {
+    b.client
+        .current_url()
+        .await
+        .expect("current url")
+        .query()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Click the dashboard's "Next page" link.
+async fn next_page(b: &Browser) {
+    b.client
+        .find(Locator::Css("#page-next"))
+        .await
+        .expect("Next page link")
+        .click()
+        .await
+        .expect("follow Next page");
+}
+
 async fn wait_path(b: &Browser, path: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -250,36 +304,9 @@ async fn a_person_uses_the_dashboard_across_the_cluster() {
         t0.elapsed()
     );
     let _reporter = AbortOnDrop(keep_reporting(urls.clone()));
-    let key_file = dir.path().join("agent.key");
-    std::fs::write(&key_file, API_KEY).expect("key file");
-    let _sim = KillOnDrop(
-        Command::new(fleetctl_bin())
-            .args([
-                "agent",
-                "--simulate",
-                &SIMULATED.to_string(),
-                "--server",
-                &urls.join(","),
-            ])
-            .args(["--interval", "2s", "--duration", "280s", "--api-key-file"])
-            .arg(&key_file)
-            .env_remove("FLEETCTL_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn simulator"),
-    );
+    let _sim = simulate(dir.path(), &urls.join(","), SIMULATED, "280s");
     let total = SIMULATED + WITH_HISTORY.len();
-    eventually(
-        Duration::from_secs(30),
-        "every machine reported",
-        || async {
-            let (_, v) = get_json(&format!("{a}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
-            (v["online"].as_u64() == Some(total as u64)).then_some(())
-        },
-    )
-    .await;
+    wait_online(&a, total).await;
 
     let browser = Browser::start().await;
     browser.phone(false).await;
@@ -636,35 +663,8 @@ async fn the_dashboard_pages_through_a_fleet_larger_than_a_page() {
         (code == 200).then_some(())
     })
     .await;
-    let key_file = dir.path().join("agent.key");
-    std::fs::write(&key_file, API_KEY).expect("key file");
-    let _sim = KillOnDrop(
-        Command::new(fleetctl_bin())
-            .args([
-                "agent",
-                "--simulate",
-                &MACHINES.to_string(),
-                "--server",
-                &url,
-            ])
-            .args(["--interval", "2s", "--duration", "200s", "--api-key-file"])
-            .arg(&key_file)
-            .env_remove("FLEETCTL_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn simulator"),
-    );
-    eventually(
-        Duration::from_secs(30),
-        "every machine reported",
-        || async {
-            let (_, v) = get_json(&format!("{url}/api/fleet/summary"), Some(ADMIN_TOKEN)).await;
-            (v["online"].as_u64() == Some(MACHINES as u64)).then_some(())
-        },
-    )
-    .await;
+    let _sim = simulate(dir.path(), &url, MACHINES, "200s");
+    wait_online(&url, MACHINES).await;
 
     let browser = Browser::start().await;
     browser.phone(false).await;
@@ -687,20 +687,9 @@ async fn the_dashboard_pages_through_a_fleet_larger_than_a_page() {
     );
 
     // "Next page" is a plain link; the second page holds the other 30.
-    c.find(Locator::Css("#page-next"))
-        .await
-        .expect("Next page link")
-        .click()
-        .await
-        .expect("follow Next page");
+    next_page(&browser).await;
     eventually(Duration::from_secs(10), "the second page", || async {
-        let q = c
-            .current_url()
-            .await
-            .ok()?
-            .query()
-            .unwrap_or("")
-            .to_string();
+        let q = query_of(&browser).await;
         (q.contains("cursor=") && count(&browser, "#machine-rows tr[data-id]").await == 30)
             .then_some(())
     })
@@ -736,12 +725,7 @@ async fn the_dashboard_pages_through_a_fleet_larger_than_a_page() {
         Some("true")
     );
     assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .query()
-            .unwrap_or("")
-            .contains("cursor="),
+        query_of(&browser).await.contains("cursor="),
         "the address still names the page"
     );
 
@@ -760,34 +744,17 @@ async fn the_dashboard_pages_through_a_fleet_larger_than_a_page() {
         (n == 100 && next.contains("sort=-cpu") && next.contains("cursor=")).then_some(())
     })
     .await;
-    let q = c
-        .current_url()
-        .await
-        .unwrap()
-        .query()
-        .unwrap_or("")
-        .to_string();
+    let q = query_of(&browser).await;
     assert!(q.contains("sort=-cpu") && !q.contains("cursor="), "{q}");
     assert_eq!(
         attr(&browser, "#page-first", "hidden").await.as_deref(),
         Some("true")
     );
-    c.find(Locator::Css("#page-next"))
-        .await
-        .expect("Next page link")
-        .click()
-        .await
-        .expect("follow Next page");
+    next_page(&browser).await;
     // The machines keep reporting, so their CPU (the sort key) moves across the cursor
     // between the two pages: the second page holds about, not exactly, the other 30.
     eventually(Duration::from_secs(10), "second page by CPU", || async {
-        let q = c
-            .current_url()
-            .await
-            .ok()?
-            .query()
-            .unwrap_or("")
-            .to_string();
+        let q = query_of(&browser).await;
         let n = count(&browser, "#machine-rows tr[data-id]").await;
         (q.contains("sort=-cpu") && q.contains("cursor=") && (1..100).contains(&n)).then_some(())
     })
