@@ -14,19 +14,22 @@
 # The calls are what a live fleet sends: MACHINES machines reporting EACH times, 10 s apart,
 # oldest first, sent with `redis-cli --pipe` (so the client's speed does not matter). Each
 # revision gets the arguments its script takes: 6 keys and 21 arguments before the `@open`
-# string ("v1"), then 7 keys and 22 ("v2"), now 7 keys and 11 with the tiers in the script.
+# string ("v1"), then 7 keys and 22 ("v2"), then 7 keys and 11 with the tiers in the script
+# ("v3"), now batches of BATCH reports per call (default 16; "v4": 2 shared keys, then 5 keys
+# and 6 arguments per report, the sample packed as doubles). The figure is per report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MACHINES=${MACHINES:-1000}
 EACH=${EACH:-20}
 ROUNDS=${ROUNDS:-2}
+BATCH=${BATCH:-16}
 
 extract() { # $1: revision or "" (working tree) -> Lua (prelude + helpers + RECORD) on stdout
   if [ -z "$1" ]; then
     cargo run -q --release --example record_lua
     return
   fi
-  # An older revision: its script spelled out in the source (no generated parts yet).
+  # An older revision: its script from the source, with the constants it generated.
   local src pre
   src=$(git show "$1:src/fleet/redis.rs"); pre=$(git show "$1:src/store/redis.rs")
   SRC="$src" PRE="$pre" python3 -c '
@@ -40,13 +43,21 @@ def raw(name):
     return s[:s.index(close)]
 pre = pre[pre.index("const LUA_PRELUDE"):]
 pre = pre[pre.index("\"") + 1:]
-print(pre[:pre.index("\";")] + "\n" + raw("const BUCKETS: &str") + "\n" + raw("const RECORD: &str"))'
+# Revisions with `record_constants` (the tier table as Lua constants): the same constants.
+consts = ""
+if "fn record_constants" in src:
+    consts = ("local TIERS = {{0, 3600000, 720}, {60000, 86400000, 1440}, {600000, 604800000, 1008}}\n"
+              "local SKEW, SPAN, LONGEST = 300000, 604800000, \"604800000\"\n")
+    if "KEYS_PER_REPORT" in src:
+        consts += "local KEYS_PER_REPORT, ARGS_PER_REPORT = 5, 6\n"
+print(pre[:pre.index("\";")] + "\n" + raw("const BUCKETS: &str") + "\n" + consts + raw("const RECORD: &str"))'
 }
 
-calls() { # $1: sha, $2: "new" or "old" argument layout -> RESP on stdout
-  python3 - "$1" "$2" "$MACHINES" "$EACH" <<'PY'
-import json, random, sys, time
+calls() { # $1: sha, $2: argument layout (v1 … v4) -> RESP on stdout
+  python3 - "$1" "$2" "$MACHINES" "$EACH" "$BATCH" <<'PY'
+import json, random, struct, sys, time
 sha, layout, machines, each = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+batch = int(sys.argv[5]) if layout == "v4" else 1
 now = int(time.time() * 1000)
 start = now - each * 10_000
 report = json.dumps({"machine_id": "x", "hostname": "bench.example", "os": "Debian", "kernel": "6.1",
@@ -57,6 +68,12 @@ report = json.dumps({"machine_id": "x", "hostname": "bench.example", "os": "Debi
                      "disks": [{"mount": "/", "total_bytes": 270553174016, "used_bytes": 197484097536}],
                      "network": {"rx_bytes": 369256085, "tx_bytes": 537595}}, separators=(",", ":"))
 out = sys.stdout.buffer
+def send(keys, args):
+    parts = [b"EVALSHA", sha.encode(), str(len(keys)).encode()] + keys + args
+    out.write(b"*%d\r\n" % len(parts))
+    for p in parts:
+        out.write(b"$%d\r\n%s\r\n" % (len(p), p))
+pending = []
 for k in range(each):
     for m in range(machines):
         ts, cpu, mid = start + k * 10_000 + m * 7, round(random.uniform(0, 100), 2), f"m{m:05d}"
@@ -65,18 +82,27 @@ for k in range(each):
         args = [mid, report, str(ts), "bench", str(cpu), "30.1", "2.3", "70.2", str(369256085 + k),
                 str(537595 + k), "0", "3600000", "720", "60000", "86400000", "1440", "600000",
                 "604800000", "1008", "300000", "604800000"]
+        point = json.dumps({"t": ts, "n": 1, "cpu_sum": cpu, "cpu_max": cpu, "mem_sum": 30.1,
+                            "load_sum": 2.3, "disk_max": 70.2, "rx": 369256085 + k, "tx": 537595 + k})
+        if layout == "v4":
+            sample = struct.pack("<6d", cpu, 30.1, 2.3, 70.2, 369256085 + k, 537595 + k)
+            pending.append(([x.encode() for x in keys[1:2] + keys[3:] + [key + "@open"]],
+                            [mid.encode(), report.encode(), str(ts).encode(), b"bench", sample,
+                             point.encode()]))
+            if len(pending) == batch:
+                send([b"{fleet}:m:@index", b"{fleet}:m:@keys"] + [x for ks, _ in pending for x in ks],
+                     [x for _, a in pending for x in a])
+                pending = []
+            continue
         if layout != "v1":
             keys.append(key + "@open")
             if layout == "v3":
                 args = args[:10]
-            args.append(json.dumps({"t": ts, "n": 1, "cpu_sum": cpu, "cpu_max": cpu, "mem_sum": 30.1,
-                                    "load_sum": 2.3, "disk_max": 70.2, "rx": 369256085 + k,
-                                    "tx": 537595 + k}))
-        parts = ["EVALSHA", sha, str(len(keys))] + keys + args
-        out.write(b"*%d\r\n" % len(parts))
-        for p in parts:
-            b = p.encode()
-            out.write(b"$%d\r\n%s\r\n" % (len(b), b))
+            args.append(point)
+        send([x.encode() for x in keys], [x.encode() for x in args])
+if pending:
+    send([b"{fleet}:m:@index", b"{fleet}:m:@keys"] + [x for ks, _ in pending for x in ks],
+         [x for _, a in pending for x in a])
 PY
 }
 
@@ -101,6 +127,7 @@ load() { # $1: label -> SHA loaded, calls in $WORK/calls.resp
   local layout=v3
   grep -q 'KEYS\[7\]' "$WORK/$1.lua" || layout=v1
   grep -q 'ARGV\[22\]' "$WORK/$1.lua" && layout=v2
+  grep -q 'KEYS_PER_REPORT' "$WORK/$1.lua" && layout=v4
   calls "$SHA" "$layout" >"$WORK/calls.resp"
 }
 send() { redis-cli -p "$PORT" --pipe <"$WORK/calls.resp" | grep -o 'errors: [0-9]*'; }
@@ -116,7 +143,7 @@ if [ -n "${CALLGRIND:-}" ]; then
     redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
     wait "$RPID" || true
     ir=$(grep -o 'Collected : [0-9]*' "$WORK/server.log" | grep -o '[0-9]*$')
-    echo "  $label: $((ir / (MACHINES * EACH))) ($errors)"
+    echo "  $label: $((ir / (MACHINES * EACH))) per report ($errors)"
   done
   exit 0
 fi
@@ -128,7 +155,8 @@ for round in $(seq "$ROUNDS"); do
     load "$label"
     redis-cli -p "$PORT" CONFIG RESETSTAT >/dev/null
     errors=$(send)
-    per=$(redis-cli -p "$PORT" INFO commandstats | grep -o 'cmdstat_evalsha:[^ ]*' | grep -o 'usec_per_call=[0-9.]*' | cut -d= -f2)
+    usec=$(redis-cli -p "$PORT" INFO commandstats | grep -o 'cmdstat_evalsha:[^ ]*' | grep -o 'usec=[0-9]*' | cut -d= -f2)
+    per=$(python3 -c "print(f'{$usec / ($MACHINES * $EACH):.2f} per report')")
     echo "  round $round $label: $per ($errors)"
   done
 done

@@ -272,8 +272,8 @@ pub(crate) fn trim_history(history: &mut [Vec<Rollup>; 3], now: Millis) {
     }
 }
 
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a store call failed. `Clone`, because one batched write fails every report in it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or answered with an I/O error; retry later.
     #[error("{backend} fleet store unavailable at {location}: {message}")]

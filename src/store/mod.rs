@@ -4,6 +4,7 @@
 //! own keys, SQL and logic; connections, deadlines, transactions, atomic writes and backoff
 //! live here.
 //!
+//! - `batch`: group commit, so writes that arrive together share one store call.
 //! - `redis`: one Redis handle for the three Redis backends.
 //! - `sqlite`: one [`sqlite::Db`] (WAL, `BEGIN IMMEDIATE` writes with busy retry, a pool of
 //!   read-only connections, schema-version check) and one [`sqlite::DbError`].
@@ -21,6 +22,7 @@
 //! (the async entry points run their work on `spawn_blocking`; the `fs` functions are
 //! blocking and are called from there).
 
+pub mod batch;
 pub mod crypto;
 pub mod fs;
 pub mod postgres;

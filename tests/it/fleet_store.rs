@@ -366,6 +366,70 @@ async fn history_stays_bounded_after_100k_reports(f: Fixture) {
     );
 }
 
+/// Reports that arrive together (the Redis store records them in one batched call) each get
+/// their own answer: an out-of-range report among them is refused alone, two reports of one
+/// machine in the same moment both count, and the newest wins whatever the order.
+async fn concurrent_reports_each_get_their_own_answer(f: Fixture) {
+    let now = f.store.now().await.unwrap();
+    let base = now - 10 * 60_000;
+    let mut tasks = Vec::new();
+    for i in 0..96i64 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&f.store)
+        } else {
+            Arc::clone(&f.other)
+        };
+        tasks.push(tokio::spawn(async move {
+            // Every eighth report is from the future; the others are 24 reports for each of
+            // four machines, one second apart, sent in no particular order.
+            let out_of_range = i % 8 == 7;
+            let t = if out_of_range {
+                now + 60 * 60_000
+            } else {
+                base + (95 - i) * 1_000
+            };
+            let machine = format!("c-{}", i % 4);
+            let result = store.record(&report(&machine, t, i as f64), "k").await;
+            (out_of_range, machine, t, result)
+        }));
+    }
+    let mut newest = std::collections::HashMap::new();
+    let mut counted = std::collections::HashMap::new();
+    for task in tasks {
+        let (out_of_range, machine, t, result) = task.await.unwrap();
+        if out_of_range {
+            assert!(
+                matches!(result, Err(fleet::StoreError::OutOfRange { .. })),
+                "{result:?}"
+            );
+        } else {
+            result.expect("an in-range report is recorded");
+            let n = newest.entry(machine.clone()).or_insert(t);
+            *n = (*n).max(t);
+            *counted.entry(machine).or_insert(0u64) += 1;
+        }
+    }
+    assert_eq!(counted.len(), 4);
+    for (machine, n) in &counted {
+        let latest = f.store.machine(machine).await.unwrap().unwrap();
+        assert_eq!(latest.report.measured_at(), newest[machine], "{machine}");
+        let raw = f
+            .store
+            .history(machine, TIERS[0], 0, now + 1)
+            .await
+            .unwrap();
+        assert_eq!(raw.len() as u64, *n, "{machine}: one raw point per report");
+        let rollup = f
+            .store
+            .history(machine, TIERS[1], 0, now + 1)
+            .await
+            .unwrap();
+        let samples: u64 = rollup.iter().map(|p| p.samples).sum();
+        assert_eq!(samples, *n, "{machine}: every report in the 1m tier");
+    }
+    assert_eq!(f.store.machines().await.unwrap().machines.len(), 4);
+}
+
 async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
     let s = &f.store;
     let now = s.now().await.unwrap();
@@ -847,6 +911,10 @@ macro_rules! fleet_store_suite {
             #[tokio::test(flavor = "multi_thread")]
             async fn history_stays_bounded_after_100k_reports() {
                 super::history_stays_bounded_after_100k_reports(super::$store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn concurrent_reports_each_get_their_own_answer() {
+                super::concurrent_reports_each_get_their_own_answer(super::$store().await).await;
             }
             #[tokio::test(flavor = "multi_thread")]
             async fn offline_marks_once_and_forget_deletes_everything() {
