@@ -1,49 +1,33 @@
 //! What every route gets before a handler runs, and what every answer gets after: the
 //! request-level limits and headers that keep a hostile or broken client from hurting the
-//! node or learning anything about it.
+//! node or learning anything about it. [`super::envelope`] applies them to every request, in
+//! one service; this module holds the checks, the answers they give, and the body reader.
 //!
-//! Layers, from the outside in (tower and tower-http wherever one exists):
-//! - `CatchPanicLayer`: a handler that panics answers a generic 500 JSON; the panic message
-//!   goes to the log only, never into the response.
-//! - security headers (`SetResponseHeaderLayer`): nosniff, no framing, a referrer policy, a
-//!   CSP for API answers (pages bring their own, stricter for what they load), HSTS when the
-//!   node serves TLS itself.
-//! - [`json_errors`]: a 4xx/5xx that is neither JSON nor an HTML page (a tower-http 413, an
-//!   axum rejection in text/plain) is rewritten as `{"error": …}`, so a client always gets one
-//!   shape.
-//! - [`header_size`]: a request head over [`MAX_HEADER_BYTES`] gets 431 JSON (hyper refuses
-//!   far larger ones by itself, see `listener.rs`).
+//! - panics: a handler that panics answers a generic 500 JSON ([`panicked`]); the panic
+//!   message goes to the log only, never into the response.
+//! - security headers: nosniff, no framing, a referrer policy, a CSP for API answers (pages
+//!   bring their own, stricter for what they load), HSTS when the node serves TLS itself.
+//! - [`json_errors`]: a 4xx/5xx that is neither JSON nor an HTML page (a 413 or 408 of the
+//!   envelope, an axum rejection in text/plain) is rewritten as `{"error": …}`, so a client
+//!   always gets one shape.
+//! - [`head_too_large`]: a request head over [`MAX_HEADER_BYTES`] gets 431 JSON (hyper
+//!   refuses far larger ones by itself, see `listener.rs`).
 //! - a global concurrency limit with load shedding: past `server.max_concurrent_requests`
-//!   requests in progress, the answer is 503 + `Retry-After` at once instead of a queue.
-//!   The health check is outside it (`server::app`), so a busy node is not reported dead.
-//! - `TimeoutLayer`: a whole request, body included, gets `server.request_timeout` (408).
-//! - `RequestBodyLimitLayer`: no route takes more than [`MAX_BODY_BYTES`] (413); routes that
-//!   read a body apply their own, smaller limit with [`read_body`], which tells "too large"
-//!   (413) from other read errors by the error's type, not by its text.
+//!   requests in progress, the answer is 503 + `Retry-After` at once ([`overloaded`]) instead
+//!   of a queue. The health check is outside it, so a busy node is not reported dead.
+//! - a whole request, body included, gets `server.request_timeout` (408).
+//! - [`declared_body_too_large`], [`limit_body`]: no route takes more than [`MAX_BODY_BYTES`] (413); routes that read a
+//!   body apply their own, smaller limit with [`read_body`], which tells "too large" (413)
+//!   from other read errors by the error's type, not by its text.
 
 use std::any::Any;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::Request;
-use axum::http::header::{
-    CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER,
-    STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
-use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::load_shed::LoadShedLayer;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use super::error::ApiError;
 
@@ -80,20 +64,8 @@ impl Limits {
     }
 }
 
-/// Requests in progress at once on the routes behind it; cloned into every route.
-pub fn concurrency_limit<S>(router: Router<S>, permits: Arc<Semaphore>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(overloaded))
-            .layer(LoadShedLayer::new())
-            .layer(GlobalConcurrencyLimitLayer::with_semaphore(permits)),
-    )
-}
-
-async fn overloaded(_: tower::BoxError) -> Response {
+/// 503 + `Retry-After` when every permit of the concurrency limit is taken.
+pub fn overloaded() -> Response {
     let mut res = ApiError::unavailable(
         "this node is at its limit of concurrent requests (server.max_concurrent_requests); retry in a moment",
     )
@@ -103,52 +75,27 @@ async fn overloaded(_: tower::BoxError) -> Response {
     res
 }
 
-/// The layers every route gets (see the module docs), applied to the whole router.
-///
-/// One `Router::layer` call with a `ServiceBuilder`, not one call per layer: axum boxes every
-/// route again on each call, and each box costs a clone and a boxed future per request.
-pub fn harden<S>(router: Router<S>, limits: Limits) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let hsts = limits.tls.then(|| {
-        SetResponseHeaderLayer::overriding(
-            STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        )
-    });
-    // Outermost first.
-    router.layer(
-        ServiceBuilder::new()
-            .layer(CatchPanicLayer::custom(panicked))
-            .option_layer(hsts)
-            .layer(SetResponseHeaderLayer::if_not_present(
-                CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(API_CSP),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                REFERRER_POLICY,
-                HeaderValue::from_static("same-origin"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                X_FRAME_OPTIONS,
-                HeaderValue::from_static("DENY"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(middleware::from_fn(json_errors))
-            .layer(middleware::from_fn(header_size))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                limits.request_timeout,
-            ))
-            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
-    )
+/// 413 when a request declares a body longer than [`MAX_BODY_BYTES`].
+pub fn declared_body_too_large(req: &Request) -> Option<Response> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    declared.is_some_and(|n| n > MAX_BODY_BYTES as u64).then(|| {
+        ApiError::from(BodyError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        })
+        .into_response()
+    })
 }
 
-fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {
+/// The request with its body cut off at [`MAX_BODY_BYTES`], whatever it declares.
+pub fn limit_body(req: Request) -> Request {
+    req.map(|body| Body::new(http_body_util::Limited::new(body, MAX_BODY_BYTES)))
+}
+
+/// The 500 of a handler that panicked; the panic's message goes to the log only.
+pub fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {
     let detail = err
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -163,7 +110,7 @@ fn panicked(err: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// 431 JSON for a request head over [`MAX_HEADER_BYTES`].
-async fn header_size(req: Request, next: Next) -> Response {
+pub fn head_too_large(req: &Request) -> Option<Response> {
     // The request target as sent (origin form, or absolute form through a proxy), measured
     // without printing it.
     let uri = req.uri();
@@ -176,20 +123,18 @@ async fn header_size(req: Request, next: Next) -> Response {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::new(
+    (size > MAX_HEADER_BYTES).then(|| {
+        ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             format!("request line and headers take {size} bytes; the limit is {MAX_HEADER_BYTES}"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
 /// Rewrite a 4xx/5xx that is neither JSON nor an HTML page as `{"error": …}`, keeping its
 /// status and headers (`Retry-After`, `Allow`, `WWW-Authenticate`).
-async fn json_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+pub async fn json_errors(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -266,7 +211,7 @@ pub async fn read_body(
     })
 }
 
-/// Whether a body error is a length limit (ours from `to_bytes`, or tower-http's layer),
+/// Whether a body error is a length limit (ours from `to_bytes`, or [`limit_body`]'s),
 /// anywhere in its chain of sources.
 fn is_length_limit(e: &axum::Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);

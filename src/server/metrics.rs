@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tracing::{debug, info};
 
@@ -79,7 +78,7 @@ const METHODS: [&str; 8] = [
 /// than a handful; past this many, the rest go to [`RouteStats::overflow`].
 const CODE_SLOTS: usize = 16;
 
-fn method_index(method: &Method) -> usize {
+pub(super) fn method_index(method: &Method) -> usize {
     match *method {
         Method::GET => 0,
         Method::POST => 1,
@@ -123,7 +122,7 @@ impl RouteStats {
         }
     }
 
-    fn observe(&self, method: usize, status: u16, elapsed: Duration) {
+    pub(super) fn observe(&self, method: usize, status: u16, elapsed: Duration) {
         self.count_code(method, status);
         let secs = elapsed.as_secs_f64();
         // `count` before the bucket, with Release, and the scrape reads buckets (Acquire)
@@ -512,35 +511,25 @@ pub fn resident_memory_bytes() -> Option<u64> {
 /// scrapers every few seconds.
 const QUIET_ROUTES: [&str; 2] = ["/api/fleet/cluster/health", "/metrics"];
 
-/// Middleware: count and time every request by route, and log one line for it.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let stats = state.metrics().route(
-        req.extensions()
-            .get::<MatchedPath>()
-            .map_or("unmatched", MatchedPath::as_str),
-    );
-    let method = method_index(req.method());
-    // Kept for the log line; both share the request's buffers rather than copying them.
-    let uri = req.uri().clone();
-    let request_id = req.headers().get("x-request-id").cloned();
-    let start = Instant::now();
-    let res = next.run(req).await;
-    let elapsed = start.elapsed();
-    let status = res.status().as_u16();
-    stats.observe(method, status, elapsed);
+/// One log line for a finished request (the envelope counts it with `RouteStats::observe`).
+pub(super) fn log_request(
+    stats: &RouteStats,
+    method: usize,
+    uri: &Uri,
+    request_id: &HeaderValue,
+    status: StatusCode,
+    elapsed: Duration,
+) {
     let ms = elapsed.as_secs_f64() * 1000.0;
     let method = METHODS[method];
     let path = uri.path();
-    let request_id = request_id
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let status = status.as_u16();
+    let request_id = request_id.to_str().unwrap_or("");
     if QUIET_ROUTES.contains(&stats.route.as_str()) {
         debug!(%method, %path, status, ms, request_id = %request_id, "request");
     } else {
         info!(%method, %path, status, ms, request_id = %request_id, "request");
     }
-    res
 }
 
 /// `fleetctl_sessions_active`: live login sessions in the shared store. Counting can be a

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod auth;
 pub mod cluster_api;
 pub mod cookie;
+pub mod envelope;
 pub mod error;
 pub mod first_run;
 pub mod fleet_api;
@@ -26,13 +27,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::cluster::{ClusterManager, ClusterStatus, Health};
 use crate::config::Config;
@@ -143,30 +141,15 @@ impl AppState {
 
 /// The whole router.
 pub fn app(state: AppState) -> Router {
-    // --- hardening (issue 11): every route but the health check shares one concurrency
-    // limit; `hardening::harden` adds the rest of the layers to all of them. ---
     let limits = hardening::Limits::from_config(&state.config().server);
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests));
-    let limited = hardening::concurrency_limit(routes(), permits);
-    let router = Router::new()
+    Router::new()
         .route("/api/fleet/cluster/health", get(health::health))
-        .merge(limited)
+        .merge(routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), node_headers));
-    hardening::harden(router, limits)
-        .layer(
-            // Outermost first; one `layer` call, so one boxed service per route.
-            tower::ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(
-                    request_id::MakeNodeRequestId,
-                ))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    metrics::track,
-                )),
-        )
+        // One layer for every route and the fallback (see `envelope`): ids, metrics, limits,
+        // timeouts, panics, error shapes and headers.
+        .layer(envelope::Envelope::new(state.clone(), limits))
         .with_state(state)
 }
 
@@ -206,18 +189,6 @@ async fn method_not_allowed(req: Request) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
-}
-
-/// Adds `X-Fleet-Node`, and while draining asks keep-alive clients (the load balancer) to
-/// close the connection, so their next request opens a new one to a healthy node.
-async fn node_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
-    let headers = res.headers_mut();
-    headers.insert(NODE_HEADER, state.inner.node_header.clone());
-    if matches!(state.health(), Health::Draining { .. }) {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    res
 }
 
 /// Keep the node's memory in 4 KiB pages: no transparent huge pages for this process.

@@ -269,8 +269,8 @@ fn tokio_stream(
 async fn a_panicking_handler_answers_a_generic_500_json() {
     let (state, _dir) = state(|_| {}).await;
     let limits = fleetctl::server::hardening::Limits::from_config(&state.config().server);
-    let router: axum::Router = fleetctl::server::hardening::harden(
-        axum::Router::new().route(
+    let router: axum::Router = axum::Router::new()
+        .route(
             "/boom",
             axum::routing::get(|| async {
                 if true {
@@ -278,14 +278,14 @@ async fn a_panicking_handler_answers_a_generic_500_json() {
                 }
                 "unreachable"
             }),
-        ),
-        limits,
-    );
+        )
+        .layer(fleetctl::server::envelope::Envelope::new(state, limits));
     let res = router
         .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = res.headers().clone();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
         .await
         .unwrap();
@@ -293,4 +293,9 @@ async fn a_panicking_handler_answers_a_generic_500_json() {
     let msg = body["error"].as_str().unwrap();
     assert!(msg.starts_with("internal error"), "{msg}");
     assert!(!msg.contains("secret") && !msg.contains("/srv"), "{msg}");
+    assert_eq!(
+        headers[header::X_CONTENT_TYPE_OPTIONS],
+        "nosniff",
+        "a panic's answer gets the security headers too"
+    );
 }
