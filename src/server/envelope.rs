@@ -153,8 +153,8 @@ impl Shared {
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
-        if let Some(refused) = hardening::head_too_large(&req)
-            .or_else(|| hardening::declared_body_too_large(&req))
+        if let Some(refused) =
+            hardening::head_too_large(&req).or_else(|| hardening::declared_body_too_large(&req))
         {
             return refused;
         }

@@ -81,12 +81,14 @@ pub fn declared_body_too_large(req: &Request) -> Option<Response> {
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    declared.is_some_and(|n| n > MAX_BODY_BYTES as u64).then(|| {
-        ApiError::from(BodyError::TooLarge {
-            limit: MAX_BODY_BYTES,
+    declared
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        .then(|| {
+            ApiError::from(BodyError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+            .into_response()
         })
-        .into_response()
-    })
 }
 
 /// The request with its body cut off at [`MAX_BODY_BYTES`], whatever it declares.
