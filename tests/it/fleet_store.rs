@@ -59,6 +59,14 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
+impl Fixture {
+    /// The store of one of the two nodes, alternating with `i`: concurrent writers spread
+    /// over both, as agents behind a load balancer are.
+    pub fn node(&self, i: i64) -> Arc<dyn FleetStore> {
+        Arc::clone(if i % 2 == 0 { &self.store } else { &self.other })
+    }
+}
+
 /// A private PostgreSQL server (tests/it/support/postgres.rs).
 pub async fn postgres() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
@@ -301,11 +309,7 @@ async fn history_stays_bounded_after_100k_reports(f: Fixture) {
     const FAST: i64 = 40_000; // "b" reports every 50 ms for 33 minutes
     let mut tasks = Vec::new();
     for part in 0..4i64 {
-        let store = if part % 2 == 0 {
-            Arc::clone(&f.store)
-        } else {
-            Arc::clone(&f.other)
-        };
+        let store = f.node(part);
         tasks.push(tokio::spawn(async move {
             let mut i = part;
             while i < SLOW + FAST {
@@ -374,11 +378,7 @@ async fn concurrent_reports_each_get_their_own_answer(f: Fixture) {
     let base = now - 10 * 60_000;
     let mut tasks = Vec::new();
     for i in 0..96i64 {
-        let store = if i % 2 == 0 {
-            Arc::clone(&f.store)
-        } else {
-            Arc::clone(&f.other)
-        };
+        let store = f.node(i);
         tasks.push(tokio::spawn(async move {
             // Every eighth report is from the future; the others are 24 reports for each of
             // four machines, one second apart, sent in no particular order.
