@@ -982,6 +982,63 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
     let _ = f.config;
 }
 
+/// The `@open` string expires with the longest retention after its newest bucket opened:
+/// reports into the same bucket keep its expiry (KEEPTTL), a report that opens a bucket
+/// renews it, and the string never outlives the history it belongs to.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_open_buckets_expire_with_the_history() {
+    let f = redis().await;
+    let now = f.store.now().await.unwrap();
+    let port = f.redis.as_ref().unwrap().server().port;
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2")).unwrap();
+    let c = client.get_multiplexed_async_connection().await.unwrap();
+    let longest = TIERS.iter().map(|t| t.retention_ms).max().unwrap();
+    let pttl = || {
+        let mut c = c.clone();
+        async move {
+            let ms: i64 = ::redis::cmd("PTTL")
+                .arg("{fleet}:m:m-1@open")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            ms
+        }
+    };
+    // Ten minutes back, at the start of a 10-minute bucket: the first report opens both.
+    let start = now - now % 600_000 - 600_000;
+    f.store
+        .record(&report("m-1", start, 1.0), "k")
+        .await
+        .unwrap();
+    let first = pttl().await;
+    assert!(first > longest - 60_000 && first <= longest, "{first}");
+    // Shorten it by hand, so that keeping and renewing tell apart.
+    let _: i64 = ::redis::cmd("PEXPIRE")
+        .arg("{fleet}:m:m-1@open")
+        .arg(100_000)
+        .query_async(&mut c.clone())
+        .await
+        .unwrap();
+    // The same minute: the expiry is kept, not renewed.
+    f.store
+        .record(&report("m-1", start + 10_000, 2.0), "k")
+        .await
+        .unwrap();
+    let kept = pttl().await;
+    assert!(kept > 0 && kept <= 100_000, "{kept}");
+    // A later minute opens a bucket: renewed.
+    f.store
+        .record(&report("m-1", start + 70_000, 3.0), "k")
+        .await
+        .unwrap();
+    let renewed = pttl().await;
+    assert!(
+        renewed > longest - 60_000 && renewed <= longest,
+        "{renewed}"
+    );
+    drop(c);
+}
+
 /// A node of a version before the `@open` string keeps a rollup tier's open bucket as JSON
 /// in the machine hash (`open1`, `open2`). During a rolling upgrade both kinds of node record
 /// the same machine: readers see the union, and the next report folds the JSON buckets in
