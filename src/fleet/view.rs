@@ -502,15 +502,24 @@ pub fn page(
         .iter()
         .map(|r| (r.report.machine_id.as_str(), r))
         .collect();
+    // The page's machines were chosen on the index's snapshot; their records, read after it,
+    // may hold newer values (a report arrived in between). The rows are shown in the order of
+    // the values they show, so a page sorted by CPU reads sorted; which machines are on the
+    // page, and the cursor, stay those of the snapshot, so paging skips and repeats nothing.
+    let mut rows: Vec<(Entry, &MachineRecord)> = selection
+        .machine_ids
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()))
+        .map(|r| (Entry::of(r), *r))
+        .collect();
+    rows.sort_by(|a, b| q.order(&a.0, &b.0));
     MachinePage {
         total: selection.total,
         offset: q.offset,
         limit: q.limit,
-        machines: selection
-            .machine_ids
-            .iter()
-            .filter_map(|id| by_id.get(id.as_str()))
-            .map(|r| MachineView::new(r, now, t))
+        machines: rows
+            .into_iter()
+            .map(|(_, r)| MachineView::new(r, now, t))
             .collect(),
         next_cursor: selection.next_cursor,
         problems,
@@ -723,5 +732,49 @@ mod tests {
         assert_eq!(q.status, vec![MachineState::Online, MachineState::Stale]);
         assert!(q.descending);
         assert_eq!(q.sort, SortKey::Cpu);
+    }
+
+    /// A record read after the index chose the page may be newer than the index: the rows are
+    /// shown in the order of the values they show, the page's machines and cursor unchanged.
+    #[test]
+    fn a_page_is_ordered_by_the_values_it_shows() {
+        let record = |i: usize, cpu: f64| {
+            let mut report = crate::agent::simulator::VirtualMachine::new("view", i, 7).report(0);
+            report.cpu_percent = cpu;
+            MachineRecord {
+                report,
+                first_seen: 0,
+                last_seen: 0,
+                api_key: "k".into(),
+                offline_since: None,
+            }
+        };
+        let (a, b, c) = (record(0, 90.0), record(1, 50.0), record(2, 10.0));
+        let ids = |r: &[&MachineRecord]| -> Vec<String> {
+            r.iter().map(|r| r.report.machine_id.clone()).collect()
+        };
+        // Chosen by CPU, descending, when a was at 90 and b at 50; a has since dropped to 5.
+        let selection = Selection {
+            total: 3,
+            machine_ids: ids(&[&a, &b]),
+            next_cursor: Some("after-b".into()),
+        };
+        let a_now = record(0, 5.0);
+        let q = ListQuery::from_params(ListParams {
+            sort: Some("-cpu".into()),
+            ..ListParams::default()
+        })
+        .unwrap();
+        let page = page(selection, &[a_now, b.clone(), c], &q, 0, &t(), Vec::new());
+        let shown: Vec<&str> = page
+            .machines
+            .iter()
+            .map(|m| m.machine_id.as_str())
+            .collect();
+        assert_eq!(
+            shown,
+            [b.report.machine_id.as_str(), a.report.machine_id.as_str()]
+        );
+        assert_eq!(page.next_cursor.as_deref(), Some("after-b"));
     }
 }
