@@ -814,16 +814,19 @@ async fn reliability_slowloris() {
         slowest <= Duration::from_secs(10),
         "a slowloris connection lived {slowest:?}"
     );
-    // Within 2× of the unloaded p99; a floor of 1 ms keeps sub-millisecond jitter on a
-    // shared 2-core machine from deciding the test.
+    // Within 2× of the unloaded p99, plus 5 ms: the 500 slow connections wake their tasks
+    // ~2,000 times a second on two shared cores, which moves the third-slowest of 300
+    // requests by a few milliseconds without starving anything (a 1 ms floor failed one
+    // run in three on an idle machine, at 1.7 → 4.6 ms). Starvation, what this guards
+    // against, shows as requests waiting for the header timeout: seconds.
     assert!(
-        under_load <= base * 2 + Duration::from_millis(1),
+        under_load <= base * 2 + Duration::from_millis(5),
         "p99 {under_load:?} under slowloris vs {base:?} unloaded"
     );
     reliability::record(
         "slowloris",
         "500 connections each trickling a request head (1 byte / 500 ms); meanwhile 300 normal authenticated GETs, each on a new connection",
-        "every slow connection was closed by the node within 10 s (server.header_read_timeout 5 s); normal requests kept their p99 within 2× of the unloaded p99 (+1 ms floor)",
+        "every slow connection was closed by the node within 10 s (server.header_read_timeout 5 s); normal requests kept their p99 within 2× of the unloaded p99 (+5 ms)",
         &format!(
             "slowest slow connection closed after {:.2} s (all within {:.2} s); p99 unloaded {:.2} ms, under slowloris {:.2} ms",
             slowest.as_secs_f64(),
