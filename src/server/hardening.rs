@@ -16,9 +16,10 @@
 //!   requests in progress, the answer is 503 + `Retry-After` at once ([`overloaded`]) instead
 //!   of a queue. The health check is outside it, so a busy node is not reported dead.
 //! - a whole request, body included, gets `server.request_timeout` (408).
-//! - [`declared_body_too_large`], [`limit_body`]: no route takes more than [`MAX_BODY_BYTES`] (413); routes that read a
-//!   body apply their own, smaller limit with [`read_body`], which tells "too large" (413)
-//!   from other read errors by the error's type, not by its text.
+//! - [`declared_body_too_large`], [`limit_body`]: no route takes more than
+//!   [`MAX_BODY_BYTES`] (413); routes that read a body apply their own, smaller limit with
+//!   [`read_body`], which tells "too large" (413) from other read errors by the error's
+//!   type, not by its text.
 
 use std::any::Any;
 use std::time::Duration;
@@ -77,11 +78,7 @@ pub fn overloaded() -> Response {
 
 /// 413 when a request declares a body longer than [`MAX_BODY_BYTES`].
 pub fn declared_body_too_large(req: &Request) -> Option<Response> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    declared
+    declared_length(req.headers())
         .is_some_and(|n| n > MAX_BODY_BYTES as u64)
         .then(|| {
             ApiError::from(BodyError::TooLarge {
@@ -197,11 +194,7 @@ pub async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, BodyError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
@@ -211,6 +204,13 @@ pub async fn read_body(
             BodyError::Read(e.to_string())
         }
     })
+}
+
+/// The body length a request declares (`Content-Length`), when it is a number.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
 }
 
 /// Whether a body error is a length limit (ours from `to_bytes`, or [`limit_body`]'s),
