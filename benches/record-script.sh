@@ -16,7 +16,8 @@
 # revision gets the arguments its script takes: 6 keys and 21 arguments before the `@open`
 # string ("v1"), then 7 keys and 22 ("v2"), then 7 keys and 11 with the tiers in the script
 # ("v3"), now batches of BATCH reports per call (default 16; "v4": 2 shared keys, then 5 keys
-# and 6 arguments per report, the sample packed as doubles). The figure is per report.
+# and 6 arguments per report, the sample packed as doubles; "v5": the same arguments, no keys
+# per report, the rollups folded from a log). The figure is per report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MACHINES=${MACHINES:-1000}
@@ -48,16 +49,21 @@ consts = ""
 if "fn record_constants" in src:
     consts = ("local TIERS = {{0, 3600000, 720}, {60000, 86400000, 1440}, {600000, 604800000, 1008}}\n"
               "local SKEW, SPAN, LONGEST = 300000, 604800000, \"604800000\"\n")
-    if "KEYS_PER_REPORT" in src:
+    if "LOG_MAX" in src:
+        consts = consts.replace("LONGEST = 300000, 604800000, \"604800000\"", "LOG_MAX = 300000, 604800000, 20")
+        consts += ("local PREFIX, ARGS_PER_REPORT = '{fleet}:m:', 6\n"
+                   "local COUNT = {[0] = '0', " + ", ".join(f"'{n}'" for n in range(1, 21)) + "}\n")
+    elif "KEYS_PER_REPORT" in src:
         consts += "local KEYS_PER_REPORT, ARGS_PER_REPORT = 5, 6\n"
-print(pre[:pre.index("\";")] + "\n" + raw("const BUCKETS: &str") + "\n" + consts + raw("const RECORD: &str"))'
+# The constants go first: since "v5" the shared helpers (`fold`) use them too.
+print(pre[:pre.index("\";")] + "\n" + consts + raw("const BUCKETS: &str") + "\n" + raw("const RECORD: &str"))'
 }
 
-calls() { # $1: sha, $2: argument layout (v1 … v4) -> RESP on stdout
+calls() { # $1: sha, $2: argument layout (v1 … v5) -> RESP on stdout
   python3 - "$1" "$2" "$MACHINES" "$EACH" "$BATCH" <<'PY'
 import json, random, struct, sys, time
 sha, layout, machines, each = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-batch = int(sys.argv[5]) if layout == "v4" else 1
+batch = int(sys.argv[5]) if layout in ("v4", "v5") else 1
 now = int(time.time() * 1000)
 start = now - each * 10_000
 report = json.dumps({"machine_id": "x", "hostname": "bench.example", "os": "Debian", "kernel": "6.1",
@@ -84,11 +90,12 @@ for k in range(each):
                 "604800000", "1008", "300000", "604800000"]
         point = json.dumps({"t": ts, "n": 1, "cpu_sum": cpu, "cpu_max": cpu, "mem_sum": 30.1,
                             "load_sum": 2.3, "disk_max": 70.2, "rx": 369256085 + k, "tx": 537595 + k})
-        if layout == "v4":
+        if layout in ("v4", "v5"):
             sample = struct.pack("<6d", cpu, 30.1, 2.3, 70.2, 369256085 + k, 537595 + k)
-            pending.append(([x.encode() for x in keys[1:2] + keys[3:] + [key + "@open"]],
-                            [mid.encode(), report.encode(), str(ts).encode(), b"bench", sample,
-                             point.encode()]))
+            # v5 names a machine's keys in the script: only the two shared keys are declared.
+            ks = [] if layout == "v5" else [x.encode() for x in keys[1:2] + keys[3:] + [key + "@open"]]
+            pending.append((ks, [mid.encode(), report.encode(), str(ts).encode(), b"bench", sample,
+                                 point.encode()]))
             if len(pending) == batch:
                 send([b"{fleet}:m:@index", b"{fleet}:m:@keys"] + [x for ks, _ in pending for x in ks],
                      [x for _, a in pending for x in a])
@@ -128,6 +135,7 @@ load() { # $1: label -> SHA loaded, calls in $WORK/calls.resp
   grep -q 'KEYS\[7\]' "$WORK/$1.lua" || layout=v1
   grep -q 'ARGV\[22\]' "$WORK/$1.lua" && layout=v2
   grep -q 'KEYS_PER_REPORT' "$WORK/$1.lua" && layout=v4
+  grep -q 'LOG_MAX' "$WORK/$1.lua" && layout=v5
   calls "$SHA" "$layout" >"$WORK/calls.resp"
 }
 send() { redis-cli -p "$PORT" --pipe <"$WORK/calls.resp" | grep -o 'errors: [0-9]*'; }

@@ -8,18 +8,20 @@
 //! - `{fleet}:m:@keys`          HASH API key name (sealed, see `Sealing`) → last use (ms)
 //! - `{fleet}:m:<id>`           HASH report (JSON, maybe sealed), ts, first_seen, last_seen,
 //!   key (the API key name, sealed like the `@keys` fields), offline_since, `rawt` (the
-//!   newest raw point's time, a cache), and from versions before `@open` maybe `open1`,
-//!   `open2` (see RECORD)
-//! - `{fleet}:m:<id>@<tier>`    ZSET of rollups (JSON), scored by bucket start, one per tier
-//!   (for `1m` and `10m`: the closed buckets; the open one is in `@open`)
-//! - `{fleet}:m:<id>@open`      STRING: the newest bucket of the `1m` and `10m` tiers while
-//!   reports merge into it, packed as doubles (see BUCKETS); expires with the longest retention
-//!   after its newest bucket opened
+//!   newest raw point's time), `logt` and `logn` (the newest minute and the number of
+//!   reports in `@log`), and from versions before `@open` maybe `open1`, `open2` (see RECORD)
+//! - `{fleet}:m:<id>@<tier>`    ZSET of points (JSON), scored by time, one per tier (for `1m`
+//!   and `10m`: the buckets folded so far; the newer ones are in `@log` and `@open`)
+//! - `{fleet}:m:<id>@log`       HASH timestamp → the reports' bucket at that time (8 doubles):
+//!   recorded, not yet folded into the rollup tiers (see RECORD); expires with the history
+//! - `{fleet}:m:<id>@open`      STRING: the open 10-minute bucket, packed as doubles (see
+//!   BUCKETS; the previous version also keeps the open 1-minute bucket there); expires with
+//!   the history
 //!
 //! Every write is one Lua script, so a report is recorded (latest state, history merge and
-//! trim, key use) atomically and with Redis's own clock (`TIME`). `mark_offline` and `forget`
-//! build machine keys from the index they declare; the shared `{fleet}` hash tag keeps those
-//! keys in the declared key's slot, as Redis Cluster requires.
+//! trim, key use) atomically and with Redis's own clock (`TIME`). RECORD, `mark_offline` and
+//! `forget` build machine keys from the ids they are given; the shared `{fleet}` hash tag keeps
+//! those keys in the declared keys' slot, as Redis Cluster requires.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -90,6 +92,11 @@ fn open_key(id: &str) -> String {
     format!("{PREFIX}{id}@open")
 }
 
+/// The hash of samples recorded but not yet folded into the history tiers (see RECORD).
+fn log_key(id: &str) -> String {
+    format!("{PREFIX}{id}@log")
+}
+
 /// The machine-hash fields that make its record (`decode_machine`); the others are history
 /// bookkeeping that record reads need not carry.
 const RECORD_FIELDS: [&str; 5] = ["report", "first_seen", "last_seen", "key", "offline_since"];
@@ -158,10 +165,17 @@ fn tier_key(id: &str, tier: &Tier) -> String {
     format!("{PREFIX}{id}@{}", tier.name)
 }
 
-/// Lua for rollup buckets, shared by RECORD and IMPORT. A bucket is the array {t, n,
-/// cpu_sum, cpu_max, mem_sum, load_sum, disk_max, rx, tx}; in a tier's sorted set it is a JSON
-/// object with those names (`Rollup`), in the `@open` string 9 little-endian doubles per rollup
-/// tier (n = 0: no open bucket), which `open_buckets` in Rust reads back.
+/// Lua for rollup buckets and the log, shared by RECORD and IMPORT; it needs the tier
+/// constants (`record_constants`) before it. A bucket is the array {t, n, cpu_sum, cpu_max,
+/// mem_sum, load_sum, disk_max, rx, tx}: in a tier's sorted set a JSON object with those names
+/// (`Rollup`), in the `@open` string 9 little-endian doubles per rollup tier (n = 0: none),
+/// which `open_buckets` in Rust reads back. A log entry is a bucket of the reports with one
+/// timestamp (normally one): field the timestamp, value the bucket without `t` as eight
+/// little-endian doubles (`ENTRY`, `packed_entry`).
+///
+/// Every byte that enters Lua (an argument, a reply) is hashed when Redis makes it a Lua
+/// string, and every number printed with `%.17g` costs as much as a small Redis command: what
+/// keeps RECORD cheap is touching few values per report, not fewer lines of Lua.
 const BUCKETS: &str = r#"
 local function merge(a, b)
   a[2] = a[2] + b[2]
@@ -173,9 +187,10 @@ local function merge(a, b)
   a[8] = math.max(a[8], b[8])
   a[9] = math.max(a[9], b[9])
 end
--- %.17g, not cjson.encode: cjson keeps 14 digits, which would round the sums.
+-- %.17g, not cjson.encode: cjson keeps 14 digits, which would round the sums. t and n are
+-- whole numbers.
 local function json_of_bucket(b)
-  return string.format('{"t":%.17g,"n":%.17g,"cpu_sum":%.17g,"cpu_max":%.17g,' ..
+  return string.format('{"t":%d,"n":%d,"cpu_sum":%.17g,"cpu_max":%.17g,' ..
     '"mem_sum":%.17g,"load_sum":%.17g,"disk_max":%.17g,"rx":%.17g,"tx":%.17g}', unpack(b))
 end
 -- The bucket of a JSON point, or nil when it is not one (readers report those).
@@ -199,83 +214,184 @@ local function open_buckets(s)
   return open
 end
 local NONE = {0, 0, 0, 0, 0, 0, 0, 0, 0}
--- Spelled out: building an argument table first costs a tenth of the whole script.
+-- Spelled out: building an argument table first costs a tenth of a call.
 local function packed_buckets(open)
   local a, b = open[1] or NONE, open[2] or NONE
   return struct.pack(PACKED, a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9],
     b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9])
 end
+local ENTRY = '<dddddddd'
+-- A log entry (or RECORD's argument) as a bucket at time t.
+local function entry_bucket(t, e)
+  local b = {t, struct.unpack(ENTRY, e)}
+  b[10] = nil
+  return b
+end
+-- The trim of tier i: points older than its retention, and all but its newest `cap`. The
+-- bounds are made once per script call (`trims(now)`), as the strings Redis takes, when the
+-- first trim needs them (a call whose reports fold nothing trims nothing).
+local function trims(now)
+  local horizon, rank
+  return function(key, i)
+    if not horizon then
+      horizon, rank = {}, {}
+      for j = 1, 3 do
+        horizon[j] = '(' .. ms(now - TIERS[j][2])
+        rank[j] = ms(-TIERS[j][3] - 1)
+      end
+    end
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', horizon[i])
+    redis.call('ZREMRANGEBYRANK', key, '0', rank[i])
+  end
+end
+-- Merge bucket b into every point of the sorted set at its time `t` (a string; two versions
+-- during an upgrade may each have added one), or add it. True when it added a time.
+local function into_set(key, b, t)
+  local old = redis.call('ZRANGEBYSCORE', key, t, t)
+  if #old > 0 then
+    for _, m in ipairs(old) do
+      local p = bucket_of_json(m)
+      if p then merge(b, p) end
+    end
+    redis.call('ZREM', key, unpack(old))
+  end
+  redis.call('ZADD', key, t, json_of_bucket(b))
+  return #old == 0
+end
+-- The newest time in a sorted set (-1 when empty).
+local function newest(key)
+  local top = redis.call('ZRANGE', key, '-1', '-1', 'WITHSCORES')
+  return tonumber(top[2] or -1)
+end
+-- Merge a log entry's numbers into the bucket at s (spelled out: no table per entry).
+local function absorb(groups, s, n, cpu, cpu_max, mem, load, disk, rx, tx)
+  local g = groups[s]
+  if not g then
+    groups[s] = {s, n, cpu, cpu_max, mem, load, disk, rx, tx}
+    return
+  end
+  g[2] = g[2] + n
+  g[3] = g[3] + cpu
+  if cpu_max > g[4] then g[4] = cpu_max end
+  g[5] = g[5] + mem
+  g[6] = g[6] + load
+  if disk > g[7] then g[7] = disk end
+  if rx > g[8] then g[8] = rx end
+  if tx > g[9] then g[9] = tx end
+end
+-- Fold a machine's log into its rollup tiers, with the open buckets earlier versions left
+-- (`@open`'s 1-minute half; `legacy`: the `open1`, `open2` fields' values), and trim the raw
+-- tier. keys: machine, one history key per tier, `@open`, `@log`. 1-minute buckets
+-- go into their set; the newest 10-minute bucket stays open in `@open` (as the previous
+-- version keeps it, which still merges into it during an upgrade) and older ones go into the
+-- set. Each sample is in exactly one of the log, `@open`, `open1`/`open2` and the sets, so
+-- nothing is counted twice.
+local function fold(keys, legacy, now, trim)
+  local log = redis.call('HGETALL', keys[6])
+  if #log > 0 then redis.call('DEL', keys[6]) end
+  local groups = {{}, {}}
+  local w1, w2 = TIERS[2][1], TIERS[3][1]
+  local h1, h2 = now - TIERS[2][2], now - TIERS[3][2]
+  for j = 1, #log, 2 do
+    local t = tonumber(log[j])
+    local ok, n, cpu, cpu_max, mem, load, disk, rx, tx = pcall(struct.unpack, ENTRY, log[j + 1])
+    -- An entry that is not one is dropped (readers report it while it is there).
+    if t and ok and type(tx) == 'number' then
+      if t >= h1 then absorb(groups[1], t - t % w1, n, cpu, cpu_max, mem, load, disk, rx, tx) end
+      if t >= h2 then absorb(groups[2], t - t % w2, n, cpu, cpu_max, mem, load, disk, rx, tx) end
+    end
+  end
+  local function offer(i, b)
+    if b and b[1] >= now - TIERS[i + 1][2] then
+      local g = groups[i][b[1]]
+      if g then merge(g, b) else groups[i][b[1]] = b end
+    end
+  end
+  local packed = redis.call('GET', keys[5])
+  local open = open_buckets(packed)
+  offer(1, open[1])
+  offer(1, legacy[1] and bucket_of_json(legacy[1]))
+  offer(2, legacy[2] and bucket_of_json(legacy[2]))
+  trim(keys[2], 1)
+  local key, top, grew = keys[3], nil, false
+  for s, b in pairs(groups[1]) do
+    top = top or newest(key)
+    if s > top then
+      redis.call('ZADD', key, ms(s), json_of_bucket(b))
+      grew = true
+    elseif into_set(key, b, ms(s)) then
+      grew = true
+    end
+  end
+  if grew then trim(key, 2) end
+  local current, closed = open[2], {}
+  if current and current[1] < h2 then current = nil end
+  for s, b in pairs(groups[2]) do
+    if current and current[1] == s then
+      merge(current, b)
+    elseif (not current) or s > current[1] then
+      if current then closed[#closed + 1] = current end
+      current = b
+    else
+      closed[#closed + 1] = b
+    end
+  end
+  key, grew = keys[4], false
+  for _, b in ipairs(closed) do
+    if into_set(key, b, ms(b[1])) then grew = true end
+  end
+  if grew then trim(key, 3) end
+  if current then
+    redis.call('SET', keys[5], packed_buckets({nil, current}), 'PX', ms(TIERS[3][2]))
+  elseif packed then
+    redis.call('DEL', keys[5])
+  end
+end
 "#;
 
 /// Records a batch of reports in one call (group commit: `record` queues each report on the
 /// store's `Batcher`, and the reports that queue while a call is in flight go in the next).
-/// KEYS: index, key usage, then per report: machine, one history key per tier, open buckets.
-/// ARGV per report: machine id, report (JSON, maybe sealed), its timestamp, key name (maybe
-/// sealed), the sample's six numbers packed as little-endian doubles (`packed_sample`) and
-/// the sample as a raw-tier point (JSON). Returns the store clock, then per report 1
-/// (recorded) or 0 (timestamp out of range: nothing written for it). Reports are applied in
-/// order, so two of one machine in a batch behave as two calls. The tier table and the time
-/// bounds are Lua constants (`record_constants`).
+/// KEYS: index, key usage (a machine's keys are named from its id, in the same `{fleet}`
+/// slot: declaring six keys per report cost more than building them). ARGV per report:
+/// machine id, report (JSON, maybe sealed), its timestamp, key name (maybe sealed), the sample
+/// as a log entry (`packed_entry`), the sample as a raw-tier point (JSON). Returns the store clock,
+/// then per report 1 (recorded) or 0 (timestamp out of range: nothing written for it).
+/// Reports are applied in order, so two of one machine in a batch behave as two calls. The
+/// tier table, the time bounds and the log's bound are Lua constants (`record_constants`).
 ///
-/// What keeps it cheap (Redis time per report is the ceiling of report ingestion, see
-/// docs/performance.md): a call's fixed cost — the script's set-up, `TIME`, the index and
-/// key-use writes, the reply — is paid once per batch (callgrind: ~74,000 of ~247,000
-/// instructions per report when each report was its own call); the newest bucket of each
-/// rollup tier stays in the `@open` string, packed as doubles, while reports merge into it
-/// (no JSON per report), and moves to the tier's sorted set as JSON when a later bucket
-/// starts; the sample arrives packed (no `strtod` per number) and the raw point encoded by
-/// the node; `rawt` (the newest raw point's time) tells that a report is newer than every
-/// raw point, so the common case needs no lookup for a point to merge with; and times go to
-/// Redis as strings made with `ms`; the trims' bounds are strings made once per batch, the
-/// helpers are made once per batch (not per report), and the `@open` string's expiry is set
-/// only when a bucket opens. A late report for an older bucket merges into the sorted set
-/// directly.
+/// Per report (Redis time per report is the ceiling of report ingestion, see
+/// docs/performance.md): one `HMGET` and one `HSET` of the machine hash, the raw point's
+/// `ZADD` (`rawt`, the newest raw point's time, tells that it is newer than every point, so
+/// the common case merges nothing) and one `HSETNX` of the sample into the machine's log
+/// (`@log`, field: the timestamp). The rollup tiers are written when the log is folded
+/// (`fold`): when a report opens a later minute than the log's (`logt`), when the log holds
+/// `LOG_MAX` reports (`logn`; an agent reporting faster than every three seconds), or when an
+/// earlier version's open buckets are there. An agent reporting every 10 s folds once a
+/// minute: one new 1-minute bucket, one merge into the open 10-minute bucket, the trims once.
+/// Readers merge the log and the open bucket with the sets, so a report is in every tier as
+/// soon as it is recorded. A call's fixed cost (`TIME`, the index and key-use writes) is paid
+/// once per batch.
 ///
-/// `open1` / `open2` are the open buckets as JSON fields, as versions before the `@open`
-/// string kept them: a node of such a version may still write them during a rolling upgrade,
-/// so they are folded in here (and by every reader) and deleted. Nodes of the version before
-/// this one record one report per call with their own script, on the same keys.
+/// Earlier versions, still recording during a rolling upgrade: the previous one keeps both
+/// rollup tiers' open buckets in `@open`, the one before in the `open1`/`open2` fields. The
+/// fold moves their 1-minute buckets into the set and keeps merging the 10-minute one where
+/// they do; they see the log's samples once folded (within a minute for a reporting agent).
 const RECORD: &str = r#"
 local now = now_ms()
 local now_s = ms(now)
 local index, used = {}, {}
--- Per tier, for this batch: the bounds of its trims, as the strings Redis takes.
-local HORIZON, RANK = {}, {}
-for i = 1, 3 do
-  HORIZON[i] = '(' .. ms(now - TIERS[i][2])
-  RANK[i] = {[0] = ms(-TIERS[i][3] - 1), [1] = ms(-TIERS[i][3])}
-end
--- Drop tier i's points older than its retention and all but its newest `cap - keep`.
-local function trim(key, i, keep)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', HORIZON[i])
-  redis.call('ZREMRANGEBYRANK', key, '0', RANK[i][keep])
-end
+local trim = trims(now)
+local raw_horizon = now - TIERS[1][2]
 local function put(fields, f, v) fields[#fields + 1] = f; fields[#fields + 1] = v end
-local function sample(t, cpu, mem, load, disk, rx, tx)
-  return {t, 1, cpu, cpu, mem, load, disk, rx, tx}
-end
--- Merge a bucket into the sorted set's point at its time, or add it (then trim).
-local function into_set(key, b, i, keep)
-  local t = ms(b[1])
-  local old = redis.call('ZRANGEBYSCORE', key, t, t)
-  if #old > 0 then
-    redis.call('ZREM', key, old[1])
-    local p = bucket_of_json(old[1])
-    if p then merge(b, p) end
-    redis.call('ZADD', key, t, json_of_bucket(b))
-  else
-    redis.call('ZADD', key, t, json_of_bucket(b))
-    trim(key, i, keep)
-  end
-end
--- One report: its keys from KEYS[k + 1], its arguments from ARGV[a + 1].
-local function record(k, a)
+-- One report: its arguments from ARGV[a + 1].
+local function record(a)
   local ts = tonumber(ARGV[a + 3])
   if ts > now + SKEW or ts < now - SPAN then
     return 0
   end
-  local machine, open_key = KEYS[k + 1], KEYS[k + 5]
-  local cur = redis.call('HMGET', machine, 'ts', 'offline_since', 'rawt', 'open1', 'open2')
+  local machine = PREFIX .. ARGV[a + 1]
+  local cur = redis.call('HMGET', machine, 'ts', 'offline_since', 'rawt', 'logt', 'logn',
+    'open1', 'open2')
   local fields = {'last_seen', now_s, 'key', ARGV[a + 4]}
   local gone = {}
   if not cur[1] then put(fields, 'first_seen', now_s) end
@@ -285,74 +401,53 @@ local function record(k, a)
   if cur[2] then gone[#gone + 1] = 'offline_since' end
   index[#index + 1] = now_s; index[#index + 1] = ARGV[a + 1]
   used[ARGV[a + 4]] = true
-  local cpu, mem, load, disk, rx, tx = struct.unpack('<dddddd', ARGV[a + 5])
-  local raw_horizon = now - TIERS[1][2]
+  local raw, log = machine .. '@raw', machine .. '@log'
+  -- The other keys only when the log is folded (once a minute).
+  local function keys()
+    return {machine, raw, machine .. '@1m', machine .. '@10m', machine .. '@open', log}
+  end
   if ts >= raw_horizon then
-    local key = KEYS[k + 2]
-    local last = tonumber(cur[3])
-    if not last then
-      local top = redis.call('ZRANGE', key, '-1', '-1', 'WITHSCORES')
-      last = tonumber(top[2] or -1)
-    end
+    local last = tonumber(cur[3]) or newest(raw)
     if ts > last then
-      redis.call('ZADD', key, ARGV[a + 3], ARGV[a + 6])
-      trim(key, 1, 0)
+      redis.call('ZADD', raw, ARGV[a + 3], ARGV[a + 6])
       put(fields, 'rawt', ARGV[a + 3])
     else
-      into_set(key, sample(ts, cpu, mem, load, disk, rx, tx), 1, 0)
+      into_set(raw, entry_bucket(ts, ARGV[a + 5]), ARGV[a + 3])
       if not cur[3] then put(fields, 'rawt', ms(last)) end
     end
   end
-  local packed = redis.call('GET', open_key)
-  local open = open_buckets(packed)
-  -- The expiry moves on when a bucket opens (once a minute at most), not on every report:
-  -- renewing it every time cost ~5 % of RECORD's instructions (callgrind).
-  local renew = not packed
-  for i = 1, 2 do
-    local key = KEYS[k + 2 + i]
-    local bucket, horizon = TIERS[1 + i][1], now - TIERS[1 + i][2]
-    if cur[3 + i] then
-      gone[#gone + 1] = 'open' .. i
-      local legacy, b = bucket_of_json(cur[3 + i]), open[i]
-      if legacy and not b then
-        open[i] = legacy
-      elseif legacy and legacy[1] == b[1] then
-        merge(b, legacy)
-      elseif legacy and legacy[1] < b[1] then
-        into_set(key, legacy, 1 + i, 1)
-      elseif legacy then
-        into_set(key, b, 1 + i, 1)
-        open[i] = legacy
-      end
-    end
-    if ts >= horizon then
-      local b, s = open[i], sample(ts - (ts % bucket), cpu, mem, load, disk, rx, tx)
-      if b and b[1] == s[1] then
-        merge(b, s)
-      elseif (not b) or s[1] > b[1] then
-        if b then
-          redis.call('ZADD', key, ms(b[1]), json_of_bucket(b))
-          trim(key, 1 + i, 1)
-        end
-        open[i] = s
-        renew = true
-      else
-        into_set(key, s, 1 + i, 1)
-      end
-    end
+  local minute = ts - ts % TIERS[2][1]
+  local logt, logn = tonumber(cur[4]), tonumber(cur[5]) or 0
+  if cur[6] or cur[7] or (logt and minute > logt) then
+    fold(keys(), {cur[6], cur[7]}, now, trim)
+    if cur[6] then gone[#gone + 1] = 'open1' end
+    if cur[7] then gone[#gone + 1] = 'open2' end
+    logn = 0
   end
-  if renew then
-    redis.call('SET', open_key, packed_buckets(open), 'PX', LONGEST)
+  if redis.call('HSETNX', log, ARGV[a + 3], ARGV[a + 5]) == 0 then
+    -- A second report with this timestamp (a resend): merged into the first one's entry.
+    local b = entry_bucket(ts, ARGV[a + 5])
+    local ok, old = pcall(entry_bucket, ts, redis.call('HGET', log, ARGV[a + 3]))
+    if ok then merge(b, old) end
+    redis.call('HSET', log, ARGV[a + 3], struct.pack(ENTRY, unpack(b, 2, 9)))
   else
-    redis.call('SET', open_key, packed_buckets(open), 'KEEPTTL')
+    -- The log expires with the history if nothing folds it (a machine that fell silent).
+    if logn == 0 then redis.call('PEXPIRE', log, SPAN) end
+    logn = logn + 1
+    if logn >= LOG_MAX then
+      fold(keys(), {}, now, trim)
+      logn = 0
+    end
   end
+  put(fields, 'logn', COUNT[logn])
+  if (not logt) or minute > logt then put(fields, 'logt', ms(minute)) end
   redis.call('HSET', machine, unpack(fields))
   if #gone > 0 then redis.call('HDEL', machine, unpack(gone)) end
   return 1
 end
 local out = {now}
-for r = 0, (#KEYS - 2) / KEYS_PER_REPORT - 1 do
-  out[r + 2] = record(2 + r * KEYS_PER_REPORT, r * ARGS_PER_REPORT)
+for r = 0, #ARGV / ARGS_PER_REPORT - 1 do
+  out[r + 2] = record(r * ARGS_PER_REPORT)
 end
 -- Once per batch: every report of the batch was recorded at `now`.
 if #index > 0 then redis.call('ZADD', KEYS[1], unpack(index)) end
@@ -362,12 +457,16 @@ if #usage > 0 then redis.call('HSET', KEYS[2], unpack(usage)) end
 return out
 "#;
 
-/// RECORD's keys and arguments per report (after the batch's two shared keys).
-const KEYS_PER_REPORT: usize = 5;
+/// RECORD's arguments per report.
 const ARGS_PER_REPORT: usize = 6;
 
+/// A machine's log is folded into its rollup tiers once it holds this many reports, even
+/// within one minute: it bounds how far the raw tier can run past its count bound between
+/// folds (readers cut it), and what one fold costs.
+pub const LOG_MAX: usize = 20;
+
 /// The most reports in one RECORD call. Redis runs one script at a time, so this bounds how
-/// long a batch holds up every other client of the store (~50 µs of Redis time a report).
+/// long a batch holds up every other client of the store (~30 µs of Redis time a report).
 const RECORD_BATCH: usize = 32;
 
 /// RECORD calls in flight at once: while one runs in Redis, the next is being sent and the
@@ -377,21 +476,24 @@ const RECORD_IN_FLIGHT: usize = 4;
 /// RECORD with what it needs, without the shared prelude (`benches/record-script.sh` runs
 /// it through `examples/record_lua.rs`).
 pub fn record_lua() -> String {
-    format!("{BUCKETS}{}{RECORD}", record_constants())
+    format!("{}{BUCKETS}{RECORD}", record_constants())
 }
 
-/// The tier table and the time bounds of RECORD as Lua constants, so a report's call carries
-/// and parses none of them: `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`.
+/// The tier table and the bounds of RECORD and `fold` as Lua constants, so a report's call
+/// carries and parses none of them: `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`;
+/// `COUNT[n]` is `n` as the string a hash field takes (no number printed per report).
 fn record_constants() -> String {
     let tiers: Vec<String> = TIERS
         .iter()
         .map(|t| format!("{{{}, {}, {}}}", t.bucket_ms, t.retention_ms, t.max_points))
         .collect();
-    let longest = TIERS.iter().map(|t| t.retention_ms).max().unwrap_or(0);
+    let counts: Vec<String> = (1..=LOG_MAX).map(|n| format!("'{n}'")).collect();
     format!(
-        "local TIERS = {{{}}}\nlocal SKEW, SPAN, LONGEST = {MAX_CLOCK_SKEW_MS}, {HISTORY_SPAN_MS}, '{longest}'\n\
-         local KEYS_PER_REPORT, ARGS_PER_REPORT = {KEYS_PER_REPORT}, {ARGS_PER_REPORT}\n",
-        tiers.join(", ")
+        "local TIERS = {{{}}}\nlocal SKEW, SPAN, LOG_MAX = {MAX_CLOCK_SKEW_MS}, {HISTORY_SPAN_MS}, {LOG_MAX}\n\
+         local PREFIX, ARGS_PER_REPORT = '{PREFIX}', {ARGS_PER_REPORT}\n\
+         local COUNT = {{[0] = '0', {}}}\n",
+        tiers.join(", "),
+        counts.join(", ")
     )
 }
 
@@ -433,17 +535,23 @@ end
 return ids
 "#;
 
-/// KEYS: index, machine, one history key per tier, open buckets. ARGV: machine id, report
+/// KEYS: index, machine, one history key per tier, `@open`, `@log`. ARGV: machine id, report
 /// (maybe sealed), its timestamp, key name (maybe sealed), first_seen, last_seen,
 /// offline_since ('' for none), then per tier: retention, cap, the number of points and that
-/// many (t, n, JSON) triples. The record is written when its `last_seen` is at least the
-/// stored one; per bucket the point with more samples wins (ties: incoming). Point JSON is
-/// stored as given (never re-encoded by cjson, which would round the sums), and the newest
-/// bucket of each rollup tier goes to the `@open` string, as RECORD keeps it.
+/// many (t, n, JSON) triples. The machine's log and open buckets are folded into its sets
+/// first (`fold`). The record is written when its `last_seen` is at least the stored one; per
+/// bucket the point with more samples wins (ties: incoming). Point JSON is stored as given
+/// (never re-encoded by cjson, which would round the sums).
 const IMPORT: &str = r#"
 local now = now_ms()
 local seen = tonumber(ARGV[6])
 local cur = redis.call('HMGET', KEYS[2], 'last_seen', 'open1', 'open2')
+fold({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, {cur[2], cur[3]}, now, trims(now))
+-- The open 10-minute bucket too: below, each bucket is one point, the fuller one winning.
+local open = open_buckets(redis.call('GET', KEYS[6]))
+if open[2] then into_set(KEYS[5], open[2], ms(open[2][1])) end
+redis.call('DEL', KEYS[6])
+redis.call('HDEL', KEYS[2], 'open1', 'open2', 'logt', 'logn', 'rawt')
 if (not cur[1]) or tonumber(cur[1]) <= seen then
   redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3], 'key', ARGV[4],
     'first_seen', ARGV[5], 'last_seen', ARGV[6])
@@ -454,33 +562,32 @@ if (not cur[1]) or tonumber(cur[1]) <= seen then
   end
   redis.call('ZADD', KEYS[1], seen, ARGV[1])
 end
-local open = open_buckets(redis.call('GET', KEYS[6]))
-local longest = 0
 local a = 8
 for i = 0, 2 do
   local key = KEYS[3 + i]
   local horizon = now - tonumber(ARGV[a])
   local cap = tonumber(ARGV[a + 1])
   local count = tonumber(ARGV[a + 2])
-  longest = math.max(longest, tonumber(ARGV[a]))
   a = a + 3
-  -- Per bucket start: the samples, and the point as JSON (s) or as a bucket (b, from `@open`).
+  -- Per bucket start: the samples and the point as JSON (s), or as a bucket (b) when two
+  -- points of the set at one time (left by two versions during an upgrade) were merged.
   local points = {}
-  local function offer(t, n, s, b)
-    local e = points[t]
-    if (not e) or n >= e.n then points[t] = {n = n, s = s, b = b} end
-  end
-  local function offer_json(s)
-    local b = bucket_of_json(s)
-    if b then offer(b[1], b[2], s) end
-  end
-  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do offer_json(m) end
-  if i > 0 then
-    if open[i] then offer(open[i][1], open[i][2], nil, open[i]) end
-    if cur[1 + i] then offer_json(cur[1 + i]) end
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    local b = bucket_of_json(m)
+    if b then
+      local e = points[b[1]]
+      if e then
+        merge(e.b, b)
+        points[b[1]] = {n = e.b[2], b = e.b}
+      else
+        points[b[1]] = {n = b[2], s = m, b = b}
+      end
+    end
   end
   for _ = 1, count do
-    offer(tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2])
+    local t, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local e = points[t]
+    if (not e) or n >= e.n then points[t] = {n = n, s = ARGV[a + 2]} end
     a = a + 3
   end
   local ts = {}
@@ -488,28 +595,12 @@ for i = 0, 2 do
     if t >= horizon then table.insert(ts, t) end
   end
   table.sort(ts)
-  local first, last = math.max(1, #ts - cap + 1), #ts
   redis.call('DEL', key)
-  if i > 0 then
-    open[i] = nil
-    if last >= first then
-      local e = points[ts[last]]
-      open[i] = e.b or bucket_of_json(e.s)
-      last = last - 1
-    end
-  end
-  for j = first, last do
+  for j = math.max(1, #ts - cap + 1), #ts do
     local e = points[ts[j]]
     redis.call('ZADD', key, ts[j], e.s or json_of_bucket(e.b))
   end
 end
-if open[1] or open[2] then
-  redis.call('SET', KEYS[6], packed_buckets(open), 'PX', longest)
-else
-  redis.call('DEL', KEYS[6])
-end
--- The raw set was rewritten: RECORD finds its newest point again.
-redis.call('HDEL', KEYS[2], 'open1', 'open2', 'rawt')
 return 1
 "#;
 
@@ -540,27 +631,95 @@ struct PendingReport {
     measured: Millis,
     /// The API key's name as stored (sealed when a keyring is configured).
     key_name: String,
-    sample: [u8; 48],
+    /// The sample as a log entry (`packed_entry`).
+    entry: [u8; ENTRY_BYTES],
     /// The sample as a raw-tier point (JSON).
     raw_point: String,
 }
 
-/// A sample's six numbers as RECORD unpacks them (`struct.unpack('<dddddd')`): Lua reads
-/// them without parsing text.
-fn packed_sample(s: &Sample) -> [u8; 48] {
-    let mut out = [0u8; 48];
+/// A log entry: a bucket without its time, eight little-endian doubles.
+const ENTRY_BYTES: usize = 64;
+
+/// A sample as an entry of its machine's log and as RECORD unpacks it (`ENTRY`,
+/// `struct.unpack('<dddddddd')`): the bucket of one sample, so Lua reads it without parsing
+/// text and merges a resent report into it like any bucket.
+fn packed_entry(s: &Sample) -> [u8; ENTRY_BYTES] {
+    let r = Rollup::of_sample(s);
+    let mut out = [0u8; ENTRY_BYTES];
     let numbers = [
-        s.cpu_percent,
-        s.memory_percent,
-        s.load1,
-        s.disk_percent,
-        s.rx_bytes,
-        s.tx_bytes,
+        r.n as f64, r.cpu_sum, r.cpu_max, r.mem_sum, r.load_sum, r.disk_max, r.rx, r.tx,
     ];
     for (chunk, n) in out.chunks_exact_mut(8).zip(numbers) {
         chunk.copy_from_slice(&n.to_le_bytes());
     }
     out
+}
+
+/// The buckets of a machine's log (its `@log` hash: timestamp → entry, see RECORD).
+fn log_samples(log: &HashMap<String, Vec<u8>>) -> Result<Vec<Rollup>, String> {
+    log.iter()
+        .map(|(t, packed)| {
+            let t: Millis = t
+                .parse()
+                .map_err(|_| format!("history log entry {t:?} is not a timestamp"))?;
+            if packed.len() != ENTRY_BYTES {
+                return Err(format!(
+                    "history log entry {t} is {} bytes, not {ENTRY_BYTES}",
+                    packed.len()
+                ));
+            }
+            let n = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&packed[i * 8..i * 8 + 8]);
+                f64::from_le_bytes(b)
+            };
+            Ok(Rollup {
+                t,
+                n: n(0) as u64,
+                cpu_sum: n(1),
+                cpu_max: n(2),
+                mem_sum: n(3),
+                load_sum: n(4),
+                disk_max: n(5),
+                rx: n(6),
+                tx: n(7),
+            })
+        })
+        .collect()
+}
+
+/// Points sorted by time, the points at one time merged into one.
+fn merged(mut points: Vec<Rollup>) -> Vec<Rollup> {
+    points.sort_by_key(|r| r.t);
+    let mut out: Vec<Rollup> = Vec::with_capacity(points.len());
+    for p in points {
+        match out.last_mut() {
+            Some(last) if last.t == p.t => last.absorb(&p),
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+/// A rollup tier's points that are not in its sorted set yet, merged per bucket: the
+/// samples of the machine's log (`log`), and the open buckets kept in the `@open` string
+/// (`packed`) and, by a version before it, in the hash field `open1`/`open2` (`legacy`). The
+/// raw tier has none: RECORD adds each raw point at once.
+fn pending_points(
+    tier: &Tier,
+    log: &HashMap<String, Vec<u8>>,
+    packed: Option<&[u8]>,
+    legacy: Option<&str>,
+) -> Result<Vec<Rollup>, String> {
+    if tier.bucket_ms == 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = open_buckets(tier, packed, legacy)?;
+    for mut r in log_samples(log)? {
+        r.t = tier.bucket_start(r.t);
+        out.push(r);
+    }
+    Ok(merged(out))
 }
 
 /// One RECORD call for `batch`; one result per report, in order.
@@ -570,20 +729,14 @@ async fn record_batch(
     batch: Vec<PendingReport>,
 ) -> Vec<StoreResult<Millis>> {
     let mut inv = record.prepare_invoke();
+    // Only the shared keys: RECORD names each machine's keys from its id (see RECORD).
     inv.key(INDEX).key(KEYS);
-    for p in &batch {
-        inv.key(machine_key(&p.id));
-        for tier in &TIERS {
-            inv.key(tier_key(&p.id, tier));
-        }
-        inv.key(open_key(&p.id));
-    }
     for p in &batch {
         inv.arg(&p.id)
             .arg(&p.report)
             .arg(p.measured)
             .arg(&p.key_name)
-            .arg(&p.sample[..])
+            .arg(&p.entry[..])
             .arg(&p.raw_point);
     }
     let reply: Result<Vec<Millis>, Unavailable> = redis
@@ -664,7 +817,7 @@ impl RedisFleetStore {
             changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
-            import: script(&format!("{BUCKETS}{IMPORT}")),
+            import: script(&format!("{}{BUCKETS}{IMPORT}", record_constants())),
             import_keys: Script::new(IMPORT_KEYS),
         })
     }
@@ -773,7 +926,7 @@ impl FleetStore for RedisFleetStore {
             id: report.machine_id.clone(),
             measured,
             key_name: self.sealing.key_name(api_key),
-            sample: packed_sample(&s),
+            entry: packed_entry(&s),
             raw_point,
         };
         self.recorder.submit(pending).await.unwrap_or_else(|e| {
@@ -859,12 +1012,14 @@ impl FleetStore for RedisFleetStore {
         pipe.zrangebyscore(tier_key(machine_id, &tier), from, to);
         pipe.get(open_key(machine_id));
         pipe.hget(machine_key(machine_id), legacy_open_field(&tier));
+        pipe.hgetall(log_key(machine_id));
         pipe.cmd("TIME");
         #[allow(clippy::type_complexity)]
-        let (members, packed, legacy, (secs, micros)): (
+        let (members, packed, legacy, log, (secs, micros)): (
             Vec<String>,
             Option<Vec<u8>>,
             Option<String>,
+            HashMap<String, Vec<u8>>,
             (i64, i64),
         ) = self
             .call("read history", |mut c| async move {
@@ -872,47 +1027,52 @@ impl FleetStore for RedisFleetStore {
             })
             .await?;
         let now = secs * 1000 + micros / 1000;
-        let parse = |m: &str| {
-            serde_json::from_str::<Rollup>(m).map_err(|e| {
-                self.corrupt(format!(
-                    "machine {machine_id}: history point {m:?} is not readable: {e}"
-                ))
-            })
-        };
         let mut points = members
             .iter()
-            .map(|m| parse(m).map(|r| r.point()))
+            .map(|m| {
+                serde_json::from_str::<Rollup>(m).map_err(|e| {
+                    self.corrupt(format!(
+                        "machine {machine_id}: history point {m:?} is not readable: {e}"
+                    ))
+                })
+            })
             .collect::<StoreResult<Vec<_>>>()?;
-        // The open bucket is newer than every point of the set (see RECORD).
-        if tier.bucket_ms > 0 {
-            let open = open_buckets(&tier, packed.as_deref(), legacy.as_deref())
-                .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
-            for r in open {
-                if r.t >= from && r.t <= to && r.t >= now - tier.retention_ms {
-                    points.push(r.point());
-                }
-            }
-            points.sort_by_key(|p| p.t);
-        }
-        Ok(points)
+        let pending = pending_points(&tier, &log, packed.as_deref(), legacy.as_deref())
+            .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
+        points.extend(
+            pending
+                .into_iter()
+                .filter(|r| r.t >= from && r.t <= to && r.t >= now - tier.retention_ms),
+        );
+        let mut points = merged(points);
+        // Between folds the log can take a tier past its count bound (see RECORD).
+        let excess = points.len().saturating_sub(tier.max_points);
+        points.drain(..excess);
+        Ok(points.iter().map(Rollup::point).collect())
     }
 
     async fn history_len(&self, machine_id: &str) -> StoreResult<[usize; 3]> {
         let mut pipe = redis::pipe();
         for tier in &TIERS {
             pipe.zcard(tier_key(machine_id, tier));
+            pipe.zrange_withscores(tier_key(machine_id, tier), -1, -1);
         }
         pipe.get(open_key(machine_id));
+        pipe.hgetall(log_key(machine_id));
         for tier in &TIERS[1..] {
             pipe.hget(machine_key(machine_id), legacy_open_field(tier));
         }
         pipe.cmd("TIME");
         #[allow(clippy::type_complexity)]
-        let (a, b, d, packed, o1, o2, (secs, micros)): (
+        let (a, a_top, b, b_top, d, d_top, packed, log, o1, o2, (secs, micros)): (
             usize,
+            Vec<(String, f64)>,
             usize,
+            Vec<(String, f64)>,
             usize,
+            Vec<(String, f64)>,
             Option<Vec<u8>>,
+            HashMap<String, Vec<u8>>,
             Option<String>,
             Option<String>,
             (i64, i64),
@@ -922,14 +1082,49 @@ impl FleetStore for RedisFleetStore {
             })
             .await?;
         let now = secs * 1000 + micros / 1000;
-        let open = |o: Option<String>, tier: &Tier| {
-            open_buckets(tier, packed.as_deref(), o.as_deref())
-                .unwrap_or_default()
-                .iter()
-                .filter(|r| r.t >= now - tier.retention_ms)
-                .count()
-        };
-        Ok([a, b + open(o1, &TIERS[1]), d + open(o2, &TIERS[2])])
+        let in_sets = [(a, a_top), (b, b_top), (d, d_top)];
+        let legacy = [None, o1, o2];
+        // Per tier: the set's size, and the pending points' times that may be in the set
+        // already (at or before its newest point; newer ones are new).
+        let mut counts = [0usize; 3];
+        let mut maybe: Vec<(usize, Millis)> = Vec::new();
+        for (i, tier) in TIERS.iter().enumerate() {
+            let pending = pending_points(tier, &log, packed.as_deref(), legacy[i].as_deref())
+                .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
+            let (card, top) = &in_sets[i];
+            let newest = top
+                .first()
+                .map_or(Millis::MIN, |(_, score)| *score as Millis);
+            counts[i] = *card;
+            for r in pending.iter().filter(|r| r.t >= now - tier.retention_ms) {
+                match r.t.cmp(&newest) {
+                    std::cmp::Ordering::Greater => counts[i] += 1,
+                    std::cmp::Ordering::Equal => {}
+                    std::cmp::Ordering::Less => maybe.push((i, r.t)),
+                }
+            }
+        }
+        // Rare (a late report not folded yet): one more round trip to look them up.
+        if !maybe.is_empty() {
+            let mut pipe = redis::pipe();
+            for (i, t) in &maybe {
+                pipe.zrangebyscore(tier_key(machine_id, &TIERS[*i]), *t, *t);
+            }
+            let found: Vec<Vec<String>> = self
+                .call("count history", |mut c| async move {
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            for ((i, _), members) in maybe.iter().zip(found) {
+                if members.is_empty() {
+                    counts[*i] += 1;
+                }
+            }
+        }
+        for (n, tier) in counts.iter_mut().zip(&TIERS) {
+            *n = (*n).min(tier.max_points);
+        }
+        Ok(counts)
     }
 
     async fn mark_offline(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
@@ -948,11 +1143,12 @@ impl FleetStore for RedisFleetStore {
         inv.key(INDEX)
             .arg(silent_for.as_millis() as i64)
             .arg(PREFIX);
-        // Every key of a machine besides its hash: the history tiers and the open buckets.
+        // Every key of a machine besides its hash: the history tiers, the log and the open
+        // buckets of the previous version.
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.arg("open");
+        inv.arg("log").arg("open");
         self.call("forget machines", |mut c| async move {
             inv.invoke_async(&mut c).await
         })
@@ -1119,7 +1315,7 @@ impl FleetStore for RedisFleetStore {
             }
         }
         for id in &ids {
-            pipe.get(open_key(id));
+            pipe.get(open_key(id)).hgetall(log_key(id));
         }
         pipe.cmd("TIME");
         let replies: Vec<redis::Value> = self
@@ -1131,7 +1327,7 @@ impl FleetStore for RedisFleetStore {
             |e: redis::ParsingError| StoreError::from(self.redis.unavailable("export machines", e));
         let (hashes, rest) = replies.split_at(ids.len());
         let (sets, rest) = rest.split_at(ids.len() * TIERS.len());
-        let (opens, time) = rest.split_at(ids.len());
+        let (pending, time) = rest.split_at(ids.len() * 2);
         let (secs, micros): (i64, i64) =
             redis::from_redis_value_ref(time.first().unwrap_or(&redis::Value::Nil))
                 .map_err(bad_reply)?;
@@ -1150,7 +1346,9 @@ impl FleetStore for RedisFleetStore {
                 }
             };
             let packed: Option<Vec<u8>> =
-                redis::from_redis_value_ref(&opens[i]).map_err(bad_reply)?;
+                redis::from_redis_value_ref(&pending[i * 2]).map_err(bad_reply)?;
+            let log: HashMap<String, Vec<u8>> =
+                redis::from_redis_value_ref(&pending[i * 2 + 1]).map_err(bad_reply)?;
             let mut history: [Vec<Rollup>; 3] = Default::default();
             let mut broken = None;
             for (t, tier) in TIERS.iter().enumerate() {
@@ -1167,12 +1365,10 @@ impl FleetStore for RedisFleetStore {
                         }
                     }
                 }
-                if t > 0 {
-                    let legacy = fields.get(&legacy_open_field(tier));
-                    match open_buckets(tier, packed.as_deref(), legacy.map(String::as_str)) {
-                        Ok(open) => history[t].extend(open),
-                        Err(e) => broken = Some(format!("machine {id}: {e}")),
-                    }
+                let legacy = fields.get(&legacy_open_field(tier));
+                match pending_points(tier, &log, packed.as_deref(), legacy.map(String::as_str)) {
+                    Ok(pending) => history[t] = merged([&history[t][..], &pending].concat()),
+                    Err(e) => broken = Some(format!("machine {id}: {e}")),
                 }
             }
             if let Some(why) = broken {
@@ -1199,7 +1395,7 @@ impl FleetStore for RedisFleetStore {
             for tier in &TIERS {
                 inv.key(tier_key(&m.machine_id, tier));
             }
-            inv.key(open_key(&m.machine_id));
+            inv.key(open_key(&m.machine_id)).key(log_key(&m.machine_id));
             inv.arg(&m.machine_id)
                 .arg(json)
                 .arg(r.report.measured_at())

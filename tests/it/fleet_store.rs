@@ -577,9 +577,13 @@ impl Fixture {
                 for k in keys {
                     let kind: String = ::redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
                     if kind == "hash" {
-                        let fields: Vec<String> =
+                        // Bytes: a machine's log (`@log`) holds packed numbers.
+                        let fields: Vec<Vec<u8>> =
                             ::redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
-                        out.push_str(&fields.join("\n"));
+                        for f in fields {
+                            out.push_str(&String::from_utf8_lossy(&f));
+                            out.push('\n');
+                        }
                     }
                 }
                 out
@@ -982,61 +986,258 @@ async fn redis_store_keeps_every_key_under_its_prefix() {
     let _ = f.config;
 }
 
-/// The `@open` string expires with the longest retention after its newest bucket opened:
-/// reports into the same bucket keep its expiry (KEEPTTL), a report that opens a bucket
-/// renews it, and the string never outlives the history it belongs to.
-#[tokio::test(flavor = "multi_thread")]
-async fn redis_open_buckets_expire_with_the_history() {
-    let f = redis().await;
-    let now = f.store.now().await.unwrap();
+/// A connection to the Redis fixture's storage database, to look at and write keys directly.
+async fn storage_db(f: &Fixture) -> ::redis::aio::MultiplexedConnection {
     let port = f.redis.as_ref().unwrap().server().port;
-    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2")).unwrap();
-    let c = client.get_multiplexed_async_connection().await.unwrap();
-    let longest = TIERS.iter().map(|t| t.retention_ms).max().unwrap();
-    let pttl = || {
-        let mut c = c.clone();
-        async move {
-            let ms: i64 = ::redis::cmd("PTTL")
-                .arg("{fleet}:m:m-1@open")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            ms
-        }
+    ::redis::Client::open(format!("redis://127.0.0.1:{port}/2"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The samples per bucket of a tier, oldest first.
+fn samples(points: Vec<fleet::HistoryPoint>) -> Vec<(i64, u64)> {
+    points.iter().map(|p| (p.t, p.samples)).collect()
+}
+
+/// Reports of one minute wait in the machine's log (`@log`) and are folded into the rollup
+/// tiers when a later minute starts; readers see them in every tier all along. The log
+/// expires with the history if nothing folds it, and the open 10-minute bucket (`@open`)
+/// is renewed at each fold.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let now = s.now().await.unwrap();
+    // Three reports in one minute, in the middle of a 10-minute bucket.
+    let minute = TIERS[2].bucket_start(now - 20 * 60_000) + 3 * 60_000;
+    for (i, cpu) in [10.0, 20.0, 60.0].into_iter().enumerate() {
+        let r = report("m-1", minute + 1_000 + i as i64 * 10_000, cpu);
+        s.record(&r, "k").await.unwrap();
+    }
+    let log_len = |mut c: ::redis::aio::MultiplexedConnection| async move {
+        let n: Vec<String> = ::redis::cmd("HKEYS")
+            .arg("{fleet}:m:m-1@log")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        n.len()
     };
-    // Ten minutes back, at the start of a 10-minute bucket: the first report opens both.
-    let start = now - now % 600_000 - 600_000;
-    f.store
-        .record(&report("m-1", start, 1.0), "k")
+    assert_eq!(log_len(c.clone()).await, 3);
+    let sets: (usize, usize) = ::redis::pipe()
+        .zcard("{fleet}:m:m-1@1m")
+        .zcard("{fleet}:m:m-1@10m")
+        .query_async(&mut c)
         .await
         .unwrap();
-    let first = pttl().await;
-    assert!(first > longest - 60_000 && first <= longest, "{first}");
-    // Shorten it by hand, so that keeping and renewing tell apart.
-    let _: i64 = ::redis::cmd("PEXPIRE")
-        .arg("{fleet}:m:m-1@open")
-        .arg(100_000)
-        .query_async(&mut c.clone())
-        .await
-        .unwrap();
-    // The same minute: the expiry is kept, not renewed.
-    f.store
-        .record(&report("m-1", start + 10_000, 2.0), "k")
-        .await
-        .unwrap();
-    let kept = pttl().await;
-    assert!(kept > 0 && kept <= 100_000, "{kept}");
-    // A later minute opens a bucket: renewed.
-    f.store
-        .record(&report("m-1", start + 70_000, 3.0), "k")
-        .await
-        .unwrap();
-    let renewed = pttl().await;
-    assert!(
-        renewed > longest - 60_000 && renewed <= longest,
-        "{renewed}"
+    assert_eq!(sets, (0, 0), "nothing folded within the minute");
+    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    assert_eq!(samples(read(TIERS[0]).await.unwrap()).len(), 3);
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(samples(m.clone()), [(minute, 3)]);
+    assert!((m[0].cpu_percent - 30.0).abs() < 1e-9 && m[0].cpu_percent_max == 60.0);
+    assert_eq!(
+        samples(read(TIERS[2]).await.unwrap()),
+        [(TIERS[2].bucket_start(minute), 3)]
     );
-    drop(c);
+    assert_eq!(s.history_len("m-1").await.unwrap(), [3, 1, 1]);
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg("{fleet}:m:m-1@log")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > fleet::HISTORY_SPAN_MS - 60_000, "{ttl}");
+
+    // The next minute folds the log: the minute into its set, the 10-minute bucket stays open.
+    s.record(&report("m-1", minute + 61_000, 40.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(log_len(c.clone()).await, 1);
+    let (one, ten, open_ttl): (Vec<String>, usize, i64) = ::redis::pipe()
+        .zrange("{fleet}:m:m-1@1m", 0, -1)
+        .zcard("{fleet}:m:m-1@10m")
+        .pttl("{fleet}:m:m-1@open")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(ten, 0, "the 10-minute bucket is still open");
+    assert!(open_ttl > fleet::HISTORY_SPAN_MS - 60_000, "{open_ttl}");
+    assert_eq!(
+        samples(read(TIERS[1]).await.unwrap()),
+        [(minute, 3), (minute + 60_000, 1)]
+    );
+    assert_eq!(
+        samples(read(TIERS[2]).await.unwrap()),
+        [(TIERS[2].bucket_start(minute), 4)]
+    );
+    assert_eq!(s.history_len("m-1").await.unwrap(), [4, 2, 1]);
+    // The export sees the same history as the readers.
+    let dump = dump_all(&**s).await;
+    let counts: Vec<usize> = dump[0].history.iter().map(Vec::len).collect();
+    assert_eq!(counts, [4, 2, 1]);
+    assert_eq!(dump[0].history[2][0].n, 4);
+}
+
+/// A resend (a second report with a timestamp already in the log) and a late report (for
+/// a minute already folded) both count once each, where they belong.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_resent_and_late_reports_merge_into_their_buckets() {
+    let f = redis().await;
+    let s = &f.store;
+    let now = s.now().await.unwrap();
+    let minute = TIERS[1].bucket_start(now - 30 * 60_000);
+    s.record(&report("m-1", minute + 1_000, 10.0), "k")
+        .await
+        .unwrap();
+    s.record(&report("m-1", minute + 1_000, 30.0), "k")
+        .await
+        .unwrap();
+    s.record(&report("m-1", minute + 61_000, 50.0), "k")
+        .await
+        .unwrap();
+    // Late: back in the first minute, after it was folded.
+    s.record(&report("m-1", minute + 2_000, 70.0), "k")
+        .await
+        .unwrap();
+    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    assert_eq!(
+        samples(read(TIERS[0]).await.unwrap()),
+        [
+            (minute + 1_000, 2),
+            (minute + 2_000, 1),
+            (minute + 61_000, 1)
+        ]
+    );
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(samples(m.clone()), [(minute, 3), (minute + 60_000, 1)]);
+    assert!((m[0].cpu_percent - 110.0 / 3.0).abs() < 1e-9);
+    let ten: u64 = samples(read(TIERS[2]).await.unwrap())
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(ten, 4);
+    // Folding the late one (a later minute) keeps every sample.
+    s.record(&report("m-1", minute + 121_000, 90.0), "k")
+        .await
+        .unwrap();
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(
+        samples(m),
+        [(minute, 3), (minute + 60_000, 1), (minute + 120_000, 1)]
+    );
+}
+
+/// A corrupt log entry (a damaged record) is an error naming the machine for its history,
+/// and does not stop the machine's reports: the fold drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_a_corrupt_log_entry_is_reported_and_does_not_block_reports() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let now = s.now().await.unwrap();
+    let minute = TIERS[1].bucket_start(now - 10 * 60_000);
+    s.record(&report("m-1", minute + 1_000, 10.0), "k")
+        .await
+        .unwrap();
+    let _: () = ::redis::cmd("HSET")
+        .arg("{fleet}:m:m-1@log")
+        .arg(minute + 2_000)
+        .arg("not a sample")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let err = s
+        .history("m-1", TIERS[1], 0, now)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("m-1") && err.contains("history log entry"),
+        "{err}"
+    );
+    s.record(&report("m-1", minute + 61_000, 20.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        samples(s.history("m-1", TIERS[1], 0, now).await.unwrap()),
+        [(minute, 1), (minute + 60_000, 1)]
+    );
+}
+
+/// The previous version keeps the open bucket of both rollup tiers in the `@open` string and
+/// merges each report into it. During a rolling upgrade both versions record the same
+/// machine: readers see the union, and the fold moves its 1-minute bucket into the set and
+/// keeps merging its 10-minute bucket, losing and doubling no sample.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_folds_the_open_string_of_the_previous_version() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let now = s.now().await.unwrap();
+    let ten = TIERS[2].bucket_start(now - 30 * 60_000);
+    let minute = ten + 2 * 60_000;
+    s.record(&report("m-1", minute + 1_000, 10.0), "k")
+        .await
+        .unwrap();
+    // The old node merged two samples at 40 % into this minute and this 10-minute bucket.
+    let bucket = |t: i64| [t as f64, 2.0, 80.0, 40.0, 50.0, 2.0, 40.0, 1e6, 5e5];
+    let packed: Vec<u8> = bucket(minute)
+        .iter()
+        .chain(bucket(ten).iter())
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let _: () = ::redis::cmd("SET")
+        .arg("{fleet}:m:m-1@open")
+        .arg(packed)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
+    assert_eq!(samples(read(TIERS[2]).await.unwrap()), [(ten, 3)]);
+    assert_eq!(s.history_len("m-1").await.unwrap(), [1, 1, 1]);
+
+    // The next minute folds: the old node's minute joins the set, its 10-minute bucket stays
+    // open with ours merged in.
+    s.record(&report("m-1", minute + 61_000, 20.0), "k")
+        .await
+        .unwrap();
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(samples(m.clone()), [(minute, 3), (minute + 60_000, 1)]);
+    assert!((m[0].cpu_percent - 30.0).abs() < 1e-9);
+    assert_eq!(samples(read(TIERS[2]).await.unwrap()), [(ten, 4)]);
+    let open: Vec<u8> = ::redis::cmd("GET")
+        .arg("{fleet}:m:m-1@open")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 144);
+    assert_eq!(
+        f64::from_le_bytes(open[8..16].try_into().unwrap()),
+        0.0,
+        "no open minute"
+    );
+    // A later 10-minute bucket closes this one into its set.
+    s.record(&report("m-1", ten + 10 * 60_000 + 1_000, 30.0), "k")
+        .await
+        .unwrap();
+    s.record(&report("m-1", ten + 11 * 60_000 + 1_000, 30.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(
+        samples(read(TIERS[2]).await.unwrap()),
+        [(ten, 4), (ten + 10 * 60_000, 2)]
+    );
+    let closed: usize = ::redis::cmd("ZCARD")
+        .arg("{fleet}:m:m-1@10m")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(closed, 1);
+    assert_eq!(dump_all(&**s).await[0].history[2].len(), 2);
 }
 
 /// A node of a version before the `@open` string keeps a rollup tier's open bucket as JSON
@@ -1050,12 +1251,7 @@ async fn redis_store_folds_open_buckets_left_by_an_earlier_version() {
     let now = s.now().await.unwrap();
     let t = TIERS[2].bucket_start(now - 30 * 60_000) + 10 * 60_000 + 1_000;
     s.record(&report("m-1", t, 10.0), "k").await.unwrap();
-    let port = f.redis.as_ref().unwrap().server().port;
-    let mut c = ::redis::Client::open(format!("redis://127.0.0.1:{port}/2"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut c = storage_db(&f).await;
     let bucket = |t: i64, n: u64, cpu: f64| {
         serde_json::json!({"t": t, "n": n, "cpu_sum": cpu * n as f64, "cpu_max": cpu,
             "mem_sum": 25.0 * n as f64, "load_sum": 1.0 * n as f64, "disk_max": 40.0,
@@ -1075,9 +1271,6 @@ async fn redis_store_folds_open_buckets_left_by_an_earlier_version() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let samples = |points: Vec<fleet::HistoryPoint>| -> Vec<(i64, u64)> {
-        points.iter().map(|p| (p.t, p.samples)).collect()
-    };
     let read = |tier| s.history("m-1", tier, 0, now + 60_000);
     assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
     assert_eq!(
