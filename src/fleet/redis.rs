@@ -469,9 +469,13 @@ pub const LOG_MAX: usize = 20;
 /// long a batch holds up every other client of the store (~30 µs of Redis time a report).
 const RECORD_BATCH: usize = 32;
 
-/// RECORD calls in flight at once: while one runs in Redis, the next is being sent and the
-/// one after is forming.
-const RECORD_IN_FLIGHT: usize = 4;
+/// RECORD calls in flight at once: while one runs in Redis the next is sent, and the reports
+/// that arrive meanwhile form the one after. Two, not more: a call's fixed cost (~90,000
+/// Redis instructions, see RECORD) is shared by fewer reports when more calls are in flight
+/// (`scripts/bench`, 2026-12-07: batches of ~9 reports with four in flight, ~17 with two, and
+/// Redis's time per report 28.5 → 25.8 µs on one node, 44 → 32 µs with three nodes); one
+/// leaves Redis idle while the node turns a reply into the next call.
+const RECORD_IN_FLIGHT: usize = 2;
 
 /// RECORD with what it needs, without the shared prelude (`benches/record-script.sh` runs
 /// it through `examples/record_lua.rs`).
