@@ -1445,3 +1445,65 @@ impl FleetStore for RedisFleetStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: Millis, cpu: f64) -> Sample {
+        Sample {
+            t,
+            cpu_percent: cpu,
+            memory_percent: 25.0,
+            load1: 0.5,
+            disk_percent: 40.0,
+            rx_bytes: 1e6,
+            tx_bytes: 5e5,
+        }
+    }
+
+    #[test]
+    fn a_log_entry_reads_back_as_the_bucket_of_its_sample() {
+        let s = sample(120_500, 12.5);
+        let log = HashMap::from([("120500".to_string(), packed_entry(&s).to_vec())]);
+        assert_eq!(log_samples(&log).unwrap(), [Rollup::of_sample(&s)]);
+    }
+
+    #[test]
+    fn a_damaged_log_entry_is_an_error_naming_it() {
+        let short = HashMap::from([("5".to_string(), vec![0u8; 10])]);
+        let e = log_samples(&short).unwrap_err();
+        assert!(e.contains("history log entry 5 is 10 bytes, not 64"), "{e}");
+        let bad_time = HashMap::from([("soon".to_string(), vec![0u8; ENTRY_BYTES])]);
+        let e = log_samples(&bad_time).unwrap_err();
+        assert!(e.contains("\"soon\" is not a timestamp"), "{e}");
+    }
+
+    #[test]
+    fn pending_points_merge_the_log_and_the_open_bucket_per_bucket() {
+        let log: HashMap<String, Vec<u8>> = [(60_000, 10.0), (61_000, 30.0), (125_000, 50.0)]
+            .into_iter()
+            .map(|(t, cpu)| (t.to_string(), packed_entry(&sample(t, cpu)).to_vec()))
+            .collect();
+        let one_minute = pending_points(&TIERS[1], &log, None, None).unwrap();
+        let shape: Vec<(Millis, u64)> = one_minute.iter().map(|r| (r.t, r.n)).collect();
+        assert_eq!(shape, [(60_000, 2), (120_000, 1)]);
+        assert_eq!(one_minute[0].cpu_sum, 40.0);
+        assert_eq!(one_minute[0].cpu_max, 30.0);
+        // The raw tier has nothing pending: RECORD adds raw points at once.
+        assert!(
+            pending_points(&TIERS[0], &log, None, None)
+                .unwrap()
+                .is_empty()
+        );
+        // The previous version's open 10-minute bucket merges with the log's samples.
+        let mut packed = vec![0u8; 72];
+        for v in [0.0, 3.0, 60.0, 20.0, 75.0, 1.5, 40.0, 1e6, 5e5] {
+            packed.extend_from_slice(&f64::to_le_bytes(v));
+        }
+        let ten = pending_points(&TIERS[2], &log, Some(&packed), None).unwrap();
+        assert_eq!(ten.len(), 1);
+        assert_eq!((ten[0].t, ten[0].n), (0, 6));
+        assert_eq!(ten[0].cpu_max, 50.0);
+    }
+}
