@@ -279,13 +279,12 @@ local function absorb(groups, s, n, cpu, cpu_max, mem, load, disk, rx, tx)
   if rx > g[8] then g[8] = rx end
   if tx > g[9] then g[9] = tx end
 end
--- Fold a machine's log into its rollup tiers, with the open buckets earlier versions left
--- (`@open`'s 1-minute half; `legacy`: the `open1`, `open2` fields' values), and trim the raw
--- tier. keys: machine, one history key per tier, `@open`, `@log`. 1-minute buckets
--- go into their set; the newest 10-minute bucket stays open in `@open` (as the previous
--- version keeps it, which still merges into it during an upgrade) and older ones go into the
--- set. Each sample is in exactly one of the log, `@open`, `open1`/`open2` and the sets, so
--- nothing is counted twice.
+-- Fold a machine's log into its rollup tiers, with the open buckets in `@open` and those a
+-- version before it left (`legacy`: the `open1`, `open2` fields' values), and trim the raw
+-- tier. keys: machine, one history key per tier, `@open`, `@log`. Per rollup tier the newest
+-- bucket stays open in `@open` and older ones go into the set, as the previous version keeps
+-- them (it still merges into them during an upgrade). Each sample is in exactly one of the
+-- log, `@open`, `open1`/`open2` and the sets, so nothing is counted twice.
 local function fold(keys, legacy, now, trim)
   local log = redis.call('HGETALL', keys[6])
   if #log > 0 then redis.call('DEL', keys[6]) end
@@ -309,40 +308,44 @@ local function fold(keys, legacy, now, trim)
   end
   local packed = redis.call('GET', keys[5])
   local open = open_buckets(packed)
-  offer(1, open[1])
   offer(1, legacy[1] and bucket_of_json(legacy[1]))
   offer(2, legacy[2] and bucket_of_json(legacy[2]))
   trim(keys[2], 1)
-  local key, top, grew = keys[3], nil, false
-  for s, b in pairs(groups[1]) do
-    top = top or newest(key)
-    if s > top then
-      redis.call('ZADD', key, ms(s), json_of_bucket(b))
-      grew = true
-    elseif into_set(key, b, ms(s)) then
-      grew = true
+  -- Per rollup tier: the newest bucket stays open in `@open` (merged with the one there),
+  -- older ones go into the set. A node of the previous version merges its reports into the
+  -- same open buckets and moves a bucket to the set (with a plain ZADD) only when it finds it
+  -- open there, so a bucket is open or in the set, never both.
+  for i = 1, 2 do
+    local current, closed = open[i], {}
+    if current and current[1] < now - TIERS[i + 1][2] then current = nil end
+    for s, b in pairs(groups[i]) do
+      if current and current[1] == s then
+        merge(current, b)
+      elseif (not current) or s > current[1] then
+        if current then closed[#closed + 1] = current end
+        current = b
+      else
+        closed[#closed + 1] = b
+      end
     end
-  end
-  if grew then trim(key, 2) end
-  local current, closed = open[2], {}
-  if current and current[1] < h2 then current = nil end
-  for s, b in pairs(groups[2]) do
-    if current and current[1] == s then
-      merge(current, b)
-    elseif (not current) or s > current[1] then
-      if current then closed[#closed + 1] = current end
-      current = b
-    else
-      closed[#closed + 1] = b
+    open[i] = current
+    local key, top, grew = keys[2 + i], nil, false
+    for _, b in ipairs(closed) do
+      top = top or newest(key)
+      -- Newer than every point of the set (the common case): added without a lookup. Two
+      -- closed buckets can share a start (the open one and a late one): the second merges.
+      if b[1] > top then
+        redis.call('ZADD', key, ms(b[1]), json_of_bucket(b))
+        top = b[1]
+        grew = true
+      elseif into_set(key, b, ms(b[1])) then
+        grew = true
+      end
     end
+    if grew then trim(key, i + 1) end
   end
-  key, grew = keys[4], false
-  for _, b in ipairs(closed) do
-    if into_set(key, b, ms(b[1])) then grew = true end
-  end
-  if grew then trim(key, 3) end
-  if current then
-    redis.call('SET', keys[5], packed_buckets({nil, current}), 'PX', ms(TIERS[3][2]))
+  if open[1] or open[2] then
+    redis.call('SET', keys[5], packed_buckets(open), 'PX', ms(TIERS[3][2]))
   elseif packed then
     redis.call('DEL', keys[5])
   end
@@ -367,15 +370,16 @@ end
 /// (`fold`): when a report opens a later minute than the log's (`logt`), when the log holds
 /// `LOG_MAX` reports (`logn`; an agent reporting faster than every three seconds), or when an
 /// earlier version's open buckets are there. An agent reporting every 10 s folds once a
-/// minute: one new 1-minute bucket, one merge into the open 10-minute bucket, the trims once.
+/// minute: the minute becomes the open 1-minute bucket in `@open` and the one before moves to
+/// its set, the open 10-minute bucket takes the minute's samples, the trims run once.
 /// Readers merge the log and the open bucket with the sets, so a report is in every tier as
 /// soon as it is recorded. A call's fixed cost (`TIME`, the index and key-use writes) is paid
 /// once per batch.
 ///
 /// Earlier versions, still recording during a rolling upgrade: the previous one keeps both
-/// rollup tiers' open buckets in `@open`, the one before in the `open1`/`open2` fields. The
-/// fold moves their 1-minute buckets into the set and keeps merging the 10-minute one where
-/// they do; they see the log's samples once folded (within a minute for a reporting agent).
+/// rollup tiers' open buckets in `@open` too and merges every report into them, the one before
+/// in the `open1`/`open2` fields (folded in and deleted). Nodes of the previous version see
+/// the log's samples once folded (within a minute for a reporting agent).
 const RECORD: &str = r#"
 local now = now_ms()
 local now_s = ms(now)
@@ -551,10 +555,16 @@ local now = now_ms()
 local seen = tonumber(ARGV[6])
 local cur = redis.call('HMGET', KEYS[2], 'last_seen', 'open1', 'open2')
 fold({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, {cur[2], cur[3]}, now, trims(now))
--- The open 10-minute bucket too: below, each bucket is one point, the fuller one winning.
+-- The open buckets too: below, each bucket is one point, the fuller one winning; the newest
+-- of each rollup tier goes back to `@open` at the end, where RECORD (and the previous
+-- version) keeps it.
 local open = open_buckets(redis.call('GET', KEYS[6]))
-if open[2] then into_set(KEYS[5], open[2], ms(open[2][1])) end
+for i = 1, 2 do
+  if open[i] then into_set(KEYS[3 + i], open[i], ms(open[i][1])) end
+end
 redis.call('DEL', KEYS[6])
+open = {}
+local longest = 0
 redis.call('HDEL', KEYS[2], 'open1', 'open2', 'logt', 'logn', 'rawt')
 if (not cur[1]) or tonumber(cur[1]) <= seen then
   redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3], 'key', ARGV[4],
@@ -599,11 +609,21 @@ for i = 0, 2 do
     if t >= horizon then table.insert(ts, t) end
   end
   table.sort(ts)
+  longest = math.max(longest, now - horizon)
+  local first, last = math.max(1, #ts - cap + 1), #ts
+  if i > 0 and last >= first then
+    local e = points[ts[last]]
+    open[i] = e.b or bucket_of_json(e.s)
+    if open[i] then last = last - 1 end
+  end
   redis.call('DEL', key)
-  for j = math.max(1, #ts - cap + 1), #ts do
+  for j = first, last do
     local e = points[ts[j]]
     redis.call('ZADD', key, ts[j], e.s or json_of_bucket(e.b))
   end
+end
+if open[1] or open[2] then
+  redis.call('SET', KEYS[6], packed_buckets(open), 'PX', ms(longest))
 end
 return 1
 "#;

@@ -1050,20 +1050,20 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .unwrap();
     assert!(ttl > fleet::HISTORY_SPAN_MS - 60_000, "{ttl}");
 
-    // The next minute folds the log: the minute into its set, the 10-minute bucket stays open.
+    // The next minute folds the log: the minute becomes the open 1-minute bucket, and the
+    // 10-minute bucket is open too.
     s.record(&report("m-1", minute + 61_000, 40.0), "k")
         .await
         .unwrap();
     assert_eq!(log_len(c.clone()).await, 1);
-    let (one, ten, open_ttl): (Vec<String>, usize, i64) = ::redis::pipe()
-        .zrange("{fleet}:m:m-1@1m", 0, -1)
+    let (one, ten, open_ttl): (usize, usize, i64) = ::redis::pipe()
+        .zcard("{fleet}:m:m-1@1m")
         .zcard("{fleet}:m:m-1@10m")
         .pttl("{fleet}:m:m-1@open")
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(one.len(), 1, "{one:?}");
-    assert_eq!(ten, 0, "the 10-minute bucket is still open");
+    assert_eq!((one, ten), (0, 0), "both buckets are open");
     assert!(open_ttl > fleet::HISTORY_SPAN_MS - 60_000, "{open_ttl}");
     assert_eq!(
         samples(read(TIERS[1]).await.unwrap()),
@@ -1079,6 +1079,23 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
     let counts: Vec<usize> = dump[0].history.iter().map(Vec::len).collect();
     assert_eq!(counts, [4, 2, 1]);
     assert_eq!(dump[0].history[2][0].n, 4);
+    // The minute after: the first minute is closed into its set.
+    s.record(&report("m-1", minute + 121_000, 50.0), "k")
+        .await
+        .unwrap();
+    let one: Vec<String> = ::redis::cmd("ZRANGE")
+        .arg("{fleet}:m:m-1@1m")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(
+        samples(read(TIERS[1]).await.unwrap()),
+        [(minute, 3), (minute + 60_000, 1), (minute + 120_000, 1)]
+    );
+    assert_eq!(s.history_len("m-1").await.unwrap(), [5, 3, 1]);
 }
 
 /// A resend (a second report with a timestamp already in the log) and a late report (for
@@ -1167,10 +1184,11 @@ async fn redis_a_corrupt_log_entry_is_reported_and_does_not_block_reports() {
     );
 }
 
-/// The previous version keeps the open bucket of both rollup tiers in the `@open` string and
-/// merges each report into it. During a rolling upgrade both versions record the same
-/// machine: readers see the union, and the fold moves its 1-minute bucket into the set and
-/// keeps merging its 10-minute bucket, losing and doubling no sample.
+/// The previous version keeps the open bucket of both rollup tiers in the `@open` string,
+/// merges each report into it and moves a bucket to its set (a plain `ZADD`) when a later one
+/// starts. During a rolling upgrade both versions record the same machine: readers see the
+/// union, and the fold keeps the newest bucket of each tier open there too, so a bucket is
+/// either open or in its set, and no sample is lost or doubled.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_store_folds_the_open_string_of_the_previous_version() {
     let f = redis().await;
@@ -1200,8 +1218,8 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
     assert_eq!(samples(read(TIERS[2]).await.unwrap()), [(ten, 3)]);
     assert_eq!(s.history_len("m-1").await.unwrap(), [1, 1, 1]);
 
-    // The next minute folds: the old node's minute joins the set, its 10-minute bucket stays
-    // open with ours merged in.
+    // The next minute folds: our sample joins the old node's open minute and its 10-minute
+    // bucket, both still open, where the old node keeps merging.
     s.record(&report("m-1", minute + 61_000, 20.0), "k")
         .await
         .unwrap();
@@ -1214,12 +1232,15 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(open.len(), 144);
-    assert_eq!(
-        f64::from_le_bytes(open[8..16].try_into().unwrap()),
-        0.0,
-        "no open minute"
-    );
+    let n = |at: usize| f64::from_le_bytes(open[at..at + 8].try_into().unwrap());
+    assert_eq!((open.len(), n(0), n(8)), (144, minute as f64, 3.0));
+    assert_eq!((n(72), n(80)), (ten as f64, 3.0));
+    let in_set: usize = ::redis::cmd("ZCARD")
+        .arg("{fleet}:m:m-1@1m")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(in_set, 0, "the open minute is not also in the set");
     // A later 10-minute bucket closes this one into its set.
     s.record(&report("m-1", ten + 10 * 60_000 + 1_000, 30.0), "k")
         .await
