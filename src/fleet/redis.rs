@@ -123,26 +123,9 @@ fn open_buckets(
         let Some(bytes) = p.get(at..at + 72).filter(|_| p.len() == 144) else {
             return Err(format!("the open buckets are {} bytes, not 144", p.len()));
         };
-        let v: Vec<f64> = bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                f64::from_le_bytes(b)
-            })
-            .collect();
+        let v = le_doubles(bytes);
         if v[1] > 0.0 {
-            out.push(Rollup {
-                t: v[0] as Millis,
-                n: v[1] as u64,
-                cpu_sum: v[2],
-                cpu_max: v[3],
-                mem_sum: v[4],
-                load_sum: v[5],
-                disk_max: v[6],
-                rx: v[7],
-                tx: v[8],
-            });
+            out.push(packed_bucket(v[0] as Millis, &v[1..]));
         }
     }
     if let Some(j) = legacy {
@@ -159,6 +142,35 @@ fn open_buckets(
     }
     out.sort_by_key(|r| r.t);
     Ok(out)
+}
+
+/// Little-endian doubles, as Lua's `struct.pack('<d…')` writes them (a trailing partial
+/// double is ignored; callers check the length).
+fn le_doubles(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            f64::from_le_bytes(b)
+        })
+        .collect()
+}
+
+/// A bucket at `t` from its eight packed numbers in `Rollup` order (n, cpu_sum, cpu_max,
+/// mem_sum, load_sum, disk_max, rx, tx): a log entry, or half of `@open` after its time.
+fn packed_bucket(t: Millis, v: &[f64]) -> Rollup {
+    Rollup {
+        t,
+        n: v[0] as u64,
+        cpu_sum: v[1],
+        cpu_max: v[2],
+        mem_sum: v[3],
+        load_sum: v[4],
+        disk_max: v[5],
+        rx: v[6],
+        tx: v[7],
+    }
 }
 
 fn tier_key(id: &str, tier: &Tier) -> String {
@@ -387,6 +399,10 @@ local index, used = {}, {}
 local trim = trims(now)
 local raw_horizon = now - TIERS[1][2]
 local function put(fields, f, v) fields[#fields + 1] = f; fields[#fields + 1] = v end
+-- A machine's keys as `fold` takes them, named only when the log is folded (once a minute).
+local function machine_keys(machine, raw, log)
+  return {machine, raw, machine .. '@1m', machine .. '@10m', machine .. '@open', log}
+end
 -- One report: its arguments from ARGV[a + 1].
 local function record(a)
   local ts = tonumber(ARGV[a + 3])
@@ -406,10 +422,6 @@ local function record(a)
   index[#index + 1] = now_s; index[#index + 1] = ARGV[a + 1]
   used[ARGV[a + 4]] = true
   local raw, log = machine .. '@raw', machine .. '@log'
-  -- The other keys only when the log is folded (once a minute).
-  local function keys()
-    return {machine, raw, machine .. '@1m', machine .. '@10m', machine .. '@open', log}
-  end
   if ts >= raw_horizon then
     local last = tonumber(cur[3]) or newest(raw)
     if ts > last then
@@ -423,7 +435,7 @@ local function record(a)
   local minute = ts - ts % TIERS[2][1]
   local logt, logn = tonumber(cur[4]), tonumber(cur[5]) or 0
   if cur[6] or cur[7] or (logt and minute > logt) then
-    fold(keys(), {cur[6], cur[7]}, now, trim)
+    fold(machine_keys(machine, raw, log), {cur[6], cur[7]}, now, trim)
     if cur[6] then gone[#gone + 1] = 'open1' end
     if cur[7] then gone[#gone + 1] = 'open2' end
     logn = 0
@@ -439,7 +451,7 @@ local function record(a)
     if logn == 0 then redis.call('PEXPIRE', log, SPAN) end
     logn = logn + 1
     if logn >= LOG_MAX then
-      fold(keys(), {}, now, trim)
+      fold(machine_keys(machine, raw, log), {}, now, trim)
       logn = 0
     end
   end
@@ -692,22 +704,7 @@ fn log_samples(log: &HashMap<String, Vec<u8>>) -> Result<Vec<Rollup>, String> {
                     packed.len()
                 ));
             }
-            let n = |i: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&packed[i * 8..i * 8 + 8]);
-                f64::from_le_bytes(b)
-            };
-            Ok(Rollup {
-                t,
-                n: n(0) as u64,
-                cpu_sum: n(1),
-                cpu_max: n(2),
-                mem_sum: n(3),
-                load_sum: n(4),
-                disk_max: n(5),
-                rx: n(6),
-                tx: n(7),
-            })
+            Ok(packed_bucket(t, &le_doubles(packed)))
         })
         .collect()
 }
