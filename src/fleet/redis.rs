@@ -26,7 +26,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
@@ -43,9 +44,11 @@ use crate::config::{BackendKind, StorageConfig};
 use crate::store::batch::Batcher;
 use crate::store::redis::{Redis, RedisEndpoint, Unavailable, script};
 
-/// KEYS: machine. ARGV: report as read, report re-sealed, key name as read, key name
-/// re-sealed. Each field is written only when it is still what was read, so a report
-/// recorded meanwhile wins. Returns 1 when it wrote anything.
+/// KEYS: machine, its `@state`. ARGV: the hash's report as read, re-sealed; the key name as
+/// read, re-sealed; the newest report in `@state` as read, re-sealed ('' where there is
+/// none). Each is written only when it is still what was read (in `@state`: still the
+/// newest), so a report recorded meanwhile wins.
+/// Returns 1 when it wrote anything.
 const RESEAL: &str = r"
 local n = 0
 if ARGV[1] ~= ARGV[2] and redis.call('HGET', KEYS[1], 'report') == ARGV[1] then
@@ -55,6 +58,14 @@ end
 if ARGV[3] ~= ARGV[4] and redis.call('HGET', KEYS[1], 'key') == ARGV[3] then
   redis.call('HSET', KEYS[1], 'key', ARGV[4])
   n = 1
+end
+if ARGV[5] ~= ARGV[6] then
+  local top = redis.call('ZRANGE', KEYS[2], '-1', '-1', 'WITHSCORES')
+  if top[1] == ARGV[5] then
+    redis.call('ZREM', KEYS[2], ARGV[5])
+    redis.call('ZADD', KEYS[2], top[2], ARGV[6])
+    n = 1
+  end
 end
 return n
 ";
@@ -76,6 +87,7 @@ return 1
 const PREFIX: &str = "{fleet}:m:";
 const INDEX: &str = "{fleet}:m:@index";
 const KEYS: &str = "{fleet}:m:@keys";
+const UNFOLDED: &str = "{fleet}:m:@unfolded";
 
 fn machine_key(id: &str) -> String {
     format!("{PREFIX}{id}")
@@ -92,6 +104,11 @@ fn open_key(id: &str) -> String {
     format!("{PREFIX}{id}@open")
 }
 
+/// The newest report of a machine (see `Writer::record_batch`).
+fn state_key(id: &str) -> String {
+    format!("{PREFIX}{id}@state")
+}
+
 /// The hash of samples recorded but not yet folded into the history tiers (see RECORD).
 fn log_key(id: &str) -> String {
     format!("{PREFIX}{id}@log")
@@ -99,7 +116,21 @@ fn log_key(id: &str) -> String {
 
 /// The machine-hash fields that make its record (`decode_machine`); the others are history
 /// bookkeeping that record reads need not carry.
-const RECORD_FIELDS: [&str; 5] = ["report", "first_seen", "last_seen", "key", "offline_since"];
+/// bookkeeping. `report` and `ts` are there only when written by a version before `@state`
+/// (or a node of it during a rolling upgrade): the newer of the two reports counts.
+const RECORD_FIELDS: [&str; 6] = [
+    "report",
+    "ts",
+    "first_seen",
+    "last_seen",
+    "key",
+    "offline_since",
+];
+
+/// The newest report in a machine's `@state`, from a `ZRANGE … -1 -1 WITHSCORES`.
+fn newest_state(top: Vec<(String, f64)>) -> Option<(String, Millis)> {
+    top.into_iter().next().map(|(r, t)| (r, t as Millis))
+}
 
 /// A machine's record fields by name, from an `HMGET` of `RECORD_FIELDS` (empty: no machine).
 fn record_fields(values: Vec<Option<String>>) -> HashMap<String, String> {
@@ -178,7 +209,7 @@ fn tier_key(id: &str, tier: &Tier) -> String {
 }
 
 /// Lua for rollup buckets and the log, shared by RECORD and IMPORT; it needs the tier
-/// constants (`record_constants`) before it. A bucket is the array {t, n, cpu_sum, cpu_max,
+/// constants (`fold_constants`) before it. A bucket is the array {t, n, cpu_sum, cpu_max,
 /// mem_sum, load_sum, disk_max, rx, tx}: in a tier's sorted set a JSON object with those names
 /// (`Rollup`), in the `@open` string 9 little-endian doubles per rollup tier (n = 0: none),
 /// which `open_buckets` in Rust reads back. A log entry is a bucket of the reports with one
@@ -364,156 +395,69 @@ local function fold(keys, legacy, now, trim)
 end
 "#;
 
-/// Records a batch of reports in one call (group commit: `record` queues each report on the
-/// store's `Batcher`, and the reports that queue while a call is in flight go in the next).
-/// KEYS: index, key usage (a machine's keys are named from its id, in the same `{fleet}`
-/// slot: declaring six keys per report cost more than building them). ARGV per report:
-/// machine id, report (JSON, maybe sealed), its timestamp, key name (maybe sealed), the sample
-/// as a log entry (`packed_entry`), the sample as a raw-tier point (JSON). Returns the store clock,
-/// then per report 1 (recorded) or 0 (timestamp out of range: nothing written for it).
-/// Reports are applied in order, so two of one machine in a batch behave as two calls. The
-/// tier table, the time bounds and the log's bound are Lua constants (`record_constants`).
-///
-/// Per report (Redis time per report is the ceiling of report ingestion, see
-/// docs/performance.md): one `HMGET` and one `HSET` of the machine hash, the raw point's
-/// `ZADD` (`rawt`, the newest raw point's time, tells that it is newer than every point, so
-/// the common case merges nothing) and one `HSETNX` of the sample into the machine's log
-/// (`@log`, field: the timestamp). The rollup tiers are written when the log is folded
-/// (`fold`): when a report opens a later minute than the log's (`logt`), when the log holds
-/// `LOG_MAX` reports (`logn`; an agent reporting faster than every three seconds), or when an
-/// earlier version's open buckets are there. An agent reporting every 10 s folds once a
-/// minute: the minute becomes the open 1-minute bucket in `@open` and the one before moves to
-/// its set, the open 10-minute bucket takes the minute's samples, the trims run once.
-/// Readers merge the log and the open bucket with the sets, so a report is in every tier as
-/// soon as it is recorded. A call's fixed cost (`TIME`, the index and key-use writes) is paid
-/// once per batch.
-///
-/// Earlier versions, still recording during a rolling upgrade: the previous one keeps both
-/// rollup tiers' open buckets in `@open` too and merges every report into them, the one before
-/// in the `open1`/`open2` fields (folded in and deleted). Nodes of the previous version see
-/// the log's samples once folded (within a minute for a reporting agent).
-const RECORD: &str = r#"
-local now = now_ms()
-local now_s = ms(now)
-local index, used = {}, {}
-local trim = trims(now)
-local raw_horizon = now - TIERS[1][2]
-local function put(fields, f, v) fields[#fields + 1] = f; fields[#fields + 1] = v end
--- A machine's keys as `fold` takes them, named only when the log is folded (once a minute).
-local function machine_keys(machine, raw, log)
-  return {machine, raw, machine .. '@1m', machine .. '@10m', machine .. '@open', log}
-end
--- One report: its arguments from ARGV[a + 1].
-local function record(a)
-  local ts = tonumber(ARGV[a + 3])
-  if ts > now + SKEW or ts < now - SPAN then
-    return 0
-  end
-  local machine = PREFIX .. ARGV[a + 1]
-  local cur = redis.call('HMGET', machine, 'ts', 'offline_since', 'rawt', 'logt', 'logn',
-    'open1', 'open2')
-  local fields = {'last_seen', now_s, 'key', ARGV[a + 4]}
-  local gone = {}
-  if not cur[1] then put(fields, 'first_seen', now_s) end
-  if (not cur[1]) or tonumber(cur[1]) <= ts then
-    put(fields, 'report', ARGV[a + 2]); put(fields, 'ts', ARGV[a + 3])
-  end
-  if cur[2] then gone[#gone + 1] = 'offline_since' end
-  index[#index + 1] = now_s; index[#index + 1] = ARGV[a + 1]
-  used[ARGV[a + 4]] = true
-  local raw, log = machine .. '@raw', machine .. '@log'
-  if ts >= raw_horizon then
-    local last = tonumber(cur[3]) or newest(raw)
-    if ts > last then
-      redis.call('ZADD', raw, ARGV[a + 3], ARGV[a + 6])
-      put(fields, 'rawt', ARGV[a + 3])
-    else
-      into_set(raw, entry_bucket(ts, ARGV[a + 5]), ARGV[a + 3])
-      if not cur[3] then put(fields, 'rawt', ms(last)) end
-    end
-  end
-  local minute = ts - ts % TIERS[2][1]
-  local logt, logn = tonumber(cur[4]), tonumber(cur[5]) or 0
-  if cur[6] or cur[7] or (logt and minute > logt) then
-    fold(machine_keys(machine, raw, log), {cur[6], cur[7]}, now, trim)
-    if cur[6] then gone[#gone + 1] = 'open1' end
-    if cur[7] then gone[#gone + 1] = 'open2' end
-    logn = 0
-  end
-  if redis.call('HSETNX', log, ARGV[a + 3], ARGV[a + 5]) == 0 then
-    -- A second report with this timestamp (a resend): merged into the first one's entry.
-    local b = entry_bucket(ts, ARGV[a + 5])
-    local ok, old = pcall(entry_bucket, ts, redis.call('HGET', log, ARGV[a + 3]))
-    if ok then merge(b, old) end
-    redis.call('HSET', log, ARGV[a + 3], struct.pack(ENTRY, unpack(b, 2, 9)))
-  else
-    -- The log expires with the history if nothing folds it (a machine that fell silent).
-    if logn == 0 then redis.call('PEXPIRE', log, SPAN) end
-    logn = logn + 1
-    if logn >= LOG_MAX then
-      fold(machine_keys(machine, raw, log), {}, now, trim)
-      logn = 0
-    end
-  end
-  put(fields, 'logn', COUNT[logn])
-  if (not logt) or minute > logt then put(fields, 'logt', ms(minute)) end
-  redis.call('HSET', machine, unpack(fields))
-  if #gone > 0 then redis.call('HDEL', machine, unpack(gone)) end
-  return 1
-end
-local out = {now}
-for r = 0, #ARGV / ARGS_PER_REPORT - 1 do
-  out[r + 2] = record(r * ARGS_PER_REPORT)
-end
--- Once per batch: every report of the batch was recorded at `now`.
-if #index > 0 then redis.call('ZADD', KEYS[1], unpack(index)) end
-local usage = {}
-for name in pairs(used) do usage[#usage + 1] = name; usage[#usage + 1] = now_s end
-if #usage > 0 then redis.call('HSET', KEYS[2], unpack(usage)) end
-return out
-"#;
-
-/// RECORD's arguments per report.
-const ARGS_PER_REPORT: usize = 6;
-
-/// A machine's log is folded into its rollup tiers once it holds this many reports, even
-/// within one minute: it bounds how far the raw tier can run past its count bound between
-/// folds (readers cut it), and what one fold costs.
-pub const LOG_MAX: usize = 20;
-
-/// The most reports in one RECORD call. Redis runs one script at a time, so this bounds how
-/// long a batch holds up every other client of the store (~30 µs of Redis time a report).
+/// The most reports in one pipeline. Redis answers a pipeline's commands in one go, so this
+/// bounds how long a batch holds up other clients (~10 µs of Redis time a report).
 const RECORD_BATCH: usize = 32;
 
-/// RECORD calls in flight at once: while one runs in Redis the next is sent, and the reports
-/// that arrive meanwhile form the one after. Two, not more: a call's fixed cost (~90,000
-/// Redis instructions, see RECORD) is shared by fewer reports when more calls are in flight
-/// (`scripts/bench`, 2026-12-07: batches of ~9 reports with four in flight, ~17 with two, and
-/// Redis's time per report 28.5 → 25.8 µs on one node, 44 → 32 µs with three nodes); one
-/// leaves Redis idle while the node turns a reply into the next call.
+/// Pipelines in flight at once: while one runs in Redis the next is sent, and the reports
+/// that arrive meanwhile form the one after.
 const RECORD_IN_FLIGHT: usize = 2;
 
-/// RECORD with what it needs, without the shared prelude (`benches/record-script.sh` runs
-/// it through `examples/record_lua.rs`).
-pub fn record_lua() -> String {
-    format!("{}{BUCKETS}{RECORD}", record_constants())
-}
+/// KEYS: `@unfolded`. ARGV: the most machines to fold. Folds the log of every machine
+/// whose oldest unfolded sample is in a minute that is over (its `@unfolded` score, the
+/// minute's start, before the current minute on Redis's clock), at most ARGV[1] of them, and
+/// takes them off `@unfolded`. Returns how many it folded: the caller calls again while that
+/// is the limit. Nodes call it on a timer (`FOLD_EVERY`) and after a batch of reports with a
+/// late one; two nodes calling at once fold different machines, since each call takes its
+/// machines off the set atomically.
+///
+/// A report writes its log entry before its `@unfolded` mark, in one pipeline on one
+/// connection: a fold that runs between the two folds the entry, and the mark that follows
+/// only costs one empty fold later. Fields the previous version kept in the machine hash
+/// (`open1`, `open2`: folded in; `logt`, `logn`, `rawt`) are deleted on the way.
+const FOLD_DUE: &str = r#"
+local now = now_ms()
+local minute = now - now % TIERS[2][1]
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(minute), 'LIMIT', '0', ARGV[1])
+if #due == 0 then return 0 end
+local trim = trims(now)
+for _, id in ipairs(due) do
+  local machine = PREFIX .. id
+  local old = redis.call('HMGET', machine, 'open1', 'open2', 'logt', 'logn', 'rawt')
+  fold({machine, machine .. '@raw', machine .. '@1m', machine .. '@10m', machine .. '@open',
+    machine .. '@log'}, {old[1], old[2]}, now, trim)
+  if old[1] or old[2] or old[3] or old[4] or old[5] then
+    redis.call('HDEL', machine, 'open1', 'open2', 'logt', 'logn', 'rawt')
+  end
+end
+redis.call('ZREM', KEYS[1], unpack(due))
+return #due
+"#;
 
-/// The tier table and the bounds of RECORD and `fold` as Lua constants, so a report's call
-/// carries and parses none of them: `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`;
-/// `COUNT[n]` is `n` as the string a hash field takes (no number printed per report).
-fn record_constants() -> String {
+/// The most machines one `FOLD_DUE` call folds. Redis runs one script at a time: a fold of an
+/// agent's minute is ~50 µs, so a call holds up other clients for a millisecond or two.
+const FOLD_BATCH: usize = 32;
+
+/// How often each node looks for minutes that are over. The readers merge what is not folded
+/// yet, so this only bounds how long a minute's samples wait in the log (and the raw tier
+/// past its count bound, which readers cut).
+const FOLD_EVERY: Duration = Duration::from_secs(10);
+
+/// How far back `changed_since` tells the next reader to look again: a report's `last_seen`
+/// is this node's estimate of Redis's clock when its batch was formed (`StoreClock`), and its
+/// pipeline reaches Redis moments later, within the call's deadline.
+const SINCE_OVERLAP_MS: Millis = crate::store::redis::CALL_TIMEOUT.as_millis() as Millis;
+
+/// The tier table and the history bounds as Lua constants, for the scripts that fold (`fold`
+/// in BUCKETS): `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`.
+fn fold_constants() -> String {
     let tiers: Vec<String> = TIERS
         .iter()
         .map(|t| format!("{{{}, {}, {}}}", t.bucket_ms, t.retention_ms, t.max_points))
         .collect();
-    let counts: Vec<String> = (1..=LOG_MAX).map(|n| format!("'{n}'")).collect();
     format!(
-        "local TIERS = {{{}}}\nlocal SKEW, SPAN, LOG_MAX = {MAX_CLOCK_SKEW_MS}, {HISTORY_SPAN_MS}, {LOG_MAX}\n\
-         local PREFIX, ARGS_PER_REPORT = '{PREFIX}', {ARGS_PER_REPORT}\n\
-         local COUNT = {{[0] = '0', {}}}\n",
-        tiers.join(", "),
-        counts.join(", ")
+        "local TIERS = {{{}}}\nlocal PREFIX = '{PREFIX}'\n",
+        tiers.join(", ")
     )
 }
 
@@ -543,6 +487,8 @@ end
 return marked
 "#;
 
+/// KEYS: index, `@unfolded`. ARGV: silence (ms), the key prefix, then the suffixes of a
+/// machine's other keys. Deletes every machine silent that long; returns their ids.
 const FORGET: &str = r#"
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
@@ -551,11 +497,12 @@ for _, id in ipairs(ids) do
   redis.call('DEL', key)
   for i = 3, #ARGV do redis.call('DEL', key .. '@' .. ARGV[i]) end
   redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
 end
 return ids
 "#;
 
-/// KEYS: index, machine, one history key per tier, `@open`, `@log`. ARGV: machine id, report
+/// KEYS: index, machine, one history key per tier, `@open`, `@log`, `@state`. ARGV: machine id, report
 /// (maybe sealed), its timestamp, key name (maybe sealed), first_seen, last_seen,
 /// offline_since ('' for none), then per tier: retention, cap, the number of points and that
 /// many (t, n, JSON) triples. The machine's log and open buckets are folded into its sets
@@ -579,8 +526,10 @@ open = {}
 local longest = 0
 redis.call('HDEL', KEYS[2], 'open1', 'open2', 'logt', 'logn', 'rawt')
 if (not cur[1]) or tonumber(cur[1]) <= seen then
-  redis.call('HSET', KEYS[2], 'report', ARGV[2], 'ts', ARGV[3], 'key', ARGV[4],
-    'first_seen', ARGV[5], 'last_seen', ARGV[6])
+  redis.call('DEL', KEYS[8])
+  redis.call('ZADD', KEYS[8], ARGV[3], ARGV[2])
+  redis.call('HDEL', KEYS[2], 'report', 'ts')
+  redis.call('HSET', KEYS[2], 'key', ARGV[4], 'first_seen', ARGV[5], 'last_seen', ARGV[6])
   if ARGV[7] == '' then
     redis.call('HDEL', KEYS[2], 'offline_since')
   else
@@ -743,56 +692,203 @@ fn pending_points(
     Ok(merged(out))
 }
 
-/// One RECORD call for `batch`; one result per report, in order.
-async fn record_batch(
-    redis: &Redis,
-    record: &Script,
-    batch: Vec<PendingReport>,
-) -> Vec<StoreResult<Millis>> {
-    let mut inv = record.prepare_invoke();
-    // Only the shared keys: RECORD names each machine's keys from its id (see RECORD).
-    inv.key(INDEX).key(KEYS);
-    for p in &batch {
-        inv.arg(&p.id)
-            .arg(&p.report)
-            .arg(p.measured)
-            .arg(&p.key_name)
-            .arg(&p.entry[..])
-            .arg(&p.raw_point);
+/// Redis's clock as this node estimates it between round trips: the local clock plus the
+/// offset the last `TIME` reply showed. Reports are written with plain commands, which cannot
+/// read Redis's clock themselves; every batch's pipeline ends with `TIME`, so the estimate is
+/// at most one round trip (and a local clock step) off.
+#[derive(Default)]
+struct StoreClock {
+    /// Redis's clock minus the local one (ms); `i64::MIN` until the first `TIME`.
+    offset: AtomicI64,
+}
+
+impl StoreClock {
+    fn local_ms() -> Millis {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis)
     }
-    let reply: Result<Vec<Millis>, Unavailable> = redis
-        .call("record reports", |mut c| async move {
-            inv.invoke_async(&mut c).await
-        })
-        .await;
-    match reply {
-        Ok(reply) if reply.len() == batch.len() + 1 => {
-            let now = reply[0];
-            reply[1..]
-                .iter()
-                .map(|&written| {
-                    if written == 1 {
-                        Ok(now)
-                    } else {
-                        Err(StoreError::OutOfRange { now })
-                    }
+
+    fn new() -> StoreClock {
+        StoreClock {
+            offset: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    fn now(&self) -> Option<Millis> {
+        let offset = self.offset.load(Ordering::Relaxed);
+        (offset != i64::MIN).then(|| Self::local_ms() + offset)
+    }
+
+    fn observe(&self, redis_ms: Millis) {
+        self.offset
+            .store(redis_ms - Self::local_ms(), Ordering::Relaxed);
+    }
+}
+
+/// What the report path needs, shared by the batch writer and the fold timer.
+struct Writer {
+    redis: Redis,
+    clock: StoreClock,
+    fold_due: Script,
+}
+
+impl Writer {
+    /// Redis's clock: the estimate, or one `TIME` round trip before the first batch.
+    async fn now(&self) -> Result<Millis, Unavailable> {
+        match self.clock.now() {
+            Some(now) => Ok(now),
+            None => {
+                let now = self.redis.now_ms().await?;
+                self.clock.observe(now);
+                Ok(now)
+            }
+        }
+    }
+
+    /// Folds every machine whose log holds a minute that is over (`FOLD_DUE`); returns how
+    /// many.
+    async fn fold_due(&self) -> Result<usize, Unavailable> {
+        let mut total = 0;
+        loop {
+            let mut inv = self.fold_due.prepare_invoke();
+            inv.key(UNFOLDED).arg(FOLD_BATCH);
+            let n: usize = self
+                .redis
+                .call("fold reports into the history", |mut c| async move {
+                    inv.invoke_async(&mut c).await
                 })
-                .collect()
+                .await?;
+            total += n;
+            if n < FOLD_BATCH {
+                return Ok(total);
+            }
         }
-        Ok(reply) => {
-            let e = StoreError::Corrupt {
-                backend: BackendKind::Redis,
-                message: format!(
-                    "RECORD answered {} values for {} reports (a different script under its name?)",
-                    reply.len(),
-                    batch.len()
-                ),
-            };
-            batch.iter().map(|_| Err(e.clone())).collect()
+    }
+
+    /// Records `batch` in one pipeline; one result per report, in order.
+    ///
+    /// Per report, plain commands (no script: a Lua call costs Redis more than all of these
+    /// together, see docs/performance.md):
+    /// - `ZADD @state ts report` and `ZREMRANGEBYRANK @state 0 -2`: the newest report by
+    ///   timestamp stays, whatever order reports arrive in and whichever node writes them;
+    /// - `HSET` of `last_seen` and `key`, `HSETNX first_seen`, `HDEL offline_since`;
+    /// - `ZADD @raw ts point` (within the raw tier's retention) and `HSET @log ts entry`:
+    ///   the sample in the raw tier at once, and in the log until its minute is folded into
+    ///   the rollup tiers (`FOLD_DUE`). A resend of the same report changes neither.
+    ///
+    /// Per batch: the index (`last_seen` of every machine), the API keys' last use, the
+    /// `@unfolded` marks (`ZADD LT`: a machine's mark is the minute of its oldest unfolded
+    /// sample) and `TIME` for the clock. Reports out of the accepted time range are refused
+    /// before anything is written. Commands of one pipeline run in order but not as one
+    /// step: a report cut off half-way by a failure is answered with the error, and the
+    /// agent's resend writes the same values again.
+    async fn record_batch(&self, batch: Vec<PendingReport>) -> Vec<StoreResult<Millis>> {
+        let now = match self.now().await {
+            Ok(now) => now,
+            Err(e) => {
+                let e = StoreError::from(e);
+                return batch.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        let raw_horizon = now - TIERS[0].retention_ms;
+        let this_minute = TIERS[1].bucket_start(now);
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut pipe = redis::pipe();
+        let mut index = redis::cmd("ZADD");
+        index.arg(INDEX);
+        let mut used = redis::cmd("HSET");
+        used.arg(KEYS);
+        let mut unfolded = redis::cmd("ZADD");
+        unfolded.arg(UNFOLDED).arg("LT");
+        let mut late = false;
+        for p in &batch {
+            let ts = p.measured;
+            if ts > now + MAX_CLOCK_SKEW_MS || ts < now - HISTORY_SPAN_MS {
+                answers.push(Err(StoreError::OutOfRange { now }));
+                continue;
+            }
+            answers.push(Ok(now));
+            let machine = machine_key(&p.id);
+            let state = state_key(&p.id);
+            pipe.cmd("ZADD").arg(&state).arg(ts).arg(&p.report).ignore();
+            pipe.cmd("ZREMRANGEBYRANK")
+                .arg(&state)
+                .arg(0)
+                .arg(-2)
+                .ignore();
+            pipe.cmd("HSET")
+                .arg(&machine)
+                .arg("last_seen")
+                .arg(now)
+                .arg("key")
+                .arg(&p.key_name)
+                .ignore();
+            pipe.cmd("HSETNX")
+                .arg(&machine)
+                .arg("first_seen")
+                .arg(now)
+                .ignore();
+            pipe.cmd("HDEL").arg(&machine).arg("offline_since").ignore();
+            if ts >= raw_horizon {
+                pipe.cmd("ZADD")
+                    .arg(tier_key(&p.id, &TIERS[0]))
+                    .arg(ts)
+                    .arg(&p.raw_point)
+                    .ignore();
+            }
+            pipe.cmd("HSET")
+                .arg(log_key(&p.id))
+                .arg(ts)
+                .arg(&p.entry[..])
+                .ignore();
+            index.arg(now).arg(&p.id);
+            used.arg(&p.key_name).arg(now);
+            let minute = TIERS[1].bucket_start(ts);
+            unfolded.arg(minute).arg(&p.id);
+            late |= minute < this_minute;
         }
-        Err(e) => {
-            let e = StoreError::from(e);
-            batch.iter().map(|_| Err(e.clone())).collect()
+        if answers.iter().all(Result::is_err) {
+            return answers;
+        }
+        // After every log entry of the batch (see FOLD_DUE).
+        pipe.add_command(index).ignore();
+        pipe.add_command(used).ignore();
+        pipe.add_command(unfolded).ignore();
+        pipe.cmd("TIME");
+        let reply: Result<((Millis, Millis),), Unavailable> = self
+            .redis
+            .call("record reports", |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await;
+        match reply {
+            Ok(((secs, micros),)) => self.clock.observe(secs * 1000 + micros / 1000),
+            Err(e) => {
+                let e = StoreError::from(e);
+                for a in answers.iter_mut().filter(|a| a.is_ok()) {
+                    *a = Err(e.clone());
+                }
+                return answers;
+            }
+        }
+        // A report for a minute that is over (a resend after an outage, a clock behind) is
+        // folded now rather than at the next tick, so its minute is final when it is answered.
+        if late && let Err(e) = self.fold_due().await {
+            tracing::warn!("{e}; the timer folds these reports later");
+        }
+        answers
+    }
+}
+
+/// Every `FOLD_EVERY`, fold the minutes that are over (each node does; see FOLD_DUE).
+async fn fold_timer(writer: Arc<Writer>) {
+    let mut tick = tokio::time::interval(FOLD_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = writer.fold_due().await {
+            tracing::debug!("{e}; folding again in {FOLD_EVERY:?}");
         }
     }
 }
@@ -803,13 +899,21 @@ pub struct RedisFleetStore {
     redis: Redis,
     /// Seals key names, and reports when `storage.encrypt_reports`.
     sealing: Sealing,
-    /// Group commit of reports: one RECORD call for the reports that arrive together.
+    /// Group commit of reports: one pipeline for the reports that arrive together.
     recorder: Batcher<PendingReport, StoreResult<Millis>>,
+    /// Folds finished minutes into the rollup tiers; stopped with the store.
+    fold_timer: tokio::task::JoinHandle<()>,
     changed: Script,
     mark_offline: Script,
     forget: Script,
     import: Script,
     import_keys: Script,
+}
+
+impl Drop for RedisFleetStore {
+    fn drop(&mut self) {
+        self.fold_timer.abort();
+    }
 }
 
 impl From<Unavailable> for StoreError {
@@ -826,19 +930,25 @@ impl RedisFleetStore {
     pub async fn open(config: &StorageConfig, sealing: Sealing) -> StoreResult<RedisFleetStore> {
         // Passwords (inline, file or environment) were resolved when the config was loaded.
         let redis = Redis::open(RedisEndpoint::storage(config)).await?;
-        let writer = Arc::new((redis.clone(), script(&record_lua())));
+        let writer = Arc::new(Writer {
+            redis: redis.clone(),
+            clock: StoreClock::new(),
+            fold_due: script(&format!("{}{BUCKETS}{FOLD_DUE}", fold_constants())),
+        });
+        let fold_timer = tokio::spawn(fold_timer(writer.clone()));
         let recorder = Batcher::spawn(RECORD_BATCH, RECORD_IN_FLIGHT, move |batch| {
             let writer = writer.clone();
-            async move { record_batch(&writer.0, &writer.1, batch).await }
+            async move { writer.record_batch(batch).await }
         });
         Ok(RedisFleetStore {
             redis,
             sealing,
             recorder,
+            fold_timer,
             changed: script(CHANGED),
             mark_offline: script(MARK_OFFLINE),
             forget: script(FORGET),
-            import: script(&format!("{}{BUCKETS}{IMPORT}", record_constants())),
+            import: script(&format!("{}{BUCKETS}{IMPORT}", fold_constants())),
             import_keys: Script::new(IMPORT_KEYS),
         })
     }
@@ -868,17 +978,20 @@ impl RedisFleetStore {
             let mut pipe = redis::pipe();
             for id in chunk {
                 pipe.hmget(machine_key(id), &RECORD_FIELDS);
+                pipe.zrange_withscores(state_key(id), -1, -1);
             }
-            let rows: Vec<Vec<Option<String>>> = self
+            #[allow(clippy::type_complexity)]
+            let rows: Vec<(Vec<Option<String>>, Vec<(String, f64)>)> = self
                 .call("read machines", |mut c| async move {
                     pipe.query_async(&mut c).await
                 })
                 .await?;
-            for (id, fields) in chunk.iter().zip(rows.into_iter().map(record_fields)) {
+            for (id, (fields, state)) in chunk.iter().zip(rows) {
+                let fields = record_fields(fields);
                 if fields.is_empty() {
                     continue; // forgotten between the two reads, or never there
                 }
-                match self.decode_machine(id, &fields) {
+                match self.decode_machine(id, &fields, newest_state(state)) {
                     Ok(r) => machines.push(r),
                     Err(p) => problems.push((id.clone(), p.message())),
                 }
@@ -887,10 +1000,12 @@ impl RedisFleetStore {
         Ok((machines, problems))
     }
 
+    /// A machine's record from its hash `fields` and the newest report in its `@state`.
     fn decode_machine(
         &self,
         id: &str,
         fields: &HashMap<String, String>,
+        state: Option<(String, Millis)>,
     ) -> Result<MachineRecord, UnreadableReport> {
         let num = |k: &str| -> Result<Millis, UnreadableReport> {
             fields
@@ -902,9 +1017,21 @@ impl RedisFleetStore {
                 })
                 .map_err(UnreadableReport::Corrupt)
         };
-        let stored = fields.get("report").ok_or_else(|| {
-            UnreadableReport::Corrupt(format!("machine {id}: field `report` missing"))
-        })?;
+        // A report in the hash is from an earlier version; it counts only when newer.
+        let legacy = fields.get("report").map(|r| {
+            let ts = fields.get("ts").and_then(|t| t.parse::<Millis>().ok());
+            (r, ts.unwrap_or(Millis::MIN))
+        });
+        let stored = match (&state, legacy) {
+            (Some((_, t)), Some((r, legacy_t))) if legacy_t > *t => r,
+            (Some((r, _)), _) => r,
+            (None, Some((r, _))) => r,
+            (None, None) => {
+                return Err(UnreadableReport::Corrupt(format!(
+                    "machine {id}: no report (`@state` empty, field `report` missing)"
+                )));
+            }
+        };
         let report = self.sealing.open_report(id, stored)?;
         let api_key = match fields.get("key") {
             Some(k) => self
@@ -986,8 +1113,9 @@ impl FleetStore for RedisFleetStore {
         let (machines, problems) = self.read_machines(&ids).await?;
         Ok(Changes {
             now,
-            // The script is atomic: every later record has `last_seen` >= `now`.
-            next_since: now,
+            // A report's `last_seen` is its node's estimate of this clock, taken moments
+            // before its pipeline reaches Redis (see SINCE_OVERLAP_MS).
+            next_since: now - SINCE_OVERLAP_MS,
             total,
             machines,
             problems,
@@ -1005,10 +1133,12 @@ impl FleetStore for RedisFleetStore {
     }
 
     async fn machine(&self, machine_id: &str) -> StoreResult<Option<MachineRecord>> {
-        let key = machine_key(machine_id);
-        let values: Vec<Option<String>> = self
+        let mut pipe = redis::pipe();
+        pipe.hmget(machine_key(machine_id), &RECORD_FIELDS)
+            .zrange_withscores(state_key(machine_id), -1, -1);
+        let (values, state): (Vec<Option<String>>, Vec<(String, f64)>) = self
             .call("read machine", |mut c| async move {
-                c.hmget(key, &RECORD_FIELDS).await
+                pipe.query_async(&mut c).await
             })
             .await?;
         let fields = record_fields(values);
@@ -1018,7 +1148,7 @@ impl FleetStore for RedisFleetStore {
         super::machine_or_absent(
             BackendKind::Redis,
             machine_id,
-            self.decode_machine(machine_id, &fields),
+            self.decode_machine(machine_id, &fields, newest_state(state)),
         )
     }
 
@@ -1162,14 +1292,15 @@ impl FleetStore for RedisFleetStore {
     async fn forget(&self, silent_for: Duration) -> StoreResult<Vec<String>> {
         let mut inv = self.forget.prepare_invoke();
         inv.key(INDEX)
+            .key(UNFOLDED)
             .arg(silent_for.as_millis() as i64)
             .arg(PREFIX);
-        // Every key of a machine besides its hash: the history tiers, the log and the open
-        // buckets of the previous version.
+        // Every key of a machine besides its hash: the history tiers, the log, the open
+        // buckets and the newest report.
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.arg("log").arg("open");
+        inv.arg("log").arg("open").arg("state");
         self.call("forget machines", |mut c| async move {
             inv.invoke_async(&mut c).await
         })
@@ -1222,34 +1353,61 @@ impl FleetStore for RedisFleetStore {
             let mut pipe = redis::pipe();
             for id in chunk {
                 pipe.hget(machine_key(id), "report")
-                    .hget(machine_key(id), "key");
+                    .hget(machine_key(id), "key")
+                    .zrange(state_key(id), -1, -1);
             }
-            let stored: Vec<Option<String>> = self
+            #[allow(clippy::type_complexity)]
+            let stored: Vec<(Option<String>, Option<String>, Vec<String>)> = self
                 .call("read reports", |mut c| async move {
                     pipe.query_async(&mut c).await
                 })
                 .await?;
-            let pairs = stored.chunks(2).map(|p| (p[0].clone(), p[1].clone()));
-            for (id, (report, key)) in chunk.iter().zip(pairs) {
-                let Some(report) = report else { continue };
+            for (id, (legacy, key, state)) in chunk.iter().zip(stored) {
+                let state = state.into_iter().next();
+                if legacy.is_none() && state.is_none() {
+                    continue;
+                }
                 let key = key.unwrap_or_default();
                 count.examined += 1;
-                let (new_report, new_key) = match self.sealing.reseal_machine(id, &report, &key) {
-                    Ok(None) => continue,
-                    Ok(Some(new)) => new,
-                    Err(()) => {
-                        count.unreadable += 1;
-                        continue;
+                // Each stored report (the newest, and one an earlier version left in the
+                // hash) with the key name: the key name is re-sealed along with either.
+                let mut new = [(String::new(), String::new()), Default::default()];
+                let mut unreadable = false;
+                let mut changed = false;
+                for (i, report) in [&legacy, &state].into_iter().enumerate() {
+                    let Some(report) = report else { continue };
+                    match self.sealing.reseal_machine(id, report, &key) {
+                        Ok(None) => new[i] = (report.clone(), key.clone()),
+                        Ok(Some(resealed)) => {
+                            new[i] = resealed;
+                            changed = true;
+                        }
+                        Err(()) => unreadable = true,
                     }
+                }
+                if unreadable {
+                    count.unreadable += 1;
+                    continue;
+                }
+                if !changed {
+                    continue;
+                }
+                let new_key = if state.is_some() {
+                    &new[1].1
+                } else {
+                    &new[0].1
                 };
                 let written: i64 = self
                     .call("re-seal report", |mut c| {
                         let mut inv = reseal.prepare_invoke();
                         inv.key(machine_key(id))
-                            .arg(&report)
-                            .arg(&new_report)
+                            .key(state_key(id))
+                            .arg(legacy.as_deref().unwrap_or(""))
+                            .arg(&new[0].0)
                             .arg(&key)
-                            .arg(&new_key);
+                            .arg(new_key)
+                            .arg(state.as_deref().unwrap_or(""))
+                            .arg(&new[1].0);
                         async move { inv.invoke_async(&mut c).await }
                     })
                     .await?;
@@ -1338,6 +1496,9 @@ impl FleetStore for RedisFleetStore {
         for id in &ids {
             pipe.get(open_key(id)).hgetall(log_key(id));
         }
+        for id in &ids {
+            pipe.zrange_withscores(state_key(id), -1, -1);
+        }
         pipe.cmd("TIME");
         let replies: Vec<redis::Value> = self
             .call("export machines", |mut c| async move {
@@ -1348,7 +1509,8 @@ impl FleetStore for RedisFleetStore {
             |e: redis::ParsingError| StoreError::from(self.redis.unavailable("export machines", e));
         let (hashes, rest) = replies.split_at(ids.len());
         let (sets, rest) = rest.split_at(ids.len() * TIERS.len());
-        let (pending, time) = rest.split_at(ids.len() * 2);
+        let (pending, rest) = rest.split_at(ids.len() * 2);
+        let (states, time) = rest.split_at(ids.len());
         let (secs, micros): (i64, i64) =
             redis::from_redis_value_ref(time.first().unwrap_or(&redis::Value::Nil))
                 .map_err(bad_reply)?;
@@ -1359,7 +1521,9 @@ impl FleetStore for RedisFleetStore {
             if fields.is_empty() {
                 continue; // forgotten since the scan
             }
-            let record = match self.decode_machine(id, &fields) {
+            let state: Vec<(String, f64)> =
+                redis::from_redis_value_ref(&states[i]).map_err(bad_reply)?;
+            let record = match self.decode_machine(id, &fields, newest_state(state)) {
                 Ok(r) => r,
                 Err(p) => {
                     page.unreadable.push(p.message());
@@ -1416,7 +1580,9 @@ impl FleetStore for RedisFleetStore {
             for tier in &TIERS {
                 inv.key(tier_key(&m.machine_id, tier));
             }
-            inv.key(open_key(&m.machine_id)).key(log_key(&m.machine_id));
+            inv.key(open_key(&m.machine_id))
+                .key(log_key(&m.machine_id))
+                .key(state_key(&m.machine_id));
             inv.arg(&m.machine_id)
                 .arg(json)
                 .arg(r.report.measured_at())

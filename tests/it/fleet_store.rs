@@ -532,11 +532,19 @@ impl Fixture {
                     .unwrap();
             }
             Some(server) => {
+                // The newest report is the top of the machine's `@state`.
                 let mut c = server.admin(2);
-                let _: () = ::redis::cmd("HSET")
-                    .arg(format!("{{fleet}}:m:{id}"))
-                    .arg("report")
-                    .arg(BAD)
+                let state = format!("{{fleet}}:m:{id}@state");
+                let top: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
+                    .arg(&state)
+                    .arg(-1)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query(&mut c)
+                    .unwrap();
+                let _: () = ::redis::pipe()
+                    .del(&state)
+                    .zadd(&state, BAD, top[0].1)
                     .query(&mut c)
                     .unwrap();
             }
@@ -544,7 +552,7 @@ impl Fixture {
     }
 
     /// What the store holds, as text: every file of the SQLite database after a checkpoint,
-    /// or every field of every Redis hash.
+    /// or every field of every Redis hash and every member of every sorted set.
     async fn raw(&self) -> String {
         if let Some(pg) = &self.pg {
             return format!(
@@ -576,14 +584,20 @@ impl Fixture {
                 let mut out = String::new();
                 for k in keys {
                     let kind: String = ::redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
-                    if kind == "hash" {
-                        // Bytes: a machine's log (`@log`) holds packed numbers.
-                        let fields: Vec<Vec<u8>> =
-                            ::redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
-                        for f in fields {
-                            out.push_str(&String::from_utf8_lossy(&f));
-                            out.push('\n');
-                        }
+                    // Bytes: a machine's log (`@log`) holds packed numbers.
+                    let values: Vec<Vec<u8>> = match kind.as_str() {
+                        "hash" => ::redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap(),
+                        "zset" => ::redis::cmd("ZRANGE")
+                            .arg(&k)
+                            .arg(0)
+                            .arg(-1)
+                            .query(&mut c)
+                            .unwrap(),
+                        _ => Vec::new(),
+                    };
+                    for v in values {
+                        out.push_str(&String::from_utf8_lossy(&v));
+                        out.push('\n');
                     }
                 }
                 out
@@ -1001,18 +1015,17 @@ fn samples(points: Vec<fleet::HistoryPoint>) -> Vec<(i64, u64)> {
     points.iter().map(|p| (p.t, p.samples)).collect()
 }
 
-/// Reports of one minute wait in the machine's log (`@log`) and are folded into the rollup
-/// tiers when a later minute starts; readers see them in every tier all along. The log
-/// expires with the history if nothing folds it, and the open 10-minute bucket (`@open`)
-/// is renewed at each fold.
+/// Reports wait in the machine's log (`@log`) until their minute is over, then `FOLD_DUE`
+/// (each node's timer, or right after a batch with a late report) folds them into the rollup
+/// tiers; readers see them in every tier all along. Reports for a future minute (an agent
+/// clock ahead, within the allowed skew) are not due, so they stay in the log here.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
     let f = redis().await;
     let s = &f.store;
     let mut c = storage_db(&f).await;
     let now = s.now().await.unwrap();
-    // Three reports in one minute, in the middle of a 10-minute bucket.
-    let minute = TIERS[2].bucket_start(now - 20 * 60_000) + 3 * 60_000;
+    let minute = TIERS[1].bucket_start(now + 2 * 60_000);
     for (i, cpu) in [10.0, 20.0, 60.0].into_iter().enumerate() {
         let r = report("m-1", minute + 1_000 + i as i64 * 10_000, cpu);
         s.record(&r, "k").await.unwrap();
@@ -1025,7 +1038,21 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
             .unwrap();
         n.len()
     };
+    let unfolded = |mut c: ::redis::aio::MultiplexedConnection| async move {
+        let score: Option<f64> = ::redis::cmd("ZSCORE")
+            .arg("{fleet}:m:@unfolded")
+            .arg("m-1")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        score.map(|t| t as i64)
+    };
     assert_eq!(log_len(c.clone()).await, 3);
+    assert_eq!(
+        unfolded(c.clone()).await,
+        Some(minute),
+        "due when its minute is over"
+    );
     let sets: (usize, usize) = ::redis::pipe()
         .zcard("{fleet}:m:m-1@1m")
         .zcard("{fleet}:m:m-1@10m")
@@ -1033,7 +1060,7 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .await
         .unwrap();
     assert_eq!(sets, (0, 0), "nothing folded within the minute");
-    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    let read = |tier| s.history("m-1", tier, 0, now + 10 * 60_000);
     assert_eq!(samples(read(TIERS[0]).await.unwrap()).len(), 3);
     let m = read(TIERS[1]).await.unwrap();
     assert_eq!(samples(m.clone()), [(minute, 3)]);
@@ -1043,19 +1070,34 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         [(TIERS[2].bucket_start(minute), 3)]
     );
     assert_eq!(s.history_len("m-1").await.unwrap(), [3, 1, 1]);
-    let ttl: i64 = ::redis::cmd("PTTL")
-        .arg("{fleet}:m:m-1@log")
+
+    // A late report of another machine folds what is due: its own minute, not m-1's.
+    s.record(&report("m-2", now - 5 * 60_000, 5.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(log_len(c.clone()).await, 3);
+    let other: (usize, Option<f64>) = ::redis::pipe()
+        .hlen("{fleet}:m:m-2@log")
+        .zscore("{fleet}:m:@unfolded", "m-2")
         .query_async(&mut c)
         .await
         .unwrap();
-    assert!(ttl > fleet::HISTORY_SPAN_MS - 60_000, "{ttl}");
+    assert_eq!(other, (0, None), "the late minute is folded at once");
 
-    // The next minute folds the log: the minute becomes the open 1-minute bucket, and the
-    // 10-minute bucket is open too.
-    s.record(&report("m-1", minute + 61_000, 40.0), "k")
+    // Once m-1's minute is over (here: its mark moved back), the next fold takes its log:
+    // the minute becomes the open 1-minute bucket, and the 10-minute bucket is open too.
+    let _: () = ::redis::cmd("ZADD")
+        .arg("{fleet}:m:@unfolded")
+        .arg(minute - 10 * 60_000)
+        .arg("m-1")
+        .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(log_len(c.clone()).await, 1);
+    s.record(&report("m-2", now - 4 * 60_000, 5.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(log_len(c.clone()).await, 0);
+    assert_eq!(unfolded(c.clone()).await, None);
     let (one, ten, open_ttl): (usize, usize, i64) = ::redis::pipe()
         .zcard("{fleet}:m:m-1@1m")
         .zcard("{fleet}:m:m-1@10m")
@@ -1065,37 +1107,18 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .unwrap();
     assert_eq!((one, ten), (0, 0), "both buckets are open");
     assert!(open_ttl > fleet::HISTORY_SPAN_MS - 60_000, "{open_ttl}");
-    assert_eq!(
-        samples(read(TIERS[1]).await.unwrap()),
-        [(minute, 3), (minute + 60_000, 1)]
-    );
+    assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
     assert_eq!(
         samples(read(TIERS[2]).await.unwrap()),
-        [(TIERS[2].bucket_start(minute), 4)]
+        [(TIERS[2].bucket_start(minute), 3)]
     );
-    assert_eq!(s.history_len("m-1").await.unwrap(), [4, 2, 1]);
+    assert_eq!(s.history_len("m-1").await.unwrap(), [3, 1, 1]);
     // The export sees the same history as the readers.
     let dump = dump_all(&**s).await;
-    let counts: Vec<usize> = dump[0].history.iter().map(Vec::len).collect();
-    assert_eq!(counts, [4, 2, 1]);
-    assert_eq!(dump[0].history[2][0].n, 4);
-    // The minute after: the first minute is closed into its set.
-    s.record(&report("m-1", minute + 121_000, 50.0), "k")
-        .await
-        .unwrap();
-    let one: Vec<String> = ::redis::cmd("ZRANGE")
-        .arg("{fleet}:m:m-1@1m")
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(one.len(), 1, "{one:?}");
-    assert_eq!(
-        samples(read(TIERS[1]).await.unwrap()),
-        [(minute, 3), (minute + 60_000, 1), (minute + 120_000, 1)]
-    );
-    assert_eq!(s.history_len("m-1").await.unwrap(), [5, 3, 1]);
+    let m1 = dump.iter().find(|d| d.machine_id == "m-1").unwrap();
+    let counts: Vec<usize> = m1.history.iter().map(Vec::len).collect();
+    assert_eq!(counts, [3, 1, 1]);
+    assert_eq!(m1.history[2][0].n, 3);
 }
 
 /// A resend (a second report with a timestamp already in the log) and a late report (for
@@ -1186,9 +1209,9 @@ async fn redis_a_corrupt_log_entry_is_reported_and_does_not_block_reports() {
 
 /// The previous version keeps the open bucket of both rollup tiers in the `@open` string,
 /// merges each report into it and moves a bucket to its set (a plain `ZADD`) when a later one
-/// starts. During a rolling upgrade both versions record the same machine: readers see the
-/// union, and the fold keeps the newest bucket of each tier open there too, so a bucket is
-/// either open or in its set, and no sample is lost or doubled.
+/// starts. During a rolling upgrade both versions record the same machine: the fold merges
+/// into the same open buckets and keeps the newest bucket of each tier open there too, so a
+/// bucket is either open or in its set, and no sample is lost or doubled.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_store_folds_the_open_string_of_the_previous_version() {
     let f = redis().await;
@@ -1197,9 +1220,6 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
     let now = s.now().await.unwrap();
     let ten = TIERS[2].bucket_start(now - 30 * 60_000);
     let minute = ten + 2 * 60_000;
-    s.record(&report("m-1", minute + 1_000, 10.0), "k")
-        .await
-        .unwrap();
     // The old node merged two samples at 40 % into this minute and this 10-minute bucket.
     let bucket = |t: i64| [t as f64, 2.0, 80.0, 40.0, 50.0, 2.0, 40.0, 1e6, 5e5];
     let packed: Vec<u8> = bucket(minute)
@@ -1213,19 +1233,38 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
         .query_async(&mut c)
         .await
         .unwrap();
+    // Our sample of that minute (late: folded at once) joins both open buckets.
+    s.record(&report("m-1", minute + 1_000, 10.0), "k")
+        .await
+        .unwrap();
     let read = |tier| s.history("m-1", tier, 0, now + 60_000);
-    assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(samples(m.clone()), [(minute, 3)]);
+    assert!((m[0].cpu_percent - 30.0).abs() < 1e-9);
     assert_eq!(samples(read(TIERS[2]).await.unwrap()), [(ten, 3)]);
     assert_eq!(s.history_len("m-1").await.unwrap(), [1, 1, 1]);
+    let in_set = |mut c: ::redis::aio::MultiplexedConnection, tier: &'static str| async move {
+        let n: usize = ::redis::cmd("ZCARD")
+            .arg(format!("{{fleet}}:m:m-1@{tier}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        n
+    };
+    assert_eq!(
+        in_set(c.clone(), "1m").await,
+        0,
+        "the open minute is not also in the set"
+    );
 
-    // The next minute folds: our sample joins the old node's open minute and its 10-minute
-    // bucket, both still open, where the old node keeps merging.
+    // The next minute: it is the open one now, the old node's minute moves to its set.
     s.record(&report("m-1", minute + 61_000, 20.0), "k")
         .await
         .unwrap();
-    let m = read(TIERS[1]).await.unwrap();
-    assert_eq!(samples(m.clone()), [(minute, 3), (minute + 60_000, 1)]);
-    assert!((m[0].cpu_percent - 30.0).abs() < 1e-9);
+    assert_eq!(
+        samples(read(TIERS[1]).await.unwrap()),
+        [(minute, 3), (minute + 60_000, 1)]
+    );
     assert_eq!(samples(read(TIERS[2]).await.unwrap()), [(ten, 4)]);
     let open: Vec<u8> = ::redis::cmd("GET")
         .arg("{fleet}:m:m-1@open")
@@ -1233,14 +1272,13 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
         .await
         .unwrap();
     let n = |at: usize| f64::from_le_bytes(open[at..at + 8].try_into().unwrap());
-    assert_eq!((open.len(), n(0), n(8)), (144, minute as f64, 3.0));
-    assert_eq!((n(72), n(80)), (ten as f64, 3.0));
-    let in_set: usize = ::redis::cmd("ZCARD")
-        .arg("{fleet}:m:m-1@1m")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(in_set, 0, "the open minute is not also in the set");
+    assert_eq!(
+        (open.len(), n(0), n(8)),
+        (144, (minute + 60_000) as f64, 1.0)
+    );
+    assert_eq!((n(72), n(80)), (ten as f64, 4.0));
+    assert_eq!(in_set(c.clone(), "1m").await, 1);
+    assert_eq!(in_set(c.clone(), "10m").await, 0);
     // A later 10-minute bucket closes this one into its set.
     s.record(&report("m-1", ten + 10 * 60_000 + 1_000, 30.0), "k")
         .await
@@ -1252,13 +1290,54 @@ async fn redis_store_folds_the_open_string_of_the_previous_version() {
         samples(read(TIERS[2]).await.unwrap()),
         [(ten, 4), (ten + 10 * 60_000, 2)]
     );
-    let closed: usize = ::redis::cmd("ZCARD")
-        .arg("{fleet}:m:m-1@10m")
+    assert_eq!(in_set(c.clone(), "10m").await, 1);
+    assert_eq!(dump_all(&**s).await[0].history[2].len(), 2);
+}
+
+/// A version before `@state` keeps the latest report in the machine hash (`report`, `ts`);
+/// during a rolling upgrade its nodes still write it there. Readers take the newer of the two
+/// by timestamp, and a machine only the previous version recorded reads as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_reports_the_previous_version_keeps_in_the_hash_count_when_newer() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let now = s.now().await.unwrap();
+    s.record(&report("m-1", now, 10.0), "k").await.unwrap();
+    let old_node_writes = |id: &'static str, t: Millis, cpu: f64| {
+        let json = serde_json::to_string(&report(id, t, cpu)).unwrap();
+        ::redis::pipe()
+            .hset_multiple(
+                format!("{{fleet}}:m:{id}"),
+                &[
+                    ("report", json),
+                    ("ts", t.to_string()),
+                    ("first_seen", now.to_string()),
+                    ("last_seen", now.to_string()),
+                    ("key", "k".to_string()),
+                ],
+            )
+            .zadd("{fleet}:m:@index", id, now)
+            .clone()
+    };
+    let cpu = |id| async move { s.machine(id).await.unwrap().unwrap().report.cpu_percent };
+    let _: () = old_node_writes("m-1", now + 1_000, 77.0)
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(closed, 1);
-    assert_eq!(dump_all(&**s).await[0].history[2].len(), 2);
+    assert_eq!(cpu("m-1").await, 77.0, "the old node's report is newer");
+    s.record(&report("m-1", now + 2_000, 5.0), "k")
+        .await
+        .unwrap();
+    assert_eq!(cpu("m-1").await, 5.0, "ours is newer");
+    let _: () = old_node_writes("m-2", now, 33.0)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(cpu("m-2").await, 33.0);
+    let snap = s.machines().await.unwrap();
+    assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+    assert_eq!(snap.machines.len(), 2);
 }
 
 /// A node of a version before the `@open` string keeps a rollup tier's open bucket as JSON
