@@ -6,22 +6,27 @@
 //! so machine keys and the bookkeeping keys never collide:
 //! - `{fleet}:m:@index`         ZSET machine id → last_seen (ms, Redis clock)
 //! - `{fleet}:m:@keys`          HASH API key name (sealed, see `Sealing`) → last use (ms)
-//! - `{fleet}:m:<id>`           HASH report (JSON, maybe sealed), ts, first_seen, last_seen,
-//!   key (the API key name, sealed like the `@keys` fields), offline_since, `rawt` (the
-//!   newest raw point's time), `logt` and `logn` (the newest minute and the number of
-//!   reports in `@log`), and from versions before `@open` maybe `open1`, `open2` (see RECORD)
+//! - `{fleet}:m:@unfolded`      ZSET machine id → the minute of its oldest sample in `@log`
+//!   (see FOLD_DUE)
+//! - `{fleet}:m:<id>`           HASH first_seen, last_seen, key (the API key name, sealed like
+//!   the `@keys` fields), offline_since; from earlier versions maybe `report` and `ts` (the
+//!   latest report before `@state`; the newer of the two counts), `rawt`, `logt`, `logn`,
+//!   `open1`, `open2` (folded in and deleted by FOLD_DUE)
+//! - `{fleet}:m:<id>@state`     ZSET: the newest report (JSON, maybe sealed), scored by its
+//!   timestamp (see `Writer::record_batch`)
 //! - `{fleet}:m:<id>@<tier>`    ZSET of points (JSON), scored by time, one per tier (for `1m`
 //!   and `10m`: the buckets folded so far; the newer ones are in `@log` and `@open`)
 //! - `{fleet}:m:<id>@log`       HASH timestamp → the reports' bucket at that time (8 doubles):
-//!   recorded, not yet folded into the rollup tiers (see RECORD); expires with the history
-//! - `{fleet}:m:<id>@open`      STRING: the open 10-minute bucket, packed as doubles (see
-//!   BUCKETS; the previous version also keeps the open 1-minute bucket there); expires with
-//!   the history
+//!   recorded, not yet folded into the rollup tiers (see FOLD_DUE)
+//! - `{fleet}:m:<id>@open`      STRING: the open bucket of each rollup tier, packed as doubles
+//!   (see BUCKETS); expires with the history
 //!
-//! Every write is one Lua script, so a report is recorded (latest state, history merge and
-//! trim, key use) atomically and with Redis's own clock (`TIME`). RECORD, `mark_offline` and
-//! `forget` build machine keys from the ids they are given; the shared `{fleet}` hash tag keeps
-//! those keys in the declared keys' slot, as Redis Cluster requires.
+//! Reports are written with plain pipelined commands (`Writer::record_batch`: a Lua call costs
+//! Redis more than all of a report's commands), stamped with this node's estimate of Redis's
+//! clock. Everything else that writes is one Lua script, atomic and on Redis's own clock
+//! (`TIME`): the fold into the rollup tiers (FOLD_DUE), `mark_offline`, `forget`, import and
+//! re-sealing. Scripts build machine keys from the ids they are given; the shared `{fleet}`
+//! hash tag keeps those keys in the declared keys' slot, as Redis Cluster requires.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -94,7 +99,7 @@ fn machine_key(id: &str) -> String {
 }
 
 /// The machine-hash field where versions before the `@open` string kept a rollup tier's
-/// open (newest) bucket as JSON; folded in by RECORD and by every reader (see RECORD).
+/// open (newest) bucket as JSON; folded in by FOLD_DUE and by every reader.
 fn legacy_open_field(tier: &Tier) -> String {
     format!("open{}", tier.index())
 }
@@ -109,7 +114,7 @@ fn state_key(id: &str) -> String {
     format!("{PREFIX}{id}@state")
 }
 
-/// The hash of samples recorded but not yet folded into the history tiers (see RECORD).
+/// The hash of samples recorded but not yet folded into the history tiers (see FOLD_DUE).
 fn log_key(id: &str) -> String {
     format!("{PREFIX}{id}@log")
 }
@@ -208,7 +213,7 @@ fn tier_key(id: &str, tier: &Tier) -> String {
     format!("{PREFIX}{id}@{}", tier.name)
 }
 
-/// Lua for rollup buckets and the log, shared by RECORD and IMPORT; it needs the tier
+/// Lua for rollup buckets and the log, shared by FOLD_DUE and IMPORT; it needs the tier
 /// constants (`fold_constants`) before it. A bucket is the array {t, n, cpu_sum, cpu_max,
 /// mem_sum, load_sum, disk_max, rx, tx}: in a tier's sorted set a JSON object with those names
 /// (`Rollup`), in the `@open` string 9 little-endian doubles per rollup tier (n = 0: none),
@@ -218,7 +223,7 @@ fn tier_key(id: &str, tier: &Tier) -> String {
 ///
 /// Every byte that enters Lua (an argument, a reply) is hashed when Redis makes it a Lua
 /// string, and every number printed with `%.17g` costs as much as a small Redis command: what
-/// keeps RECORD cheap is touching few values per report, not fewer lines of Lua.
+/// keeps a fold cheap is touching few values, not fewer lines of Lua.
 const BUCKETS: &str = r#"
 local function merge(a, b)
   a[2] = a[2] + b[2]
@@ -264,7 +269,7 @@ local function packed_buckets(open)
     b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9])
 end
 local ENTRY = '<dddddddd'
--- A log entry (or RECORD's argument) as a bucket at time t.
+-- A log entry as a bucket at time t.
 local function entry_bucket(t, e)
   local b = {t, struct.unpack(ENTRY, e)}
   b[10] = nil
@@ -445,8 +450,12 @@ const FOLD_EVERY: Duration = Duration::from_secs(10);
 
 /// How far back `changed_since` tells the next reader to look again: a report's `last_seen`
 /// is this node's estimate of Redis's clock when its batch was formed (`StoreClock`), and its
-/// pipeline reaches Redis moments later, within the call's deadline.
-const SINCE_OVERLAP_MS: Millis = crate::store::redis::CALL_TIMEOUT.as_millis() as Millis;
+/// pipeline reaches Redis moments later (behind at most one other batch or fold: about a
+/// millisecond). Every machine changed within the overlap is read again on every refresh, so
+/// it is kept short: a pipeline that reaches Redis later still (Redis stalled for a second)
+/// can leave a known machine's previous report in a node's index until its next report; a
+/// new machine is not lost, since the index reads everything again when the count differs.
+const SINCE_OVERLAP_MS: Millis = 1_000;
 
 /// The tier table and the history bounds as Lua constants, for the scripts that fold (`fold`
 /// in BUCKETS): `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`.
@@ -515,7 +524,7 @@ local seen = tonumber(ARGV[6])
 local cur = redis.call('HMGET', KEYS[2], 'last_seen', 'open1', 'open2')
 fold({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, {cur[2], cur[3]}, now, trims(now))
 -- The open buckets too: below, each bucket is one point, the fuller one winning; the newest
--- of each rollup tier goes back to `@open` at the end, where RECORD (and the previous
+-- of each rollup tier goes back to `@open` at the end, where the fold (and the previous
 -- version) keeps it.
 local open = open_buckets(redis.call('GET', KEYS[6]))
 for i = 1, 2 do
@@ -606,8 +615,8 @@ fn machine_id_of(key: &str) -> Option<&str> {
     key.strip_prefix(PREFIX).filter(|rest| !rest.contains('@'))
 }
 
-/// One report queued for RECORD, encoded and sealed by the caller's task (so the batch's
-/// call only assembles arguments).
+/// One report queued for the batch writer, encoded and sealed by the caller's task (so the
+/// batch only assembles commands).
 struct PendingReport {
     id: String,
     /// The report as stored: JSON, sealed when `storage.encrypt_reports`.
@@ -625,7 +634,7 @@ struct PendingReport {
 /// A log entry: a bucket without its time, eight little-endian doubles.
 const ENTRY_BYTES: usize = 64;
 
-/// A sample as an entry of its machine's log and as RECORD unpacks it (`ENTRY`,
+/// A sample as an entry of its machine's log and as the fold unpacks it (`ENTRY`,
 /// `struct.unpack('<dddddddd')`): the bucket of one sample, so Lua reads it without parsing
 /// text and merges a resent report into it like any bucket.
 fn packed_entry(s: &Sample) -> [u8; ENTRY_BYTES] {
@@ -640,7 +649,7 @@ fn packed_entry(s: &Sample) -> [u8; ENTRY_BYTES] {
     out
 }
 
-/// The buckets of a machine's log (its `@log` hash: timestamp → entry, see RECORD).
+/// The buckets of a machine's log (its `@log` hash: timestamp → entry, see FOLD_DUE).
 fn log_samples(log: &HashMap<String, Vec<u8>>) -> Result<Vec<Rollup>, String> {
     log.iter()
         .map(|(t, packed)| {
@@ -674,7 +683,7 @@ fn merged(mut points: Vec<Rollup>) -> Vec<Rollup> {
 /// A rollup tier's points that are not in its sorted set yet, merged per bucket: the
 /// samples of the machine's log (`log`), and the open buckets kept in the `@open` string
 /// (`packed`) and, by a version before it, in the hash field `open1`/`open2` (`legacy`). The
-/// raw tier has none: RECORD adds each raw point at once.
+/// raw tier has none: each report adds its raw point at once.
 fn pending_points(
     tier: &Tier,
     log: &HashMap<String, Vec<u8>>,
@@ -1196,7 +1205,7 @@ impl FleetStore for RedisFleetStore {
                 .filter(|r| r.t >= from && r.t <= to && r.t >= now - tier.retention_ms),
         );
         let mut points = merged(points);
-        // Between folds the log can take a tier past its count bound (see RECORD).
+        // Until a fold the raw tier can run past its count bound (see FOLD_DUE).
         let excess = points.len().saturating_sub(tier.max_points);
         points.drain(..excess);
         Ok(points.iter().map(Rollup::point).collect())
@@ -1673,7 +1682,7 @@ mod tests {
         assert_eq!(shape, [(60_000, 2), (120_000, 1)]);
         assert_eq!(one_minute[0].cpu_sum, 40.0);
         assert_eq!(one_minute[0].cpu_max, 30.0);
-        // The raw tier has nothing pending: RECORD adds raw points at once.
+        // The raw tier has nothing pending: reports add raw points at once.
         assert!(
             pending_points(&TIERS[0], &log, None, None)
                 .unwrap()
