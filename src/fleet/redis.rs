@@ -483,18 +483,32 @@ end
 return {now, redis.call('ZCARD', KEYS[1]), ids}
 "#;
 
+/// KEYS: index. ARGV: silence (ms), the key prefix. Marks every machine silent that long
+/// `offline_since` now, once per silence; returns the ids it marked. Reports do not delete
+/// the mark (one command less per report): a mark older than `last_seen` is from a silence
+/// that ended, and counts as none (`offline_mark`). Versions before deleted it on report.
 const MARK_OFFLINE: &str = r#"
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
 local marked = {}
 for _, id in ipairs(ids) do
   local key = ARGV[2] .. id
-  if redis.call('EXISTS', key) == 1 and redis.call('HSETNX', key, 'offline_since', now) == 1 then
+  local cur = redis.call('HMGET', key, 'last_seen', 'offline_since')
+  if cur[1] and ((not cur[2]) or tonumber(cur[2]) <= tonumber(cur[1])) then
+    redis.call('HSET', key, 'offline_since', now)
     table.insert(marked, id)
   end
 end
 return marked
 "#;
+
+/// A machine's `offline_since` as its hash holds it: a mark at or before `last_seen` is from
+/// a silence that ended (see MARK_OFFLINE).
+fn offline_mark(offline_since: Option<&String>, last_seen: Millis) -> Option<Millis> {
+    offline_since
+        .and_then(|v| v.parse().ok())
+        .filter(|&t| t > last_seen)
+}
 
 /// KEYS: index, `@unfolded`. ARGV: silence (ms), the key prefix, then the suffixes of a
 /// machine's other keys. Deletes every machine silent that long; returns their ids.
@@ -781,7 +795,8 @@ impl Writer {
     /// together, see docs/performance.md):
     /// - `ZADD @state ts report` and `ZREMRANGEBYRANK @state 0 -2`: the newest report by
     ///   timestamp stays, whatever order reports arrive in and whichever node writes them;
-    /// - `HSET` of `last_seen` and `key`, `HSETNX first_seen`, `HDEL offline_since`;
+    /// - `HSET` of `last_seen` and `key`, and `HSETNX first_seen` (an `offline_since` older
+    ///   than `last_seen` is from a silence that ended, see MARK_OFFLINE);
     /// - `ZADD @raw ts point` (within the raw tier's retention) and `HSET @log ts entry`:
     ///   the sample in the raw tier at once, and in the log until its minute is folded into
     ///   the rollup tiers (`FOLD_DUE`). A resend of the same report changes neither.
@@ -811,6 +826,7 @@ impl Writer {
         let mut unfolded = redis::cmd("ZADD");
         unfolded.arg(UNFOLDED).arg("LT");
         let mut late = false;
+        let mut key = String::with_capacity(PREFIX.len() + 80);
         for p in &batch {
             let ts = p.measured;
             if ts > now + MAX_CLOCK_SKEW_MS || ts < now - HISTORY_SPAN_MS {
@@ -818,36 +834,43 @@ impl Writer {
                 continue;
             }
             answers.push(Ok(now));
-            let machine = machine_key(&p.id);
-            let state = state_key(&p.id);
-            pipe.cmd("ZADD").arg(&state).arg(ts).arg(&p.report).ignore();
+            // The machine's key names, in one buffer: `<prefix><id>` and its suffixes.
+            key.clear();
+            key.push_str(PREFIX);
+            key.push_str(&p.id);
+            let machine = key.len();
+            key.push_str("@state");
+            pipe.cmd("ZADD").arg(&key).arg(ts).arg(&p.report).ignore();
             pipe.cmd("ZREMRANGEBYRANK")
-                .arg(&state)
+                .arg(&key)
                 .arg(0)
                 .arg(-2)
                 .ignore();
+            key.truncate(machine);
             pipe.cmd("HSET")
-                .arg(&machine)
+                .arg(&key)
                 .arg("last_seen")
                 .arg(now)
                 .arg("key")
                 .arg(&p.key_name)
                 .ignore();
             pipe.cmd("HSETNX")
-                .arg(&machine)
+                .arg(&key)
                 .arg("first_seen")
                 .arg(now)
                 .ignore();
-            pipe.cmd("HDEL").arg(&machine).arg("offline_since").ignore();
             if ts >= raw_horizon {
+                key.push_str("@raw");
                 pipe.cmd("ZADD")
-                    .arg(tier_key(&p.id, &TIERS[0]))
+                    .arg(&key)
                     .arg(ts)
                     .arg(&p.raw_point)
                     .ignore();
+                key.truncate(machine);
             }
+            key.push_str("@log");
             pipe.cmd("HSET")
-                .arg(log_key(&p.id))
+                .arg(&key)
                 .arg(ts)
                 .arg(&p.entry[..])
                 .ignore();
@@ -1049,12 +1072,13 @@ impl RedisFleetStore {
                 .map_err(UnreadableReport::Sealed)?,
             None => String::new(),
         };
+        let last_seen = num("last_seen")?;
         Ok(MachineRecord {
             report,
             first_seen: num("first_seen")?,
-            last_seen: num("last_seen")?,
+            last_seen,
             api_key,
-            offline_since: fields.get("offline_since").and_then(|v| v.parse().ok()),
+            offline_since: offline_mark(fields.get("offline_since"), last_seen),
         })
     }
 }

@@ -473,6 +473,20 @@ async fn offline_marks_once_and_forget_deletes_everything(f: Fixture) {
     assert_eq!(s.history_len("gone").await.unwrap(), [0, 0, 0]);
     assert_eq!(s.machines().await.unwrap().machines.len(), 1);
     assert_eq!(s.history_len("here").await.unwrap()[0], 2);
+    // A second silence is a second outage, marked again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.mark_offline(silent).await.unwrap(),
+        vec!["here".to_string()]
+    );
+    assert!(
+        s.machine("here")
+            .await
+            .unwrap()
+            .unwrap()
+            .offline_since
+            .is_some()
+    );
 }
 
 async fn points_older_than_retention_are_not_kept(f: Fixture) {
