@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -440,8 +440,9 @@ return #due
 "#;
 
 /// The most machines one `FOLD_DUE` call folds. Redis runs one script at a time: a fold of an
-/// agent's minute is ~50 µs, so a call holds up other clients for a millisecond or two.
-const FOLD_BATCH: usize = 32;
+/// agent's minute is ~50 µs (of `LOG_MAX` reports a few hundred), so a call holds up other
+/// clients for a millisecond or a few.
+const FOLD_BATCH: usize = 16;
 
 /// How often each node looks for minutes that are over. The readers merge what is not folded
 /// yet, so this only bounds how long a minute's samples wait in the log (and the raw tier
@@ -749,11 +750,59 @@ impl StoreClock {
     }
 }
 
+/// A machine whose log holds this many reports is folded at once, not when its minute is
+/// over (an agent reporting more than once a second, or a flood of resends), in the
+/// background: it
+/// bounds the log, the raw tier's run past its count bound (readers cut it), and what one
+/// fold costs.
+pub const LOG_MAX: u16 = 64;
+
+/// Reports per machine this node wrote in the current minute, counted in slots by a hash of
+/// the machine id (a machine sharing its slot is folded early now and then; harmless), so a
+/// busy machine is folded every `LOG_MAX` reports without asking Redis how long its log is.
+/// Several nodes each count their own share: a log grows to at most `LOG_MAX` per node.
+struct Busy {
+    minute: Millis,
+    counts: Vec<u16>,
+    hasher: std::hash::RandomState,
+}
+
+impl Busy {
+    const SLOTS: usize = 1 << 16;
+
+    fn new() -> Busy {
+        Busy {
+            minute: 0,
+            counts: vec![0; Self::SLOTS],
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// Counts one report of `id` in `minute`; true when the machine's log is due now.
+    fn count(&mut self, id: &str, minute: Millis) -> bool {
+        use std::hash::BuildHasher;
+        if minute != self.minute {
+            self.minute = minute;
+            self.counts.fill(0);
+        }
+        let slot = &mut self.counts[self.hasher.hash_one(id) as usize % Self::SLOTS];
+        *slot += 1;
+        if *slot >= LOG_MAX {
+            *slot = 0;
+            return true;
+        }
+        false
+    }
+}
+
 /// What the report path needs, shared by the batch writer and the fold timer.
 struct Writer {
     redis: Redis,
     clock: StoreClock,
     fold_due: Script,
+    busy: std::sync::Mutex<Busy>,
+    /// A background fold (`fold_due_soon`) is running.
+    folding: AtomicBool,
 }
 
 impl Writer {
@@ -769,13 +818,15 @@ impl Writer {
         }
     }
 
-    /// Folds every machine whose log holds a minute that is over (`FOLD_DUE`); returns how
-    /// many.
+    /// Folds every machine whose log is due (`FOLD_DUE`); returns how many. A burst (every
+    /// machine's minute ends at once) is folded in calls of `FOLD_BATCH` machines with a pause
+    /// as long as each call between them, so reports keep at least half of Redis meanwhile.
     async fn fold_due(&self) -> Result<usize, Unavailable> {
         let mut total = 0;
         loop {
             let mut inv = self.fold_due.prepare_invoke();
             inv.key(UNFOLDED).arg(FOLD_BATCH);
+            let started = std::time::Instant::now();
             let n: usize = self
                 .redis
                 .call("fold reports into the history", |mut c| async move {
@@ -786,7 +837,23 @@ impl Writer {
             if n < FOLD_BATCH {
                 return Ok(total);
             }
+            tokio::time::sleep(started.elapsed()).await;
         }
+    }
+
+    /// Folds what is due in the background, unless this node is folding already (that fold
+    /// takes what is due when it asks next).
+    fn fold_due_soon(self: &Arc<Self>) {
+        if self.folding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let writer = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = writer.fold_due().await {
+                tracing::warn!("{e}; the timer folds these reports later");
+            }
+            writer.folding.store(false, Ordering::Release);
+        });
     }
 
     /// Records `batch` in one pipeline; one result per report, in order.
@@ -807,7 +874,7 @@ impl Writer {
     /// before anything is written. Commands of one pipeline run in order but not as one
     /// step: a report cut off half-way by a failure is answered with the error, and the
     /// agent's resend writes the same values again.
-    async fn record_batch(&self, batch: Vec<PendingReport>) -> Vec<StoreResult<Millis>> {
+    async fn record_batch(self: &Arc<Self>, batch: Vec<PendingReport>) -> Vec<StoreResult<Millis>> {
         let now = match self.now().await {
             Ok(now) => now,
             Err(e) => {
@@ -825,9 +892,18 @@ impl Writer {
         used.arg(KEYS);
         let mut unfolded = redis::cmd("ZADD");
         unfolded.arg(UNFOLDED).arg("LT");
-        let mut late = false;
+        // After this pipeline: fold a report's minute that is over before answering, and a
+        // busy log in the background.
+        let (mut late, mut busy_log) = (false, false);
         let mut key = String::with_capacity(PREFIX.len() + 80);
-        for p in &batch {
+        let busy: Vec<bool> = {
+            let mut counts = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            batch
+                .iter()
+                .map(|p| counts.count(&p.id, this_minute))
+                .collect()
+        };
+        for (p, busy) in batch.iter().zip(busy) {
             let ts = p.measured;
             if ts > now + MAX_CLOCK_SKEW_MS || ts < now - HISTORY_SPAN_MS {
                 answers.push(Err(StoreError::OutOfRange { now }));
@@ -877,8 +953,13 @@ impl Writer {
             index.arg(now).arg(&p.id);
             used.arg(&p.key_name).arg(now);
             let minute = TIERS[1].bucket_start(ts);
-            unfolded.arg(minute).arg(&p.id);
-            late |= minute < this_minute;
+            if busy {
+                unfolded.arg(0).arg(&p.id); // due now
+                busy_log = true;
+            } else {
+                unfolded.arg(minute).arg(&p.id);
+                late |= minute < this_minute;
+            }
         }
         if answers.iter().all(Result::is_err) {
             return answers;
@@ -906,8 +987,13 @@ impl Writer {
         }
         // A report for a minute that is over (a resend after an outage, a clock behind) is
         // folded now rather than at the next tick, so its minute is final when it is answered.
-        if late && let Err(e) = self.fold_due().await {
-            tracing::warn!("{e}; the timer folds these reports later");
+        // A busy log is folded without holding up the answers.
+        if late {
+            if let Err(e) = self.fold_due().await {
+                tracing::warn!("{e}; the timer folds these reports later");
+            }
+        } else if busy_log {
+            self.fold_due_soon();
         }
         answers
     }
@@ -966,9 +1052,19 @@ impl RedisFleetStore {
             redis: redis.clone(),
             clock: StoreClock::new(),
             fold_due: script(&format!("{}{BUCKETS}{FOLD_DUE}", fold_constants())),
+            busy: std::sync::Mutex::new(Busy::new()),
+            folding: AtomicBool::new(false),
         });
         let fold_timer = tokio::spawn(fold_timer(writer.clone()));
-        let recorder = Batcher::spawn(RECORD_BATCH, RECORD_IN_FLIGHT, move |batch| {
+        let in_flight = std::env::var("EXP_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RECORD_IN_FLIGHT);
+        let batch_max = std::env::var("EXP_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RECORD_BATCH);
+        let recorder = Batcher::spawn(batch_max, in_flight, move |batch| {
             let writer = writer.clone();
             async move { writer.record_batch(batch).await }
         });

@@ -1135,6 +1135,70 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
     assert_eq!(m1.history[2][0].n, 3);
 }
 
+/// A machine reporting more than `LOG_MAX` times in a minute (a fast agent, a flood of
+/// resends) has its log folded (in the background) every `LOG_MAX` reports rather than when
+/// the minute is over, so its log and raw tier stay bounded; readers see every report either
+/// way.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_a_busy_machine_is_folded_every_log_max_reports() {
+    use fleetctl::fleet::redis::LOG_MAX;
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    // The node counts per minute of its clock: a run that straddles a minute is run again.
+    for attempt in 0..3 {
+        let id = format!("busy-{attempt}");
+        let start = s.now().await.unwrap();
+        // A minute in the future (agent clock ahead): never due by time during the test.
+        let minute = TIERS[1].bucket_start(start + 2 * 60_000);
+        let log_len = |mut c: ::redis::aio::MultiplexedConnection, id: String| async move {
+            let n: usize = ::redis::cmd("HLEN")
+                .arg(format!("{{fleet}}:m:{id}@log"))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            n
+        };
+        for i in 0..LOG_MAX as i64 - 1 {
+            s.record(&report(&id, minute + i * 100, 10.0), "k")
+                .await
+                .unwrap();
+        }
+        let before = log_len(c.clone(), id.clone()).await;
+        s.record(&report(&id, minute + 10_000, 10.0), "k")
+            .await
+            .unwrap();
+        // Folded in the background, right after.
+        let mut after = usize::MAX;
+        for _ in 0..100 {
+            after = log_len(c.clone(), id.clone()).await;
+            if after == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let end = s.now().await.unwrap();
+        if TIERS[1].bucket_start(start) != TIERS[1].bucket_start(end) {
+            continue;
+        }
+        assert_eq!(before, LOG_MAX as usize - 1);
+        assert_eq!(after, 0, "folded at the {LOG_MAX}th report");
+        let one: usize = ::redis::cmd("ZCARD")
+            .arg(format!("{{fleet}}:m:{id}@1m"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(one, 0, "the minute is open in @open, not in its set");
+        let points = s
+            .history(&id, TIERS[1], 0, end + 10 * 60_000)
+            .await
+            .unwrap();
+        assert_eq!(samples(points), [(minute, LOG_MAX as u64)]);
+        return;
+    }
+    panic!("three attempts each straddled a minute");
+}
+
 /// A resend (a second report with a timestamp already in the log) and a late report (for
 /// a minute already folded) both count once each, where they belong.
 #[tokio::test(flavor = "multi_thread")]
