@@ -408,13 +408,14 @@ const RECORD_BATCH: usize = 32;
 /// that arrive meanwhile form the one after.
 const RECORD_IN_FLIGHT: usize = 2;
 
-/// KEYS: `@unfolded`. ARGV: the most machines to fold. Folds the log of every machine
-/// whose oldest unfolded sample is in a minute that is over (its `@unfolded` score, the
-/// minute's start, before the current minute on Redis's clock), at most ARGV[1] of them, and
-/// takes them off `@unfolded`. Returns how many it folded: the caller calls again while that
-/// is the limit. Nodes call it on a timer (`FOLD_EVERY`) and after a batch of reports with a
-/// late one; two nodes calling at once fold different machines, since each call takes its
-/// machines off the set atomically.
+/// KEYS: `@unfolded`. ARGV: the most machines to fold, then maybe machine ids. Without ids,
+/// folds the log of every machine whose oldest unfolded sample is in a minute that is over
+/// (its `@unfolded` score, the minute's start, before the current minute on Redis's clock;
+/// or 0: a busy log), at most ARGV[1] of them; with ids, folds those. Either way takes them
+/// off `@unfolded`, and returns how many it folded: the caller calls again while that is the
+/// limit. Nodes call it on a timer (`FOLD_EVERY`) and after a batch with a busy machine, and
+/// with ids after a batch with a late report; two nodes calling at once fold different
+/// machines, since each call takes its machines off the set atomically.
 ///
 /// A report writes its log entry before its `@unfolded` mark, in one pipeline on one
 /// connection: a fold that runs between the two folds the entry, and the mark that follows
@@ -423,7 +424,10 @@ const RECORD_IN_FLIGHT: usize = 2;
 const FOLD_DUE: &str = r#"
 local now = now_ms()
 local minute = now - now % TIERS[2][1]
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(minute), 'LIMIT', '0', ARGV[1])
+local due = {unpack(ARGV, 2)}
+if #due == 0 then
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ms(minute), 'LIMIT', '0', ARGV[1])
+end
 if #due == 0 then return 0 end
 local trim = trims(now)
 for _, id in ipairs(due) do
@@ -841,6 +845,21 @@ impl Writer {
         }
     }
 
+    /// Folds the logs of `ids` now (a late report's minute is over).
+    async fn fold_ids(&self, ids: &[&str]) -> Result<(), Unavailable> {
+        for chunk in ids.chunks(FOLD_BATCH) {
+            let mut inv = self.fold_due.prepare_invoke();
+            inv.key(UNFOLDED).arg(FOLD_BATCH).arg(chunk);
+            let _: usize = self
+                .redis
+                .call("fold late reports into the history", |mut c| async move {
+                    inv.invoke_async(&mut c).await
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Folds what is due in the background, unless this node is folding already (that fold
     /// takes what is due when it asks next).
     fn fold_due_soon(self: &Arc<Self>) {
@@ -894,7 +913,7 @@ impl Writer {
         unfolded.arg(UNFOLDED).arg("LT");
         // After this pipeline: fold a report's minute that is over before answering, and a
         // busy log in the background.
-        let (mut late, mut busy_log) = (false, false);
+        let (mut late, mut busy_log) = (Vec::new(), false);
         let mut key = String::with_capacity(PREFIX.len() + 80);
         let busy: Vec<bool> = {
             let mut counts = self.busy.lock().unwrap_or_else(|e| e.into_inner());
@@ -958,7 +977,9 @@ impl Writer {
                 busy_log = true;
             } else {
                 unfolded.arg(minute).arg(&p.id);
-                late |= minute < this_minute;
+                if minute < this_minute {
+                    late.push(p.id.as_str());
+                }
             }
         }
         if answers.iter().all(Result::is_err) {
@@ -988,11 +1009,16 @@ impl Writer {
         // A report for a minute that is over (a resend after an outage, a clock behind) is
         // folded now rather than at the next tick, so its minute is final when it is answered.
         // A busy log is folded without holding up the answers.
-        if late {
-            if let Err(e) = self.fold_due().await {
+        // Only the late machines: at a minute's end every machine is due, and those are the
+        // timer's (a report stamped in the minute's last moment is late by then).
+        if !late.is_empty() {
+            late.sort_unstable();
+            late.dedup();
+            if let Err(e) = self.fold_ids(&late).await {
                 tracing::warn!("{e}; the timer folds these reports later");
             }
-        } else if busy_log {
+        }
+        if busy_log {
             self.fold_due_soon();
         }
         answers
