@@ -94,8 +94,19 @@ const INDEX: &str = "{fleet}:m:@index";
 const KEYS: &str = "{fleet}:m:@keys";
 const UNFOLDED: &str = "{fleet}:m:@unfolded";
 
+/// The names after `<id>@` of a machine's other keys (besides its history tiers, named by
+/// `Tier::name`), spelled once for the key functions, the report pipeline and `forget`.
+const OPEN: &str = "open";
+const STATE: &str = "state";
+const LOG: &str = "log";
+
 fn machine_key(id: &str) -> String {
     format!("{PREFIX}{id}")
+}
+
+/// The machine's key `<prefix><id>@<name>`.
+fn sub_key(id: &str, name: &str) -> String {
+    format!("{PREFIX}{id}@{name}")
 }
 
 /// The machine-hash field where versions before the `@open` string kept a rollup tier's
@@ -106,22 +117,21 @@ fn legacy_open_field(tier: &Tier) -> String {
 
 /// The string holding the open bucket of each rollup tier, packed (see BUCKETS).
 fn open_key(id: &str) -> String {
-    format!("{PREFIX}{id}@open")
+    sub_key(id, OPEN)
 }
 
 /// The newest report of a machine (see `Writer::record_batch`).
 fn state_key(id: &str) -> String {
-    format!("{PREFIX}{id}@state")
+    sub_key(id, STATE)
 }
 
 /// The hash of samples recorded but not yet folded into the history tiers (see FOLD_DUE).
 fn log_key(id: &str) -> String {
-    format!("{PREFIX}{id}@log")
+    sub_key(id, LOG)
 }
 
 /// The machine-hash fields that make its record (`decode_machine`); the others are history
-/// bookkeeping that record reads need not carry.
-/// bookkeeping. `report` and `ts` are there only when written by a version before `@state`
+/// bookkeeping that record reads need not carry. `report` and `ts` are there only when written by a version before `@state`
 /// (or a node of it during a rolling upgrade): the newer of the two reports counts.
 const RECORD_FIELDS: [&str; 6] = [
     "report",
@@ -210,7 +220,7 @@ fn packed_bucket(t: Millis, v: &[f64]) -> Rollup {
 }
 
 fn tier_key(id: &str, tier: &Tier) -> String {
-    format!("{PREFIX}{id}@{}", tier.name)
+    sub_key(id, tier.name)
 }
 
 /// Lua for rollup buckets and the log, shared by FOLD_DUE and IMPORT; it needs the tier
@@ -435,8 +445,9 @@ local trim = trims(now)
 for _, id in ipairs(due) do
   local machine = PREFIX .. id
   local old = redis.call('HMGET', machine, 'open1', 'open2', 'logt', 'logn', 'rawt')
-  fold({machine, machine .. '@raw', machine .. '@1m', machine .. '@10m', machine .. '@open',
-    machine .. '@log'}, {old[1], old[2]}, now, trim)
+  local keys = {machine}
+  for i, suffix in ipairs(FOLD_KEYS) do keys[i + 1] = machine .. suffix end
+  fold(keys, {old[1], old[2]}, now, trim)
   if old[1] or old[2] or old[3] or old[4] or old[5] then
     redis.call('HDEL', machine, 'open1', 'open2', 'logt', 'logn', 'rawt')
   end
@@ -464,16 +475,24 @@ const FOLD_EVERY: Duration = Duration::from_secs(10);
 /// new machine is not lost, since the index reads everything again when the count differs.
 const SINCE_OVERLAP_MS: Millis = 1_000;
 
-/// The tier table and the history bounds as Lua constants, for the scripts that fold (`fold`
-/// in BUCKETS): `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`.
+/// The tier table and the key names as Lua constants, for the scripts that fold (`fold` in
+/// BUCKETS): `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`; `FOLD_KEYS` the
+/// suffixes of the keys `fold` takes after the machine's own (its tiers, `@open`, `@log`).
 fn fold_constants() -> String {
     let tiers: Vec<String> = TIERS
         .iter()
         .map(|t| format!("{{{}, {}, {}}}", t.bucket_ms, t.retention_ms, t.max_points))
         .collect();
+    let fold_keys: Vec<String> = TIERS
+        .iter()
+        .map(|t| t.name)
+        .chain([OPEN, LOG])
+        .map(|name| format!("'@{name}'"))
+        .collect();
     format!(
-        "local TIERS = {{{}}}\nlocal PREFIX = '{PREFIX}'\n",
-        tiers.join(", ")
+        "local TIERS = {{{}}}\nlocal PREFIX = '{PREFIX}'\nlocal FOLD_KEYS = {{{}}}\n",
+        tiers.join(", "),
+        fold_keys.join(", ")
     )
 }
 
@@ -756,11 +775,10 @@ impl StoreClock {
     }
 }
 
-/// A machine whose log holds this many reports is folded at once, not when its minute is
-/// over (an agent reporting more than once a second, or a flood of resends), in the
-/// background: it
-/// bounds the log, the raw tier's run past its count bound (readers cut it), and what one
-/// fold costs.
+/// A machine whose log holds this many reports is folded at once, in the background, not
+/// when its minute is over (an agent reporting more than once a second, or a flood of
+/// resends): it bounds the log, the raw tier's run past its count bound (readers cut it), and
+/// what one fold costs.
 pub const LOG_MAX: u16 = 64;
 
 /// Reports per machine this node wrote in the current minute, counted in slots by a hash of
@@ -824,21 +842,23 @@ impl Writer {
         }
     }
 
+    /// One `FOLD_DUE` call: the due machines (no `ids`), or `ids`; returns how many it folded.
+    async fn fold_call(&self, what: &str, ids: &[&str]) -> Result<usize, Unavailable> {
+        let mut inv = self.fold_due.prepare_invoke();
+        inv.key(UNFOLDED).arg(FOLD_BATCH).arg(ids);
+        self.redis
+            .call(what, |mut c| async move { inv.invoke_async(&mut c).await })
+            .await
+    }
+
     /// Folds every machine whose log is due (`FOLD_DUE`); returns how many. A burst (every
     /// machine's minute ends at once) is folded in calls of `FOLD_BATCH` machines with a pause
     /// as long as each call between them, so reports keep at least half of Redis meanwhile.
     async fn fold_due(&self) -> Result<usize, Unavailable> {
         let mut total = 0;
         loop {
-            let mut inv = self.fold_due.prepare_invoke();
-            inv.key(UNFOLDED).arg(FOLD_BATCH);
             let started = std::time::Instant::now();
-            let n: usize = self
-                .redis
-                .call("fold reports into the history", |mut c| async move {
-                    inv.invoke_async(&mut c).await
-                })
-                .await?;
+            let n = self.fold_call("fold reports into the history", &[]).await?;
             total += n;
             if n < FOLD_BATCH {
                 return Ok(total);
@@ -850,13 +870,7 @@ impl Writer {
     /// Folds the logs of `ids` now (a late report's minute is over).
     async fn fold_ids(&self, ids: &[&str]) -> Result<(), Unavailable> {
         for chunk in ids.chunks(FOLD_BATCH) {
-            let mut inv = self.fold_due.prepare_invoke();
-            inv.key(UNFOLDED).arg(FOLD_BATCH).arg(chunk);
-            let _: usize = self
-                .redis
-                .call("fold late reports into the history", |mut c| async move {
-                    inv.invoke_async(&mut c).await
-                })
+            self.fold_call("fold late reports into the history", chunk)
                 .await?;
         }
         Ok(())
@@ -931,12 +945,18 @@ impl Writer {
                 continue;
             }
             answers.push(Ok(now));
-            // The machine's key names, in one buffer: `<prefix><id>` and its suffixes.
+            // The machine's key names (`machine_key`, `sub_key`) in one buffer, not one
+            // allocation each: `<prefix><id>`, then `@<name>` pushed and cut off again.
             key.clear();
             key.push_str(PREFIX);
             key.push_str(&p.id);
             let machine = key.len();
-            key.push_str("@state");
+            let sub = |key: &mut String, name: &str| {
+                key.truncate(machine);
+                key.push('@');
+                key.push_str(name);
+            };
+            sub(&mut key, STATE);
             pipe.cmd("ZADD").arg(&key).arg(ts).arg(&p.report).ignore();
             pipe.cmd("ZREMRANGEBYRANK")
                 .arg(&key)
@@ -957,15 +977,14 @@ impl Writer {
                 .arg(now)
                 .ignore();
             if ts >= raw_horizon {
-                key.push_str("@raw");
+                sub(&mut key, TIERS[0].name);
                 pipe.cmd("ZADD")
                     .arg(&key)
                     .arg(ts)
                     .arg(&p.raw_point)
                     .ignore();
-                key.truncate(machine);
             }
-            key.push_str("@log");
+            sub(&mut key, LOG);
             pipe.cmd("HSET")
                 .arg(&key)
                 .arg(ts)
@@ -1449,7 +1468,7 @@ impl FleetStore for RedisFleetStore {
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.arg("log").arg("open").arg("state");
+        inv.arg(LOG).arg(OPEN).arg(STATE);
         self.call("forget machines", |mut c| async move {
             inv.invoke_async(&mut c).await
         })

@@ -1024,6 +1024,15 @@ async fn storage_db(f: &Fixture) -> ::redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// How many samples wait in a machine's log (`@log`) to be folded.
+async fn log_len(c: &mut ::redis::aio::MultiplexedConnection, id: &str) -> usize {
+    ::redis::cmd("HLEN")
+        .arg(format!("{{fleet}}:m:{id}@log"))
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
 /// The samples per bucket of a tier, oldest first.
 fn samples(points: Vec<fleet::HistoryPoint>) -> Vec<(i64, u64)> {
     points.iter().map(|p| (p.t, p.samples)).collect()
@@ -1044,14 +1053,6 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         let r = report("m-1", minute + 1_000 + i as i64 * 10_000, cpu);
         s.record(&r, "k").await.unwrap();
     }
-    let log_len = |mut c: ::redis::aio::MultiplexedConnection| async move {
-        let n: Vec<String> = ::redis::cmd("HKEYS")
-            .arg("{fleet}:m:m-1@log")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        n.len()
-    };
     let unfolded = |mut c: ::redis::aio::MultiplexedConnection| async move {
         let score: Option<f64> = ::redis::cmd("ZSCORE")
             .arg("{fleet}:m:@unfolded")
@@ -1061,7 +1062,7 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
             .unwrap();
         score.map(|t| t as i64)
     };
-    assert_eq!(log_len(c.clone()).await, 3);
+    assert_eq!(log_len(&mut c, "m-1").await, 3);
     assert_eq!(
         unfolded(c.clone()).await,
         Some(minute),
@@ -1089,7 +1090,7 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
     s.record(&report("m-2", now - 5 * 60_000, 5.0), "k")
         .await
         .unwrap();
-    assert_eq!(log_len(c.clone()).await, 3);
+    assert_eq!(log_len(&mut c, "m-1").await, 3);
     let other: (usize, Option<f64>) = ::redis::pipe()
         .hlen("{fleet}:m:m-2@log")
         .zscore("{fleet}:m:@unfolded", "m-2")
@@ -1109,7 +1110,7 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .await
         .unwrap();
     let waited = std::time::Instant::now();
-    while log_len(c.clone()).await > 0 {
+    while log_len(&mut c, "m-1").await > 0 {
         assert!(
             waited.elapsed() < Duration::from_secs(30),
             "the timer folds it"
@@ -1156,27 +1157,19 @@ async fn redis_a_busy_machine_is_folded_every_log_max_reports() {
         let start = s.now().await.unwrap();
         // A minute in the future (agent clock ahead): never due by time during the test.
         let minute = TIERS[1].bucket_start(start + 2 * 60_000);
-        let log_len = |mut c: ::redis::aio::MultiplexedConnection, id: String| async move {
-            let n: usize = ::redis::cmd("HLEN")
-                .arg(format!("{{fleet}}:m:{id}@log"))
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            n
-        };
         for i in 0..LOG_MAX as i64 - 1 {
             s.record(&report(&id, minute + i * 100, 10.0), "k")
                 .await
                 .unwrap();
         }
-        let before = log_len(c.clone(), id.clone()).await;
+        let before = log_len(&mut c, &id).await;
         s.record(&report(&id, minute + 10_000, 10.0), "k")
             .await
             .unwrap();
         // Folded in the background, right after.
         let mut after = usize::MAX;
         for _ in 0..100 {
-            after = log_len(c.clone(), id.clone()).await;
+            after = log_len(&mut c, &id).await;
             if after == 0 {
                 break;
             }
