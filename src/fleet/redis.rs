@@ -99,6 +99,7 @@ const UNFOLDED: &str = "{fleet}:m:@unfolded";
 const OPEN: &str = "open";
 const STATE: &str = "state";
 const LOG: &str = "log";
+const SAMPLES: &str = "samples";
 
 fn machine_key(id: &str) -> String {
     format!("{PREFIX}{id}")
@@ -125,9 +126,16 @@ fn state_key(id: &str) -> String {
     sub_key(id, STATE)
 }
 
-/// The hash of samples recorded but not yet folded into the history tiers (see FOLD_DUE).
+/// The hash of samples recorded but not yet folded into the history tiers by the previous
+/// version (entries without a raw point, see `Unfolded`); read and folded until it is gone.
 fn log_key(id: &str) -> String {
     sub_key(id, LOG)
+}
+
+/// The hash of samples recorded but not yet folded into the history tiers, raw tier
+/// included (see `Unfolded` and FOLD_DUE).
+fn samples_key(id: &str) -> String {
+    sub_key(id, SAMPLES)
 }
 
 /// The machine-hash fields that make its record (`decode_machine`); the others are history
@@ -227,9 +235,10 @@ fn tier_key(id: &str, tier: &Tier) -> String {
 /// constants (`fold_constants`) before it. A bucket is the array {t, n, cpu_sum, cpu_max,
 /// mem_sum, load_sum, disk_max, rx, tx}: in a tier's sorted set a JSON object with those names
 /// (`Rollup`), in the `@open` string 9 little-endian doubles per rollup tier (n = 0: none),
-/// which `open_buckets` in Rust reads back. A log entry is a bucket of the reports with one
-/// timestamp (normally one): field the timestamp, value the bucket without `t` as eight
-/// little-endian doubles (`ENTRY`, `packed_entry`).
+/// which `open_buckets` in Rust reads back. A log entry (`@samples`, and `@log` of the previous
+/// version) is a bucket of the reports with one timestamp (normally one): field the
+/// timestamp, value the bucket without `t` as eight little-endian doubles (`ENTRY`); in
+/// `@samples` followed by the raw point's JSON (`sample_entry`).
 ///
 /// Every byte that enters Lua (an argument, a reply) is hashed when Redis makes it a Lua
 /// string, and every number printed with `%.17g` costs as much as a small Redis command: what
@@ -337,26 +346,39 @@ local function absorb(groups, s, n, cpu, cpu_max, mem, load, disk, rx, tx)
   if rx > g[8] then g[8] = rx end
   if tx > g[9] then g[9] = tx end
 end
--- Fold a machine's log into its rollup tiers, with the open buckets in `@open` and those a
+-- Fold a machine's logs into its history tiers, with the open buckets in `@open` and those a
 -- version before it left (`legacy`: the `open1`, `open2` fields' values), and trim the raw
--- tier. keys: machine, one history key per tier, `@open`, `@log`. Per rollup tier the newest
--- bucket stays open in `@open` and older ones go into the set, as the previous version keeps
--- them (it still merges into them during an upgrade). Each sample is in exactly one of the
--- log, `@open`, `open1`/`open2` and the sets, so nothing is counted twice.
+-- tier. keys: machine, one history key per tier, `@open`, `@log`, `@samples`. Raw points of
+-- `@samples` go into the raw set (`@log` is the previous version's: its raw points are
+-- there already). Per rollup tier the newest bucket stays open in `@open` and older ones go
+-- into the set, as the previous version keeps them (it still merges into them during an
+-- upgrade). Each sample is in exactly one of the logs, `@open`, `open1`/`open2` and the
+-- sets, so nothing is counted twice.
 local function fold(keys, legacy, now, trim)
-  local log = redis.call('HGETALL', keys[6])
-  if #log > 0 then redis.call('DEL', keys[6]) end
   local groups = {{}, {}}
   local w1, w2 = TIERS[2][1], TIERS[3][1]
-  local h1, h2 = now - TIERS[2][2], now - TIERS[3][2]
-  for j = 1, #log, 2 do
-    local t = tonumber(log[j])
-    local ok, n, cpu, cpu_max, mem, load, disk, rx, tx = pcall(struct.unpack, ENTRY, log[j + 1])
-    -- An entry that is not one is dropped (readers report it while it is there).
-    if t and ok and type(tx) == 'number' then
-      if t >= h1 then absorb(groups[1], t - t % w1, n, cpu, cpu_max, mem, load, disk, rx, tx) end
-      if t >= h2 then absorb(groups[2], t - t % w2, n, cpu, cpu_max, mem, load, disk, rx, tx) end
+  local h0, h1, h2 = now - TIERS[1][2], now - TIERS[2][2], now - TIERS[3][2]
+  local raw = {}
+  for k = 6, 7 do
+    local log = redis.call('HGETALL', keys[k])
+    if #log > 0 then redis.call('DEL', keys[k]) end
+    for j = 1, #log, 2 do
+      local t, e = tonumber(log[j]), log[j + 1]
+      local ok, n, cpu, cpu_max, mem, load, disk, rx, tx = pcall(struct.unpack, ENTRY, e)
+      -- An entry that is not one is dropped (readers report it while it is there).
+      if t and ok and type(tx) == 'number' then
+        if t >= h1 then absorb(groups[1], t - t % w1, n, cpu, cpu_max, mem, load, disk, rx, tx) end
+        if t >= h2 then absorb(groups[2], t - t % w2, n, cpu, cpu_max, mem, load, disk, rx, tx) end
+        if k == 7 and t >= h0 and #e > 64 then
+          raw[#raw + 1] = log[j]
+          raw[#raw + 1] = string.sub(e, 65)
+        end
+      end
     end
+  end
+  -- In slices: `unpack` has a limit on how many values it spreads.
+  for j = 1, #raw, 512 do
+    redis.call('ZADD', keys[2], unpack(raw, j, math.min(j + 511, #raw)))
   end
   local function offer(i, b)
     if b and b[1] >= now - TIERS[i + 1][2] then
@@ -477,7 +499,8 @@ const SINCE_OVERLAP_MS: Millis = 1_000;
 
 /// The tier table and the key names as Lua constants, for the scripts that fold (`fold` in
 /// BUCKETS): `TIERS[i]` is {bucket, retention, cap} of `TIERS[i - 1]`; `FOLD_KEYS` the
-/// suffixes of the keys `fold` takes after the machine's own (its tiers, `@open`, `@log`).
+/// suffixes of the keys `fold` takes after the machine's own (its tiers, `@open`, `@log`,
+/// `@samples`).
 fn fold_constants() -> String {
     let tiers: Vec<String> = TIERS
         .iter()
@@ -486,7 +509,7 @@ fn fold_constants() -> String {
     let fold_keys: Vec<String> = TIERS
         .iter()
         .map(|t| t.name)
-        .chain([OPEN, LOG])
+        .chain([OPEN, LOG, SAMPLES])
         .map(|name| format!("'@{name}'"))
         .collect();
     format!(
@@ -551,7 +574,7 @@ end
 return ids
 "#;
 
-/// KEYS: index, machine, one history key per tier, `@open`, `@log`, `@state`. ARGV: machine id, report
+/// KEYS: index, machine, one history key per tier, `@open`, `@log`, `@state`, `@samples`. ARGV: machine id, report
 /// (maybe sealed), its timestamp, key name (maybe sealed), first_seen, last_seen,
 /// offline_since ('' for none), then per tier: retention, cap, the number of points and that
 /// many (t, n, JSON) triples. The machine's log and open buckets are folded into its sets
@@ -562,7 +585,8 @@ const IMPORT: &str = r#"
 local now = now_ms()
 local seen = tonumber(ARGV[6])
 local cur = redis.call('HMGET', KEYS[2], 'last_seen', 'open1', 'open2')
-fold({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, {cur[2], cur[3]}, now, trims(now))
+fold({KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9]}, {cur[2], cur[3]}, now,
+  trims(now))
 -- The open buckets too: below, each bucket is one point, the fuller one winning; the newest
 -- of each rollup tier goes back to `@open` at the end, where the fold (and the previous
 -- version) keeps it.
@@ -665,46 +689,63 @@ struct PendingReport {
     measured: Millis,
     /// The API key's name as stored (sealed when a keyring is configured).
     key_name: String,
-    /// The sample as a log entry (`packed_entry`).
-    entry: [u8; ENTRY_BYTES],
-    /// The sample as a raw-tier point (JSON).
-    raw_point: String,
+    /// The sample as an entry of the machine's `@samples` (`sample_entry`).
+    entry: Vec<u8>,
 }
 
-/// A log entry: a bucket without its time, eight little-endian doubles.
+/// A log entry's bucket: eight little-endian doubles, a bucket without its time.
 const ENTRY_BYTES: usize = 64;
 
-/// A sample as an entry of its machine's log and as the fold unpacks it (`ENTRY`,
-/// `struct.unpack('<dddddddd')`): the bucket of one sample, so Lua reads it without parsing
-/// text and merges a resent report into it like any bucket.
-fn packed_entry(s: &Sample) -> [u8; ENTRY_BYTES] {
+/// A sample as an entry of its machine's `@samples`: its bucket packed as the fold unpacks
+/// it (`ENTRY`, `struct.unpack('<dddddddd')`, so Lua reads it without parsing text and merges
+/// a resent report into it like any bucket), followed by its raw-tier point as JSON, which
+/// the fold adds to the raw tier as it is (the same bytes a resend or the previous version
+/// writes, so `ZADD` keeps one).
+fn sample_entry(s: &Sample) -> Result<Vec<u8>, serde_json::Error> {
     let r = Rollup::of_sample(s);
-    let mut out = [0u8; ENTRY_BYTES];
+    let mut out = Vec::with_capacity(ENTRY_BYTES + 192);
     let numbers = [
         r.n as f64, r.cpu_sum, r.cpu_max, r.mem_sum, r.load_sum, r.disk_max, r.rx, r.tx,
     ];
-    for (chunk, n) in out.chunks_exact_mut(8).zip(numbers) {
-        chunk.copy_from_slice(&n.to_le_bytes());
+    for n in numbers {
+        out.extend_from_slice(&n.to_le_bytes());
     }
-    out
+    serde_json::to_writer(&mut out, &r)?;
+    Ok(out)
 }
 
-/// The buckets of a machine's log (its `@log` hash: timestamp → entry, see FOLD_DUE).
-fn log_samples(log: &HashMap<String, Vec<u8>>) -> Result<Vec<Rollup>, String> {
-    log.iter()
-        .map(|(t, packed)| {
+/// A machine's samples that are not folded into its history sets yet, each a hash field
+/// timestamp → entry: `@samples` (this version: the packed bucket, then the raw point as
+/// JSON, `sample_entry`; the raw point is in no set until the fold) and `@log` (the previous
+/// version: the packed bucket only, its raw point already in the raw set).
+#[derive(Default)]
+struct Unfolded {
+    log: HashMap<String, Vec<u8>>,
+    samples: HashMap<String, Vec<u8>>,
+}
+
+impl Unfolded {
+    /// The buckets of the entries, each with whether its raw point is pending too.
+    fn buckets(&self) -> Result<Vec<(Rollup, bool)>, String> {
+        let parse = |(t, entry): (&String, &Vec<u8>), pending_raw: bool| {
             let t: Millis = t
                 .parse()
                 .map_err(|_| format!("history log entry {t:?} is not a timestamp"))?;
-            if packed.len() != ENTRY_BYTES {
+            let exact = !pending_raw;
+            if entry.len() < ENTRY_BYTES || (exact && entry.len() != ENTRY_BYTES) {
                 return Err(format!(
-                    "history log entry {t} is {} bytes, not {ENTRY_BYTES}",
-                    packed.len()
+                    "history log entry {t} is {} bytes, not {}{ENTRY_BYTES}",
+                    entry.len(),
+                    if exact { "" } else { "at least " }
                 ));
             }
-            Ok(packed_bucket(t, &le_doubles(packed)))
-        })
-        .collect()
+            let bucket = packed_bucket(t, &le_doubles(&entry[..ENTRY_BYTES]));
+            Ok((bucket, pending_raw && entry.len() > ENTRY_BYTES))
+        };
+        let log = self.log.iter().map(|e| parse(e, false));
+        let samples = self.samples.iter().map(|e| parse(e, true));
+        log.chain(samples).collect()
+    }
 }
 
 /// Points sorted by time, the points at one time merged into one.
@@ -720,25 +761,39 @@ fn merged(mut points: Vec<Rollup>) -> Vec<Rollup> {
     out
 }
 
-/// A rollup tier's points that are not in its sorted set yet, merged per bucket: the
-/// samples of the machine's log (`log`), and the open buckets kept in the `@open` string
-/// (`packed`) and, by a version before it, in the hash field `open1`/`open2` (`legacy`). The
-/// raw tier has none: each report adds its raw point at once.
+/// A tier's points that are not in its sorted set yet, merged per bucket: for the raw tier,
+/// the samples of `@samples`; for a rollup tier, every unfolded sample and the open buckets
+/// kept in the `@open` string (`packed`) and, by a version before it, in the hash field
+/// `open1`/`open2` (`legacy`).
 fn pending_points(
     tier: &Tier,
-    log: &HashMap<String, Vec<u8>>,
+    unfolded: &Unfolded,
     packed: Option<&[u8]>,
     legacy: Option<&str>,
 ) -> Result<Vec<Rollup>, String> {
+    let buckets = unfolded.buckets()?;
     if tier.bucket_ms == 0 {
-        return Ok(Vec::new());
+        let raw = buckets.into_iter().filter(|(_, raw)| *raw).map(|(r, _)| r);
+        return Ok(merged(raw.collect()));
     }
     let mut out = open_buckets(tier, packed, legacy)?;
-    for mut r in log_samples(log)? {
+    for (mut r, _) in buckets {
         r.t = tier.bucket_start(r.t);
         out.push(r);
     }
     Ok(merged(out))
+}
+
+/// The most bytes a number takes as a Redis argument (`i64::MIN`).
+const NUMBER: usize = 20;
+
+/// A command with room for `args` more arguments of `bytes` bytes in all, so its buffers are
+/// allocated once: `redis::cmd` grows them argument by argument, several reallocations for
+/// a report (a few per cent of the node's time per report in a perf profile).
+fn sized_cmd(name: &str, args: usize, bytes: usize) -> redis::Cmd {
+    let mut c = redis::Cmd::with_capacity(1 + args, name.len() + bytes);
+    c.arg(name);
+    c
 }
 
 /// Redis's clock as this node estimates it between round trips: the local clock plus the
@@ -899,9 +954,11 @@ impl Writer {
     ///   timestamp stays, whatever order reports arrive in and whichever node writes them;
     /// - `HSET` of `last_seen` and `key`, and `HSETNX first_seen` (an `offline_since` older
     ///   than `last_seen` is from a silence that ended, see MARK_OFFLINE);
-    /// - `ZADD @raw ts point` (within the raw tier's retention) and `HSET @log ts entry`:
-    ///   the sample in the raw tier at once, and in the log until its minute is folded into
-    ///   the rollup tiers (`FOLD_DUE`). A resend of the same report changes neither.
+    /// - `HSET @samples ts entry`: the sample (its bucket and its raw point, `sample_entry`)
+    ///   waits there until its minute is folded into every history tier (`FOLD_DUE`);
+    ///   readers merge it meanwhile. A resend of the same report writes the same entry. (The
+    ///   raw point used to be a `ZADD` of its own: folding it costs Redis less than the
+    ///   command, see docs/performance.md.)
     ///
     /// Per batch: the index (`last_seen` of every machine), the API keys' last use, the
     /// `@unfolded` marks (`ZADD LT`: a machine's mark is the minute of its oldest unfolded
@@ -917,15 +974,17 @@ impl Writer {
                 return batch.iter().map(|_| Err(e.clone())).collect();
             }
         };
-        let raw_horizon = now - TIERS[0].retention_ms;
         let this_minute = TIERS[1].bucket_start(now);
         let mut answers = Vec::with_capacity(batch.len());
-        let mut pipe = redis::pipe();
-        let mut index = redis::cmd("ZADD");
+        let mut pipe = redis::Pipeline::with_capacity(batch.len() * 5 + 4);
+        let ids: usize = batch.iter().map(|p| p.id.len()).sum();
+        let key_names: usize = batch.iter().map(|p| p.key_name.len()).sum();
+        let n = batch.len();
+        let mut index = sized_cmd("ZADD", 1 + 2 * n, INDEX.len() + n * NUMBER + ids);
         index.arg(INDEX);
-        let mut used = redis::cmd("HSET");
+        let mut used = sized_cmd("HSET", 1 + 2 * n, KEYS.len() + n * NUMBER + key_names);
         used.arg(KEYS);
-        let mut unfolded = redis::cmd("ZADD");
+        let mut unfolded = sized_cmd("ZADD", 2 + 2 * n, UNFOLDED.len() + 2 + n * NUMBER + ids);
         unfolded.arg(UNFOLDED).arg("LT");
         // After this pipeline: fold a report's minute that is over before answering, and a
         // busy log in the background.
@@ -957,39 +1016,27 @@ impl Writer {
                 key.push_str(name);
             };
             sub(&mut key, STATE);
-            pipe.cmd("ZADD").arg(&key).arg(ts).arg(&p.report).ignore();
-            pipe.cmd("ZREMRANGEBYRANK")
-                .arg(&key)
-                .arg(0)
-                .arg(-2)
-                .ignore();
+            let mut c = sized_cmd("ZADD", 3, key.len() + NUMBER + p.report.len());
+            c.arg(&key).arg(ts).arg(&p.report);
+            pipe.add_command(c).ignore();
+            let mut c = sized_cmd("ZREMRANGEBYRANK", 3, key.len() + 3);
+            c.arg(&key).arg(0).arg(-2);
+            pipe.add_command(c).ignore();
             key.truncate(machine);
-            pipe.cmd("HSET")
-                .arg(&key)
+            let mut c = sized_cmd("HSET", 5, key.len() + 12 + NUMBER + p.key_name.len());
+            c.arg(&key)
                 .arg("last_seen")
                 .arg(now)
                 .arg("key")
-                .arg(&p.key_name)
-                .ignore();
-            pipe.cmd("HSETNX")
-                .arg(&key)
-                .arg("first_seen")
-                .arg(now)
-                .ignore();
-            if ts >= raw_horizon {
-                sub(&mut key, TIERS[0].name);
-                pipe.cmd("ZADD")
-                    .arg(&key)
-                    .arg(ts)
-                    .arg(&p.raw_point)
-                    .ignore();
-            }
-            sub(&mut key, LOG);
-            pipe.cmd("HSET")
-                .arg(&key)
-                .arg(ts)
-                .arg(&p.entry[..])
-                .ignore();
+                .arg(&p.key_name);
+            pipe.add_command(c).ignore();
+            let mut c = sized_cmd("HSETNX", 3, key.len() + 10 + NUMBER);
+            c.arg(&key).arg("first_seen").arg(now);
+            pipe.add_command(c).ignore();
+            sub(&mut key, SAMPLES);
+            let mut c = sized_cmd("HSET", 3, key.len() + NUMBER + p.entry.len());
+            c.arg(&key).arg(ts).arg(&p.entry);
+            pipe.add_command(c).ignore();
             index.arg(now).arg(&p.id);
             used.arg(&p.key_name).arg(now);
             let minute = TIERS[1].bucket_start(ts);
@@ -1235,15 +1282,14 @@ impl FleetStore for RedisFleetStore {
     async fn record(&self, report: &Report, api_key: &str) -> StoreResult<Millis> {
         let measured = report.measured_at();
         let s = sample_of(report, measured);
-        let raw_point = serde_json::to_string(&Rollup::of_sample(&s))
+        let entry = sample_entry(&s)
             .map_err(|e| StoreError::Config(format!("cannot encode a history point: {e}")))?;
         let pending = PendingReport {
             report: self.sealing.seal_report(&report.machine_id, report)?,
             id: report.machine_id.clone(),
             measured,
             key_name: self.sealing.key_name(api_key),
-            entry: packed_entry(&s),
-            raw_point,
+            entry,
         };
         self.recorder.submit(pending).await.unwrap_or_else(|e| {
             Err(StoreError::Unavailable {
@@ -1332,12 +1378,14 @@ impl FleetStore for RedisFleetStore {
         pipe.get(open_key(machine_id));
         pipe.hget(machine_key(machine_id), legacy_open_field(&tier));
         pipe.hgetall(log_key(machine_id));
+        pipe.hgetall(samples_key(machine_id));
         pipe.cmd("TIME");
         #[allow(clippy::type_complexity)]
-        let (members, packed, legacy, log, (secs, micros)): (
+        let (members, packed, legacy, log, samples, (secs, micros)): (
             Vec<String>,
             Option<Vec<u8>>,
             Option<String>,
+            HashMap<String, Vec<u8>>,
             HashMap<String, Vec<u8>>,
             (i64, i64),
         ) = self
@@ -1356,7 +1404,8 @@ impl FleetStore for RedisFleetStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let pending = pending_points(&tier, &log, packed.as_deref(), legacy.as_deref())
+        let unfolded = Unfolded { log, samples };
+        let pending = pending_points(&tier, &unfolded, packed.as_deref(), legacy.as_deref())
             .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
         points.extend(
             pending
@@ -1378,12 +1427,13 @@ impl FleetStore for RedisFleetStore {
         }
         pipe.get(open_key(machine_id));
         pipe.hgetall(log_key(machine_id));
+        pipe.hgetall(samples_key(machine_id));
         for tier in &TIERS[1..] {
             pipe.hget(machine_key(machine_id), legacy_open_field(tier));
         }
         pipe.cmd("TIME");
         #[allow(clippy::type_complexity)]
-        let (a, a_top, b, b_top, d, d_top, packed, log, o1, o2, (secs, micros)): (
+        let (a, a_top, b, b_top, d, d_top, packed, log, samples, o1, o2, (secs, micros)): (
             usize,
             Vec<(String, f64)>,
             usize,
@@ -1391,6 +1441,7 @@ impl FleetStore for RedisFleetStore {
             usize,
             Vec<(String, f64)>,
             Option<Vec<u8>>,
+            HashMap<String, Vec<u8>>,
             HashMap<String, Vec<u8>>,
             Option<String>,
             Option<String>,
@@ -1403,12 +1454,13 @@ impl FleetStore for RedisFleetStore {
         let now = secs * 1000 + micros / 1000;
         let in_sets = [(a, a_top), (b, b_top), (d, d_top)];
         let legacy = [None, o1, o2];
+        let unfolded = Unfolded { log, samples };
         // Per tier: the set's size, and the pending points' times that may be in the set
         // already (at or before its newest point; newer ones are new).
         let mut counts = [0usize; 3];
         let mut maybe: Vec<(usize, Millis)> = Vec::new();
         for (i, tier) in TIERS.iter().enumerate() {
-            let pending = pending_points(tier, &log, packed.as_deref(), legacy[i].as_deref())
+            let pending = pending_points(tier, &unfolded, packed.as_deref(), legacy[i].as_deref())
                 .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
             let (card, top) = &in_sets[i];
             let newest = top
@@ -1463,12 +1515,12 @@ impl FleetStore for RedisFleetStore {
             .key(UNFOLDED)
             .arg(silent_for.as_millis() as i64)
             .arg(PREFIX);
-        // Every key of a machine besides its hash: the history tiers, the log, the open
+        // Every key of a machine besides its hash: the history tiers, both logs, the open
         // buckets and the newest report.
         for tier in &TIERS {
             inv.arg(tier.name);
         }
-        inv.arg(LOG).arg(OPEN).arg(STATE);
+        inv.arg(LOG).arg(SAMPLES).arg(OPEN).arg(STATE);
         self.call("forget machines", |mut c| async move {
             inv.invoke_async(&mut c).await
         })
@@ -1662,7 +1714,9 @@ impl FleetStore for RedisFleetStore {
             }
         }
         for id in &ids {
-            pipe.get(open_key(id)).hgetall(log_key(id));
+            pipe.get(open_key(id))
+                .hgetall(log_key(id))
+                .hgetall(samples_key(id));
         }
         for id in &ids {
             pipe.zrange_withscores(state_key(id), -1, -1);
@@ -1677,7 +1731,7 @@ impl FleetStore for RedisFleetStore {
             |e: redis::ParsingError| StoreError::from(self.redis.unavailable("export machines", e));
         let (hashes, rest) = replies.split_at(ids.len());
         let (sets, rest) = rest.split_at(ids.len() * TIERS.len());
-        let (pending, rest) = rest.split_at(ids.len() * 2);
+        let (pending, rest) = rest.split_at(ids.len() * 3);
         let (states, time) = rest.split_at(ids.len());
         let (secs, micros): (i64, i64) =
             redis::from_redis_value_ref(time.first().unwrap_or(&redis::Value::Nil))
@@ -1699,9 +1753,11 @@ impl FleetStore for RedisFleetStore {
                 }
             };
             let packed: Option<Vec<u8>> =
-                redis::from_redis_value_ref(&pending[i * 2]).map_err(bad_reply)?;
-            let log: HashMap<String, Vec<u8>> =
-                redis::from_redis_value_ref(&pending[i * 2 + 1]).map_err(bad_reply)?;
+                redis::from_redis_value_ref(&pending[i * 3]).map_err(bad_reply)?;
+            let unfolded = Unfolded {
+                log: redis::from_redis_value_ref(&pending[i * 3 + 1]).map_err(bad_reply)?,
+                samples: redis::from_redis_value_ref(&pending[i * 3 + 2]).map_err(bad_reply)?,
+            };
             let mut history: [Vec<Rollup>; 3] = Default::default();
             let mut broken = None;
             for (t, tier) in TIERS.iter().enumerate() {
@@ -1719,7 +1775,8 @@ impl FleetStore for RedisFleetStore {
                     }
                 }
                 let legacy = fields.get(&legacy_open_field(tier));
-                match pending_points(tier, &log, packed.as_deref(), legacy.map(String::as_str)) {
+                let legacy = legacy.map(String::as_str);
+                match pending_points(tier, &unfolded, packed.as_deref(), legacy) {
                     Ok(pending) => history[t] = merged([&history[t][..], &pending].concat()),
                     Err(e) => broken = Some(format!("machine {id}: {e}")),
                 }
@@ -1750,7 +1807,8 @@ impl FleetStore for RedisFleetStore {
             }
             inv.key(open_key(&m.machine_id))
                 .key(log_key(&m.machine_id))
-                .key(state_key(&m.machine_id));
+                .key(state_key(&m.machine_id))
+                .key(samples_key(&m.machine_id));
             inv.arg(&m.machine_id)
                 .arg(json)
                 .arg(r.report.measured_at())
@@ -1813,46 +1871,86 @@ mod tests {
         }
     }
 
+    /// Entries as `@samples` holds them.
+    fn samples_of(points: &[(Millis, f64)]) -> Unfolded {
+        let samples = points
+            .iter()
+            .map(|&(t, cpu)| (t.to_string(), sample_entry(&sample(t, cpu)).unwrap()))
+            .collect();
+        Unfolded {
+            samples,
+            ..Unfolded::default()
+        }
+    }
+
     #[test]
-    fn a_log_entry_reads_back_as_the_bucket_of_its_sample() {
+    fn an_entry_reads_back_as_the_bucket_of_its_sample_and_its_raw_point() {
         let s = sample(120_500, 12.5);
-        let log = HashMap::from([("120500".to_string(), packed_entry(&s).to_vec())]);
-        assert_eq!(log_samples(&log).unwrap(), [Rollup::of_sample(&s)]);
+        let unfolded = samples_of(&[(120_500, 12.5)]);
+        assert_eq!(unfolded.buckets().unwrap(), [(Rollup::of_sample(&s), true)]);
+        let entry = &unfolded.samples["120500"];
+        // After the packed bucket: the raw point exactly as the raw set holds it.
+        let raw = serde_json::to_string(&Rollup::of_sample(&s)).unwrap();
+        assert_eq!(&entry[ENTRY_BYTES..], raw.as_bytes());
+        // The previous version's log: the packed bucket alone, its raw point already set.
+        let log = Unfolded {
+            log: HashMap::from([("120500".to_string(), entry[..ENTRY_BYTES].to_vec())]),
+            ..Unfolded::default()
+        };
+        assert_eq!(log.buckets().unwrap(), [(Rollup::of_sample(&s), false)]);
     }
 
     #[test]
     fn a_damaged_log_entry_is_an_error_naming_it() {
-        let short = HashMap::from([("5".to_string(), vec![0u8; 10])]);
-        let e = log_samples(&short).unwrap_err();
+        let unfolded = |log: Vec<(&str, Vec<u8>)>, samples: Vec<(&str, Vec<u8>)>| {
+            let map = |v: Vec<(&str, Vec<u8>)>| v.into_iter().map(|(t, e)| (t.into(), e)).collect();
+            Unfolded {
+                log: map(log),
+                samples: map(samples),
+            }
+        };
+        let e = unfolded(vec![("5", vec![0; 10])], vec![])
+            .buckets()
+            .unwrap_err();
         assert!(e.contains("history log entry 5 is 10 bytes, not 64"), "{e}");
-        let bad_time = HashMap::from([("soon".to_string(), vec![0u8; ENTRY_BYTES])]);
-        let e = log_samples(&bad_time).unwrap_err();
+        let e = unfolded(vec![("5", vec![0; 70])], vec![])
+            .buckets()
+            .unwrap_err();
+        assert!(e.contains("history log entry 5 is 70 bytes, not 64"), "{e}");
+        let e = unfolded(vec![], vec![("5", vec![0; 10])])
+            .buckets()
+            .unwrap_err();
+        assert!(e.contains("entry 5 is 10 bytes, not at least 64"), "{e}");
+        let e = unfolded(vec![], vec![("soon", vec![0; ENTRY_BYTES])])
+            .buckets()
+            .unwrap_err();
         assert!(e.contains("\"soon\" is not a timestamp"), "{e}");
     }
 
     #[test]
-    fn pending_points_merge_the_log_and_the_open_bucket_per_bucket() {
-        let log: HashMap<String, Vec<u8>> = [(60_000, 10.0), (61_000, 30.0), (125_000, 50.0)]
+    fn pending_points_merge_the_logs_and_the_open_bucket_per_bucket() {
+        let mut unfolded = samples_of(&[(60_000, 10.0), (125_000, 50.0)]);
+        let previous = samples_of(&[(61_000, 30.0)]).samples;
+        unfolded.log = previous
             .into_iter()
-            .map(|(t, cpu)| (t.to_string(), packed_entry(&sample(t, cpu)).to_vec()))
+            .map(|(t, e)| (t, e[..ENTRY_BYTES].to_vec()))
             .collect();
-        let one_minute = pending_points(&TIERS[1], &log, None, None).unwrap();
+        let one_minute = pending_points(&TIERS[1], &unfolded, None, None).unwrap();
         let shape: Vec<(Millis, u64)> = one_minute.iter().map(|r| (r.t, r.n)).collect();
         assert_eq!(shape, [(60_000, 2), (120_000, 1)]);
         assert_eq!(one_minute[0].cpu_sum, 40.0);
         assert_eq!(one_minute[0].cpu_max, 30.0);
-        // The raw tier has nothing pending: reports add raw points at once.
-        assert!(
-            pending_points(&TIERS[0], &log, None, None)
-                .unwrap()
-                .is_empty()
-        );
-        // The previous version's open 10-minute bucket merges with the log's samples.
+        // The raw tier: the raw points of `@samples`, not of the previous version's log
+        // (it added them to the raw set at once).
+        let raw = pending_points(&TIERS[0], &unfolded, None, None).unwrap();
+        let shape: Vec<(Millis, u64)> = raw.iter().map(|r| (r.t, r.n)).collect();
+        assert_eq!(shape, [(60_000, 1), (125_000, 1)]);
+        // The previous version's open 10-minute bucket merges with the logs' samples.
         let mut packed = vec![0u8; 72];
         for v in [0.0, 3.0, 60.0, 20.0, 75.0, 1.5, 40.0, 1e6, 5e5] {
             packed.extend_from_slice(&f64::to_le_bytes(v));
         }
-        let ten = pending_points(&TIERS[2], &log, Some(&packed), None).unwrap();
+        let ten = pending_points(&TIERS[2], &unfolded, Some(&packed), None).unwrap();
         assert_eq!(ten.len(), 1);
         assert_eq!((ten[0].t, ten[0].n), (0, 6));
         assert_eq!(ten[0].cpu_max, 50.0);

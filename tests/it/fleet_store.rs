@@ -1024,10 +1024,10 @@ async fn storage_db(f: &Fixture) -> ::redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-/// How many samples wait in a machine's log (`@log`) to be folded.
+/// How many samples wait in a machine's log (`@samples`) to be folded.
 async fn log_len(c: &mut ::redis::aio::MultiplexedConnection, id: &str) -> usize {
     ::redis::cmd("HLEN")
-        .arg(format!("{{fleet}}:m:{id}@log"))
+        .arg(format!("{{fleet}}:m:{id}@samples"))
         .query_async(c)
         .await
         .unwrap()
@@ -1038,7 +1038,7 @@ fn samples(points: Vec<fleet::HistoryPoint>) -> Vec<(i64, u64)> {
     points.iter().map(|p| (p.t, p.samples)).collect()
 }
 
-/// Reports wait in the machine's log (`@log`) until their minute is over, then `FOLD_DUE`
+/// Reports wait in the machine's log (`@samples`) until their minute is over, then `FOLD_DUE`
 /// (each node's timer, or right after a batch with a late report) folds them into the rollup
 /// tiers; readers see them in every tier all along. Reports for a future minute (an agent
 /// clock ahead, within the allowed skew) are not due, so they stay in the log here.
@@ -1075,6 +1075,12 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .await
         .unwrap();
     assert_eq!(sets, (0, 0), "nothing folded within the minute");
+    let raw: usize = ::redis::cmd("ZCARD")
+        .arg("{fleet}:m:m-1@raw")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(raw, 0, "raw points too wait in the log");
     let read = |tier| s.history("m-1", tier, 0, now + 10 * 60_000);
     assert_eq!(samples(read(TIERS[0]).await.unwrap()).len(), 3);
     let m = read(TIERS[1]).await.unwrap();
@@ -1092,7 +1098,7 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .unwrap();
     assert_eq!(log_len(&mut c, "m-1").await, 3);
     let other: (usize, Option<f64>) = ::redis::pipe()
-        .hlen("{fleet}:m:m-2@log")
+        .hlen("{fleet}:m:m-2@samples")
         .zscore("{fleet}:m:@unfolded", "m-2")
         .query_async(&mut c)
         .await
@@ -1127,6 +1133,12 @@ async fn redis_reports_wait_in_the_log_until_their_minute_is_over() {
         .unwrap();
     assert_eq!((one, ten), (0, 0), "both buckets are open");
     assert!(open_ttl > fleet::HISTORY_SPAN_MS - 60_000, "{open_ttl}");
+    let raw: usize = ::redis::cmd("ZCARD")
+        .arg("{fleet}:m:m-1@raw")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(raw, 3, "the fold added the raw points");
     assert_eq!(samples(read(TIERS[1]).await.unwrap()), [(minute, 3)]);
     assert_eq!(
         samples(read(TIERS[2]).await.unwrap()),
@@ -1246,41 +1258,107 @@ async fn redis_resent_and_late_reports_merge_into_their_buckets() {
     );
 }
 
-/// A corrupt log entry (a damaged record) is an error naming the machine for its history,
-/// and does not stop the machine's reports: the fold drops it.
+/// A corrupt log entry (a damaged record, in this version's `@samples` or the previous
+/// version's `@log`) is an error naming the machine for its history, and does not stop the
+/// machine's reports: the fold drops it.
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_a_corrupt_log_entry_is_reported_and_does_not_block_reports() {
     let f = redis().await;
     let s = &f.store;
     let mut c = storage_db(&f).await;
     let now = s.now().await.unwrap();
+    for (i, log) in ["samples", "log"].into_iter().enumerate() {
+        let id = format!("m-{i}");
+        let minute = TIERS[1].bucket_start(now - 10 * 60_000);
+        s.record(&report(&id, minute + 1_000, 10.0), "k")
+            .await
+            .unwrap();
+        let _: () = ::redis::cmd("HSET")
+            .arg(format!("{{fleet}}:m:{id}@{log}"))
+            .arg(minute + 2_000)
+            .arg("not a sample")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        for tier in TIERS {
+            let err = s.history(&id, tier, 0, now).await.unwrap_err().to_string();
+            assert!(
+                err.contains(&id) && err.contains("history log entry"),
+                "{log}, tier {}: {err}",
+                tier.name
+            );
+        }
+        s.record(&report(&id, minute + 61_000, 20.0), "k")
+            .await
+            .unwrap();
+        assert_eq!(
+            samples(s.history(&id, TIERS[1], 0, now).await.unwrap()),
+            [(minute, 1), (minute + 60_000, 1)],
+            "{log}"
+        );
+        assert_eq!(
+            samples(s.history(&id, TIERS[0], 0, now).await.unwrap()),
+            [(minute + 1_000, 1), (minute + 61_000, 1)],
+            "{log}"
+        );
+    }
+}
+
+/// The version before `@samples` wrote a report's raw point into the raw set at once and its
+/// bucket into `@log` (eight packed doubles). During a rolling upgrade both kinds of node
+/// record the same machine: readers count each sample once in every tier, and the fold folds
+/// both logs, adding only `@samples`' raw points.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_folds_the_log_of_the_previous_version() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let now = s.now().await.unwrap();
     let minute = TIERS[1].bucket_start(now - 10 * 60_000);
-    s.record(&report("m-1", minute + 1_000, 10.0), "k")
-        .await
-        .unwrap();
-    let _: () = ::redis::cmd("HSET")
-        .arg("{fleet}:m:m-1@log")
-        .arg(minute + 2_000)
-        .arg("not a sample")
+    s.record(&report("m-1", now, 10.0), "k").await.unwrap();
+    // The old node's report at minute + 1 s, 40 % CPU.
+    let t = minute + 1_000;
+    let numbers = [1.0, 40.0, 40.0, 25.0, 1.0, 40.0, 1e6, 5e5];
+    let entry: Vec<u8> = numbers.iter().flat_map(|n: &f64| n.to_le_bytes()).collect();
+    let raw = serde_json::json!({"t": t, "n": 1, "cpu_sum": 40.0, "cpu_max": 40.0,
+        "mem_sum": 25.0, "load_sum": 1.0, "disk_max": 40.0, "rx": 1e6, "tx": 5e5})
+    .to_string();
+    let _: () = ::redis::pipe()
+        .zadd("{fleet}:m:m-1@raw", raw, t)
+        .hset("{fleet}:m:m-1@log", t, entry)
         .query_async(&mut c)
         .await
         .unwrap();
-    let err = s
-        .history("m-1", TIERS[1], 0, now)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("m-1") && err.contains("history log entry"),
-        "{err}"
+    let read = |tier| s.history("m-1", tier, 0, now + 60_000);
+    assert_eq!(samples(read(TIERS[0]).await.unwrap()), [(t, 1), (now, 1)]);
+    assert_eq!(
+        samples(read(TIERS[1]).await.unwrap()),
+        [(minute, 1), (TIERS[1].bucket_start(now), 1)]
     );
-    s.record(&report("m-1", minute + 61_000, 20.0), "k")
+    assert_eq!(s.history_len("m-1").await.unwrap()[0], 2);
+
+    // Ours, late in the same minute: folded at once, with the old node's log.
+    s.record(&report("m-1", minute + 2_000, 20.0), "k")
         .await
         .unwrap();
+    let (log, raw): (usize, usize) = ::redis::pipe()
+        .hlen("{fleet}:m:m-1@log")
+        .zcard("{fleet}:m:m-1@raw")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!((log, raw), (0, 3), "both logs folded; one raw point each");
     assert_eq!(
-        samples(s.history("m-1", TIERS[1], 0, now).await.unwrap()),
-        [(minute, 1), (minute + 60_000, 1)]
+        samples(read(TIERS[0]).await.unwrap()),
+        [(t, 1), (minute + 2_000, 1), (now, 1)]
     );
+    let m = read(TIERS[1]).await.unwrap();
+    assert_eq!(
+        samples(m.clone()),
+        [(minute, 2), (TIERS[1].bucket_start(now), 1)]
+    );
+    assert!((m[0].cpu_percent - 30.0).abs() < 1e-9);
+    assert_eq!(s.history_len("m-1").await.unwrap()[..2], [3, 2]);
 }
 
 /// The previous version keeps the open bucket of both rollup tiers in the `@open` string,
