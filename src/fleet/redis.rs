@@ -28,7 +28,7 @@
 //! re-sealing. Scripts build machine keys from the ids they are given; the shared `{fleet}`
 //! hash tag keeps those keys in the declared keys' slot, as Redis Cluster requires.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -836,41 +836,64 @@ impl StoreClock {
 /// what one fold costs.
 pub const LOG_MAX: u16 = 64;
 
-/// Reports per machine this node wrote in the current minute, counted in slots by a hash of
-/// the machine id (a machine sharing its slot is folded early now and then; harmless), so a
-/// busy machine is folded every `LOG_MAX` reports without asking Redis how long its log is.
-/// Several nodes each count their own share: a log grows to at most `LOG_MAX` per node.
-struct Busy {
+/// What this node wrote in the current minute (of Redis's clock as it estimates it),
+/// forgotten when the next one starts. Several nodes each keep their own.
+///
+/// - Reports per machine, counted in slots by a hash of the machine id (a machine sharing
+///   its slot is folded early now and then; harmless), so a busy machine is folded every
+///   `LOG_MAX` reports without asking Redis how long its log is: a log grows to at most
+///   `LOG_MAX` per node.
+/// - The machines whose `first_seen` this node has set (`HSETNX`, a no-op but for a
+///   machine's first report) in a pipeline that succeeded, by a 64-bit hash of the id: their
+///   later reports this minute skip it. A machine whose hash was deleted meanwhile (`forget`
+///   with a `forget_after` under a minute) or whose id shares a hash with one in the set
+///   (about one chance in 10⁹ with 100,000 machines) then has a record without
+///   `first_seen` until its first report of the next minute, read as first seen at its
+///   `last_seen` (`decode_machine`).
+struct ThisMinute {
     minute: Millis,
     counts: Vec<u16>,
+    first_seen: HashSet<u64>,
     hasher: std::hash::RandomState,
 }
 
-impl Busy {
+impl ThisMinute {
     const SLOTS: usize = 1 << 16;
 
-    fn new() -> Busy {
-        Busy {
+    fn new() -> ThisMinute {
+        ThisMinute {
             minute: 0,
             counts: vec![0; Self::SLOTS],
+            first_seen: HashSet::new(),
             hasher: std::hash::RandomState::new(),
         }
     }
 
-    /// Counts one report of `id` in `minute`; true when the machine's log is due now.
-    fn count(&mut self, id: &str, minute: Millis) -> bool {
+    /// Counts one report of `id` in `minute`. Returns whether the machine's log is due now,
+    /// and the id's hash when the report must set `first_seen` (see `set_first_seen`).
+    fn count(&mut self, id: &str, minute: Millis) -> (bool, Option<u64>) {
         use std::hash::BuildHasher;
         if minute != self.minute {
             self.minute = minute;
             self.counts.fill(0);
+            self.first_seen.clear();
         }
-        let slot = &mut self.counts[self.hasher.hash_one(id) as usize % Self::SLOTS];
+        let hash = self.hasher.hash_one(id);
+        let needs_first_seen = (!self.first_seen.contains(&hash)).then_some(hash);
+        let slot = &mut self.counts[hash as usize % Self::SLOTS];
         *slot += 1;
         if *slot >= LOG_MAX {
             *slot = 0;
-            return true;
+            return (true, needs_first_seen);
         }
-        false
+        (false, needs_first_seen)
+    }
+
+    /// `first_seen` of these machines (hashes from `count` in `minute`) is set.
+    fn set_first_seen(&mut self, minute: Millis, hashes: impl Iterator<Item = u64>) {
+        if minute == self.minute {
+            self.first_seen.extend(hashes);
+        }
     }
 }
 
@@ -879,7 +902,7 @@ struct Writer {
     redis: Redis,
     clock: StoreClock,
     fold_due: Script,
-    busy: std::sync::Mutex<Busy>,
+    this_minute: std::sync::Mutex<ThisMinute>,
     /// A background fold (`fold_due_soon`) is running.
     folding: AtomicBool,
 }
@@ -952,8 +975,9 @@ impl Writer {
     /// together, see docs/performance.md):
     /// - `ZADD @state ts report` and `ZREMRANGEBYRANK @state 0 -2`: the newest report by
     ///   timestamp stays, whatever order reports arrive in and whichever node writes them;
-    /// - `HSET` of `last_seen` and `key`, and `HSETNX first_seen` (an `offline_since` older
-    ///   than `last_seen` is from a silence that ended, see MARK_OFFLINE);
+    /// - `HSET` of `last_seen` and `key`, and `HSETNX first_seen` unless this node set it
+    ///   this minute (`ThisMinute`; an `offline_since` older than `last_seen` is from a
+    ///   silence that ended, see MARK_OFFLINE);
     /// - `HSET @samples ts entry`: the sample (its bucket and its raw point, `sample_entry`)
     ///   waits there until its minute is folded into every history tier (`FOLD_DUE`);
     ///   readers merge it meanwhile. A resend of the same report writes the same entry. (The
@@ -990,14 +1014,15 @@ impl Writer {
         // busy log in the background.
         let (mut late, mut busy_log) = (Vec::new(), false);
         let mut key = String::with_capacity(PREFIX.len() + 80);
-        let busy: Vec<bool> = {
-            let mut counts = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let counted: Vec<(bool, Option<u64>)> = {
+            let mut counts = self.this_minute.lock().unwrap_or_else(|e| e.into_inner());
             batch
                 .iter()
                 .map(|p| counts.count(&p.id, this_minute))
                 .collect()
         };
-        for (p, busy) in batch.iter().zip(busy) {
+        let mut first_seen_set = Vec::new();
+        for (p, &(busy, first_seen)) in batch.iter().zip(&counted) {
             let ts = p.measured;
             if ts > now + MAX_CLOCK_SKEW_MS || ts < now - HISTORY_SPAN_MS {
                 answers.push(Err(StoreError::OutOfRange { now }));
@@ -1030,9 +1055,12 @@ impl Writer {
                 .arg("key")
                 .arg(&p.key_name);
             pipe.add_command(c).ignore();
-            let mut c = sized_cmd("HSETNX", 3, key.len() + 10 + NUMBER);
-            c.arg(&key).arg("first_seen").arg(now);
-            pipe.add_command(c).ignore();
+            if let Some(hash) = first_seen {
+                let mut c = sized_cmd("HSETNX", 3, key.len() + 10 + NUMBER);
+                c.arg(&key).arg("first_seen").arg(now);
+                pipe.add_command(c).ignore();
+                first_seen_set.push(hash);
+            }
             sub(&mut key, SAMPLES);
             let mut c = sized_cmd("HSET", 3, key.len() + NUMBER + p.entry.len());
             c.arg(&key).arg(ts).arg(&p.entry);
@@ -1065,7 +1093,13 @@ impl Writer {
             })
             .await;
         match reply {
-            Ok(((secs, micros),)) => self.clock.observe(secs * 1000 + micros / 1000),
+            Ok(((secs, micros),)) => {
+                self.clock.observe(secs * 1000 + micros / 1000);
+                self.this_minute
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_first_seen(this_minute, first_seen_set.into_iter());
+            }
             Err(e) => {
                 let e = StoreError::from(e);
                 for a in answers.iter_mut().filter(|a| a.is_ok()) {
@@ -1146,7 +1180,7 @@ impl RedisFleetStore {
             redis: redis.clone(),
             clock: StoreClock::new(),
             fold_due: script(&format!("{}{BUCKETS}{FOLD_DUE}", fold_constants())),
-            busy: std::sync::Mutex::new(Busy::new()),
+            this_minute: std::sync::Mutex::new(ThisMinute::new()),
             folding: AtomicBool::new(false),
         });
         let fold_timer = tokio::spawn(fold_timer(writer.clone()));
@@ -1255,9 +1289,15 @@ impl RedisFleetStore {
             None => String::new(),
         };
         let last_seen = num("last_seen")?;
+        // A report skips `first_seen` when its node set it this minute; a record without it
+        // (forgotten and back within the minute, see `ThisMinute`) was first seen now.
+        let first_seen = match fields.contains_key("first_seen") {
+            true => num("first_seen")?,
+            false => last_seen,
+        };
         Ok(MachineRecord {
             report,
-            first_seen: num("first_seen")?,
+            first_seen,
             last_seen,
             api_key,
             offline_since: offline_mark(fields.get("offline_since"), last_seen),

@@ -1209,6 +1209,61 @@ async fn redis_a_busy_machine_is_folded_every_log_max_reports() {
     panic!("three attempts each straddled a minute");
 }
 
+/// A node sets a machine's `first_seen` (`HSETNX`) with its first report of a minute, not
+/// with every report; a machine forgotten and back within that minute reads as first seen
+/// at its new report.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_first_seen_is_set_once_a_minute_per_node() {
+    let f = redis().await;
+    let s = &f.store;
+    let mut c = storage_db(&f).await;
+    let hsetnx_calls = |mut c: ::redis::aio::MultiplexedConnection| async move {
+        let info: String = ::redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_hsetnx:calls="))
+            .map_or(0, |v| v.split(',').next().unwrap().parse::<u64>().unwrap())
+    };
+    // The node counts per minute of its clock: a run that straddles a minute is run again.
+    for attempt in 0..3 {
+        let id = format!("m-{attempt}");
+        let start = s.now().await.unwrap();
+        let before = hsetnx_calls(c.clone()).await;
+        for i in 0..5 {
+            s.record(&report(&id, start + i, 10.0), "k").await.unwrap();
+        }
+        let calls = hsetnx_calls(c.clone()).await - before;
+        let first = s.machine(&id).await.unwrap().unwrap();
+        // Forgotten (as `forget` with a `forget_after` under a minute does) and back.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(s.forget(Duration::ZERO).await.unwrap(), [id.clone()]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.record(&report(&id, start + 10, 10.0), "k").await.unwrap();
+        let back = s.machine(&id).await.unwrap().unwrap();
+        let end = s.now().await.unwrap();
+        if TIERS[1].bucket_start(start) != TIERS[1].bucket_start(end) {
+            continue;
+        }
+        assert_eq!(calls, 1, "one HSETNX for five reports");
+        assert!(first.first_seen >= start && first.first_seen <= first.last_seen);
+        assert_eq!(back.first_seen, back.last_seen);
+        assert!(back.last_seen > first.last_seen);
+        let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
+            .arg(format!("{{fleet}}:m:{id}"))
+            .arg("first_seen")
+            .arg("last_seen")
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(fields[0], None, "skipped this minute");
+        return;
+    }
+    panic!("three attempts each straddled a minute");
+}
+
 /// A resend (a second report with a timestamp already in the log) and a late report (for
 /// a minute already folded) both count once each, where they belong.
 #[tokio::test(flavor = "multi_thread")]
