@@ -1239,7 +1239,10 @@ async fn redis_first_seen_is_set_once_a_minute_per_node() {
         let first = s.machine(&id).await.unwrap().unwrap();
         // Forgotten (as `forget` with a `forget_after` under a minute does) and back.
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(s.forget(Duration::ZERO).await.unwrap(), [id.clone()]);
+        assert_eq!(
+            s.forget(Duration::ZERO).await.unwrap(),
+            std::slice::from_ref(&id)
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
         s.record(&report(&id, start + 10, 10.0), "k").await.unwrap();
         let back = s.machine(&id).await.unwrap().unwrap();
