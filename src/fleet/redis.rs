@@ -1022,6 +1022,7 @@ impl Writer {
                 .collect()
         };
         let mut first_seen_set = Vec::new();
+        let mut key_names_used: Vec<&str> = Vec::new();
         for (p, &(busy, first_seen)) in batch.iter().zip(&counted) {
             let ts = p.measured;
             if ts > now + MAX_CLOCK_SKEW_MS || ts < now - HISTORY_SPAN_MS {
@@ -1066,7 +1067,11 @@ impl Writer {
             c.arg(&key).arg(ts).arg(&p.entry);
             pipe.add_command(c).ignore();
             index.arg(now).arg(&p.id);
-            used.arg(&p.key_name).arg(now);
+            // Each key once: a fleet's reports mostly share a few keys.
+            if !key_names_used.contains(&p.key_name.as_str()) {
+                key_names_used.push(&p.key_name);
+                used.arg(&p.key_name).arg(now);
+            }
             let minute = TIERS[1].bucket_start(ts);
             if busy {
                 unfolded.arg(0).arg(&p.id); // due now
