@@ -762,22 +762,22 @@ fn merged(mut points: Vec<Rollup>) -> Vec<Rollup> {
 }
 
 /// A tier's points that are not in its sorted set yet, merged per bucket: for the raw tier,
-/// the samples of `@samples`; for a rollup tier, every unfolded sample and the open buckets
-/// kept in the `@open` string (`packed`) and, by a version before it, in the hash field
-/// `open1`/`open2` (`legacy`).
+/// the samples of `@samples`; for a rollup tier, every unfolded sample (`unfolded`, from
+/// `Unfolded::buckets`, read once for all tiers) and the open buckets kept in the `@open`
+/// string (`packed`) and, by a version before it, in the hash field `open1`/`open2`
+/// (`legacy`).
 fn pending_points(
     tier: &Tier,
-    unfolded: &Unfolded,
+    unfolded: &[(Rollup, bool)],
     packed: Option<&[u8]>,
     legacy: Option<&str>,
 ) -> Result<Vec<Rollup>, String> {
-    let buckets = unfolded.buckets()?;
     if tier.bucket_ms == 0 {
-        let raw = buckets.into_iter().filter(|(_, raw)| *raw).map(|(r, _)| r);
+        let raw = unfolded.iter().filter(|(_, raw)| *raw).map(|&(r, _)| r);
         return Ok(merged(raw.collect()));
     }
     let mut out = open_buckets(tier, packed, legacy)?;
-    for (mut r, _) in buckets {
+    for &(mut r, _) in unfolded {
         r.t = tier.bucket_start(r.t);
         out.push(r);
     }
@@ -1449,8 +1449,11 @@ impl FleetStore for RedisFleetStore {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let unfolded = Unfolded { log, samples };
-        let pending = pending_points(&tier, &unfolded, packed.as_deref(), legacy.as_deref())
+        let pending = Unfolded { log, samples }
+            .buckets()
+            .and_then(|unfolded| {
+                pending_points(&tier, &unfolded, packed.as_deref(), legacy.as_deref())
+            })
             .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
         points.extend(
             pending
@@ -1499,7 +1502,9 @@ impl FleetStore for RedisFleetStore {
         let now = secs * 1000 + micros / 1000;
         let in_sets = [(a, a_top), (b, b_top), (d, d_top)];
         let legacy = [None, o1, o2];
-        let unfolded = Unfolded { log, samples };
+        let unfolded = Unfolded { log, samples }
+            .buckets()
+            .map_err(|e| self.corrupt(format!("machine {machine_id}: {e}")))?;
         // Per tier: the set's size, and the pending points' times that may be in the set
         // already (at or before its newest point; newer ones are new).
         let mut counts = [0usize; 3];
@@ -1802,7 +1807,8 @@ impl FleetStore for RedisFleetStore {
             let unfolded = Unfolded {
                 log: redis::from_redis_value_ref(&pending[i * 3 + 1]).map_err(bad_reply)?,
                 samples: redis::from_redis_value_ref(&pending[i * 3 + 2]).map_err(bad_reply)?,
-            };
+            }
+            .buckets();
             let mut history: [Vec<Rollup>; 3] = Default::default();
             let mut broken = None;
             for (t, tier) in TIERS.iter().enumerate() {
@@ -1821,7 +1827,11 @@ impl FleetStore for RedisFleetStore {
                 }
                 let legacy = fields.get(&legacy_open_field(tier));
                 let legacy = legacy.map(String::as_str);
-                match pending_points(tier, &unfolded, packed.as_deref(), legacy) {
+                let pending = unfolded
+                    .as_ref()
+                    .map_err(String::clone)
+                    .and_then(|u| pending_points(tier, u, packed.as_deref(), legacy));
+                match pending {
                     Ok(pending) => history[t] = merged([&history[t][..], &pending].concat()),
                     Err(e) => broken = Some(format!("machine {id}: {e}")),
                 }
@@ -1980,6 +1990,7 @@ mod tests {
             .into_iter()
             .map(|(t, e)| (t, e[..ENTRY_BYTES].to_vec()))
             .collect();
+        let unfolded = unfolded.buckets().unwrap();
         let one_minute = pending_points(&TIERS[1], &unfolded, None, None).unwrap();
         let shape: Vec<(Millis, u64)> = one_minute.iter().map(|r| (r.t, r.n)).collect();
         assert_eq!(shape, [(60_000, 2), (120_000, 1)]);
