@@ -1163,10 +1163,8 @@ async fn redis_a_busy_machine_is_folded_every_log_max_reports() {
     let f = redis().await;
     let s = &f.store;
     let mut c = storage_db(&f).await;
-    // The node counts per minute of its clock: a run that straddles a minute is run again.
-    for attempt in 0..3 {
+    let ((id, minute, before, after), end) = within_one_minute(&**s, async |attempt, start| {
         let id = format!("busy-{attempt}");
-        let start = s.now().await.unwrap();
         // A minute in the future (agent clock ahead): never due by time during the test.
         let minute = TIERS[1].bucket_start(start + 2 * 60_000);
         for i in 0..LOG_MAX as i64 - 1 {
@@ -1187,24 +1185,38 @@ async fn redis_a_busy_machine_is_folded_every_log_max_reports() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        (id, minute, before, after)
+    })
+    .await;
+    assert_eq!(before, LOG_MAX as usize - 1);
+    assert_eq!(after, 0, "folded at the {LOG_MAX}th report");
+    let one: usize = ::redis::cmd("ZCARD")
+        .arg(format!("{{fleet}}:m:{id}@1m"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(one, 0, "the minute is open in @open, not in its set");
+    let points = s
+        .history(&id, TIERS[1], 0, end + 10 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(samples(points), [(minute, LOG_MAX as u64)]);
+}
+
+/// Runs `run(attempt, start)`, `start` being the store's clock, until a run stays within one
+/// minute of that clock (a node counts reports per minute: a run that straddles a minute
+/// is run again, at most three times); returns that run's result and the clock at its end.
+async fn within_one_minute<T>(
+    s: &dyn FleetStore,
+    mut run: impl AsyncFnMut(usize, Millis) -> T,
+) -> (T, Millis) {
+    for attempt in 0..3 {
+        let start = s.now().await.unwrap();
+        let out = run(attempt, start).await;
         let end = s.now().await.unwrap();
-        if TIERS[1].bucket_start(start) != TIERS[1].bucket_start(end) {
-            continue;
+        if TIERS[1].bucket_start(start) == TIERS[1].bucket_start(end) {
+            return (out, end);
         }
-        assert_eq!(before, LOG_MAX as usize - 1);
-        assert_eq!(after, 0, "folded at the {LOG_MAX}th report");
-        let one: usize = ::redis::cmd("ZCARD")
-            .arg(format!("{{fleet}}:m:{id}@1m"))
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        assert_eq!(one, 0, "the minute is open in @open, not in its set");
-        let points = s
-            .history(&id, TIERS[1], 0, end + 10 * 60_000)
-            .await
-            .unwrap();
-        assert_eq!(samples(points), [(minute, LOG_MAX as u64)]);
-        return;
     }
     panic!("three attempts each straddled a minute");
 }
@@ -1227,10 +1239,8 @@ async fn redis_first_seen_is_set_once_a_minute_per_node() {
             .find_map(|l| l.strip_prefix("cmdstat_hsetnx:calls="))
             .map_or(0, |v| v.split(',').next().unwrap().parse::<u64>().unwrap())
     };
-    // The node counts per minute of its clock: a run that straddles a minute is run again.
-    for attempt in 0..3 {
+    let ((id, start, calls, first, back), _) = within_one_minute(&**s, async |attempt, start| {
         let id = format!("m-{attempt}");
-        let start = s.now().await.unwrap();
         let before = hsetnx_calls(c.clone()).await;
         for i in 0..5 {
             s.record(&report(&id, start + i, 10.0), "k").await.unwrap();
@@ -1246,25 +1256,21 @@ async fn redis_first_seen_is_set_once_a_minute_per_node() {
         tokio::time::sleep(Duration::from_millis(5)).await;
         s.record(&report(&id, start + 10, 10.0), "k").await.unwrap();
         let back = s.machine(&id).await.unwrap().unwrap();
-        let end = s.now().await.unwrap();
-        if TIERS[1].bucket_start(start) != TIERS[1].bucket_start(end) {
-            continue;
-        }
-        assert_eq!(calls, 1, "one HSETNX for five reports");
-        assert!(first.first_seen >= start && first.first_seen <= first.last_seen);
-        assert_eq!(back.first_seen, back.last_seen);
-        assert!(back.last_seen > first.last_seen);
-        let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
-            .arg(format!("{{fleet}}:m:{id}"))
-            .arg("first_seen")
-            .arg("last_seen")
-            .query_async(&mut c)
-            .await
-            .unwrap();
-        assert_eq!(fields[0], None, "skipped this minute");
-        return;
-    }
-    panic!("three attempts each straddled a minute");
+        (id, start, calls, first, back)
+    })
+    .await;
+    assert_eq!(calls, 1, "one HSETNX for five reports");
+    assert!(first.first_seen >= start && first.first_seen <= first.last_seen);
+    assert_eq!(back.first_seen, back.last_seen);
+    assert!(back.last_seen > first.last_seen);
+    let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
+        .arg(format!("{{fleet}}:m:{id}"))
+        .arg("first_seen")
+        .arg("last_seen")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(fields[0], None, "skipped this minute");
 }
 
 /// A resend (a second report with a timestamp already in the log) and a late report (for
